@@ -1,0 +1,293 @@
+"""The ``dnn-suite`` command line: argument parsing, exit codes, error printing.
+
+Exit codes: 0 ok, 1 the run itself failed (recorded in run.json), 2 bad usage or input,
+130 interrupted. Errors are one line on stderr; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+from dnn_suite import __version__, environment
+from dnn_suite.config import RunConfig, load_suite, parse_set, resolve
+from dnn_suite.errors import DnnSuiteError, UsageError
+from dnn_suite.plugins import discover
+from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
+from dnn_suite.results import format_summary, to_json_text
+from dnn_suite.runner import EXIT_INTERRUPTED, Run
+from dnn_suite.tasks import analyze_path, run_task
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _option_flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _add_model_flags(parser: argparse.ArgumentParser, registry: Registry) -> None:
+    """Flags that models declare (``ModelSpec.flags``), e.g. ``--image-size``."""
+    seen: set[str] = set()
+    for entry in registry.models.values():
+        spec = entry.spec
+        assert isinstance(spec, ModelSpec)
+        for key in spec.flags:
+            if key in seen:
+                continue
+            seen.add(key)
+            default = spec.options[key]
+            help_text = f"{spec.option_help.get(key, key)} ({spec.name}; default {default})"
+            dest = f"model_option:{key}"
+            if isinstance(default, bool):
+                parser.add_argument(_option_flag(key), dest=dest, action=argparse.BooleanOptionalAction,
+                                    default=None, help=help_text)
+            else:
+                kind = type(default) if default is not None else str
+                parser.add_argument(_option_flag(key), dest=dest, type=kind, default=None, metavar="VALUE",
+                                    help=help_text)
+
+
+def _add_common(parser: argparse.ArgumentParser, registry: Registry) -> None:
+    parser.add_argument("target", metavar="MODEL", help="model (efficientdet, efficientdet-d3) or a benchmark "
+                                                         "name from --config")
+    parser.add_argument("--variant", help="model variant (see `dnn-suite list`)")
+    parser.add_argument("--batch-size", type=_positive_int)
+    parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--dataset", help="dataset name (see `dnn-suite list`)")
+    parser.add_argument("--data-root", help="directory holding the datasets (VOCdevkit/, annotations/, images/)")
+    parser.add_argument("--output", help="results directory (default: results)")
+    parser.add_argument("--workers", type=_non_negative_int, help="data loader worker processes")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--set", dest="set_pairs", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any setting: batch_size=4, model_options.image_size=256, "
+                             "profiler_options.nvml.interval_ms=50")
+    parser.add_argument("--config", metavar="FILE", help="suite.yaml with defaults and named benchmarks")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_model_flags(parser, registry)
+
+
+def build_parser(registry: Registry) -> argparse.ArgumentParser:
+    parser = _Parser(prog="dnn-suite", description="Training benchmarks for deep neural networks.")
+    parser.add_argument("--version", action="version", version=f"dnn-suite {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    listing = commands.add_parser("list", help="models, profilers and broken plugins")
+    listing.add_argument("--json", action="store_true")
+
+    env = commands.add_parser("env", help="software and hardware environment")
+    env.add_argument("--json", action="store_true")
+
+    run = commands.add_parser("run", help="benchmark training throughput (warmup + measured window)")
+    _add_common(run, registry)
+    run.add_argument("--profiler", dest="profilers", action="append", default=[], metavar="NAME",
+                     help="profiler to wrap the run (repeat or comma-separate; see `dnn-suite list`)")
+    run.add_argument("--warmup", type=_non_negative_int, help="iterations before the measured window")
+    window = run.add_mutually_exclusive_group()
+    window.add_argument("--iterations", type=_positive_int, help="measured iterations per window")
+    window.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="measured seconds per window")
+    run.add_argument("--repeat", type=_positive_int, help="number of measured windows")
+    run.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=None,
+                     help="evaluate the model after the measured windows")
+
+    train = commands.add_parser("train", help="train a model: epochs or steps, checkpoints, resume")
+    _add_common(train, registry)
+    length = train.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=_positive_int)
+    length.add_argument("--steps", type=_positive_int)
+    train.add_argument("--checkpoint-every", type=_positive_int, metavar="STEPS", help="save a checkpoint every N steps")
+    train.add_argument("--eval-every", type=_positive_int, metavar="STEPS", help="evaluate every N steps")
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue a training run from its checkpoint")
+
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint")
+    _add_common(evaluate, registry)
+    evaluate.add_argument("--checkpoint", metavar="PATH", help="checkpoint file written by `dnn-suite train`")
+
+    analyze = commands.add_parser("analyze", help="analyze a profiler artefact or a run directory")
+    analyze.add_argument("path", type=Path)
+    analyze.add_argument("--json", action="store_true")
+
+    child = commands.add_parser("_child")  # internal: the re-run under a launcher profiler
+    child.add_argument("run_dir", type=Path)
+    return parser
+
+
+def _flag_layer(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's settings as a configuration layer (only what was given)."""
+    layer = parse_set(args.set_pairs)
+    names = ("variant", "batch_size", "device", "dataset", "data_root", "output", "workers", "seed",
+             "warmup", "iterations", "duration", "repeat", "evaluate")
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            layer[name] = value
+    profilers = [p for given in getattr(args, "profilers", []) for p in given.split(",") if p]
+    if profilers:
+        layer["profilers"] = profilers
+    options = {k.split(":", 1)[1]: v for k, v in vars(args).items() if k.startswith("model_option:") and v is not None}
+    if options:
+        layer["model_options"] = {**layer.get("model_options", {}), **options}
+    return layer
+
+
+def _config(args: argparse.Namespace, registry: Registry) -> RunConfig:
+    suite = load_suite(args.config) if args.config else None
+    return resolve(args.target, registry, suite=suite, flags=_flag_layer(args))
+
+
+def _print_list(registry: Registry, as_json: bool) -> None:
+    def origin(entry: Any) -> dict[str, str]:
+        return {"plugin": entry.origin.plugin_name, "distribution": entry.origin.distribution,
+                "version": entry.origin.version}
+
+    models, profilers = [], []
+    for entry in registry.models.values():
+        spec: ModelSpec = entry.spec
+        models.append({"name": spec.name, "description": spec.description, "variants": list(spec.variants),
+                       "default_variant": spec.default_variant, "datasets": list(spec.datasets),
+                       "default_dataset": spec.default_dataset, "default_batch_size": spec.default_batch_size,
+                       "options": spec.options, **origin(entry)})
+    for entry in registry.profilers.values():
+        pspec: ProfilerSpec = entry.spec
+        profilers.append({"name": pspec.name, "aliases": list(pspec.aliases), "description": pspec.description,
+                          "measures": list(pspec.measures), "launcher": pspec.launcher,
+                          "requires": list(pspec.requires), "options": pspec.options, **origin(entry)})
+    broken = [{"plugin": b.origin.plugin_name, "distribution": b.origin.distribution,
+               "version": b.origin.version, "error": b.error} for b in registry.broken]
+    if as_json:
+        sys.stdout.write(to_json_text({"models": models, "profilers": profilers, "broken": broken}))
+        return
+    print("Models")
+    for m in models:
+        variants = " ".join(v + ("*" if v == m["default_variant"] else "") for v in m["variants"])
+        datasets = " ".join(d + ("*" if d == m["default_dataset"] else "") for d in m["datasets"])
+        print(f"  {m['name']:<14} {m['description']}  [{m['distribution']} {m['version']}]")
+        print(f"  {'':<14} variants: {variants}")
+        print(f"  {'':<14} datasets: {datasets}")
+    print("Profilers")
+    for p in profilers:
+        names = p["name"] + (f" ({', '.join(p['aliases'])})" if p["aliases"] else "")
+        kind = "launcher" if p["launcher"] else "in-process"
+        print(f"  {names:<14} {p['description']}  [{kind}; {p['distribution']} {p['version']}]")
+        print(f"  {'':<14} measures: {', '.join(p['measures'])}")
+        if p["requires"]:
+            print(f"  {'':<14} requires: {', '.join(p['requires'])}")
+    if broken:
+        print("Broken plugins")
+        for b in broken:
+            print(f"  {b['plugin']} ({b['distribution']} {b['version']}): {b['error']}")
+
+
+def _cmd_run(args: argparse.Namespace, registry: Registry) -> int:
+    run = Run(_config(args, registry), registry)
+    run.preflight()
+    run_dir = run.create_run_dir()
+    if not args.json:
+        config = run.config
+        window = f"{config.iterations} iterations" if config.iterations else f"{config.duration} s"
+        print(f"dnn-suite: {config.model} {config.variant}, batch {config.batch_size}, {run.context.device}, "
+              f"warmup {config.warmup}, window {window} x{config.repeat} -> {run_dir}", file=sys.stderr)
+    code = run.execute_under_launcher(echo=not args.json) if run.launcher else run.execute()
+    if args.json:
+        sys.stdout.write(to_json_text(run.document))
+    else:
+        print(format_summary(run.document, run_dir))
+    return code
+
+
+def _cmd_child(args: argparse.Namespace, registry: Registry) -> int:
+    document = json.loads((args.run_dir / "run.json").read_text(encoding="utf-8"))
+    config = RunConfig(**document["config"])
+    return Run(config, registry, role="child", run_dir=args.run_dir).execute()
+
+
+def _cmd_task(args: argparse.Namespace, registry: Registry) -> int:
+    config = _config(args, registry)
+    if args.command == "train":
+        task = {"epochs": args.epochs, "steps": args.steps, "checkpoint_every": args.checkpoint_every,
+                "eval_every": args.eval_every, "resume": args.resume}
+    else:
+        task = {"checkpoint": args.checkpoint}
+    return run_task(args.command, config, registry, task, as_json=args.json)
+
+
+def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
+    if args.command == "list":
+        _print_list(registry, args.json)
+        return 0
+    if args.command == "env":
+        env = environment.capture()
+        sys.stdout.write(to_json_text(env) if args.json else environment.format_environment(env) + "\n")
+        return 0
+    if args.command == "run":
+        return _cmd_run(args, registry)
+    if args.command in ("train", "eval"):
+        return _cmd_task(args, registry)
+    if args.command == "analyze":
+        return analyze_path(args.path, registry, as_json=args.json)
+    return _cmd_child(args, registry)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        registry = discover()
+        args = build_parser(registry).parse_args(argv)
+        return _dispatch(args, registry)
+    except DnnSuiteError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"dnn-suite: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dnn-suite: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # an unexpected failure: one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"dnn-suite: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

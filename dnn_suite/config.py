@@ -1,0 +1,318 @@
+"""suite.yaml + flags -> one validated run configuration.
+
+Layers, later ones winning: built-in defaults, the model's own defaults, suite.yaml's
+``defaults``, the named benchmark entry, then command-line flags and ``--set`` pairs.
+Every error names the file, the key path (and line, for YAML) and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from dnn_suite.errors import UsageError
+from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry, check_variant
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs to know, fully resolved (no ``None`` left but where optional)."""
+
+    model: str
+    variant: str
+    dataset: str
+    batch_size: int
+    data_root: str | None = None
+    warmup: int = 3
+    iterations: int | None = 10
+    duration: float | None = None
+    repeat: int = 1
+    device: str = "auto"
+    profilers: list[str] = field(default_factory=list)
+    output: str = "results"
+    seed: int = 0
+    workers: int = 2
+    evaluate: bool = False
+    model_options: dict[str, Any] = field(default_factory=dict)
+    profiler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    benchmark: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _string(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _string_list(value: Any) -> bool:
+    return isinstance(value, list) and all(_string(v) for v in value)
+
+
+def _mapping(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+# key -> (check, what is expected)
+RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model": (_string, "a model name"),
+    "variant": (_string, "a variant name"),
+    "dataset": (_string, "a dataset name"),
+    "data_root": (_string, "a directory path"),
+    "batch_size": (_positive_int, "a positive integer"),
+    "warmup": (_non_negative_int, "an integer >= 0"),
+    "iterations": (_positive_int, "a positive integer"),
+    "duration": (_positive_number, "a positive number of seconds"),
+    "repeat": (_positive_int, "a positive integer"),
+    "device": (lambda v: isinstance(v, str) and bool(DEVICE_PATTERN.match(v)), "auto, cpu, cuda or cuda:N"),
+    "profilers": (_string_list, "a list of profiler names"),
+    "output": (_string, "a directory path"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "workers": (_non_negative_int, "an integer >= 0"),
+    "evaluate": (lambda v: isinstance(v, bool), "true or false"),
+    "model_options": (_mapping, "a mapping of model option names to values"),
+    "profiler_options": (_mapping, "a mapping of profiler names to option mappings"),
+}
+SUITE_KEYS = ("defaults", "benchmarks")
+
+
+@dataclass
+class SuiteFile:
+    """A parsed suite.yaml: its defaults, its named entries and where each key sits."""
+
+    path: Path
+    defaults: dict[str, Any]
+    benchmarks: dict[str, dict[str, Any]]
+    lines: dict[tuple[str, ...], int]
+
+    def where(self, *key_path: str) -> str:
+        line = self.lines.get(tuple(key_path))
+        location = f"{self.path}:{line}" if line else str(self.path)
+        return f"{location}: {'.'.join(key_path)}"
+
+
+def _line_numbers(node: yaml.Node, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    """Map each key path of a YAML document to its 1-based line number."""
+    lines: dict[tuple[str, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = (*prefix, str(key_node.value))
+            lines[path] = key_node.start_mark.line + 1
+            lines.update(_line_numbers(value_node, path))
+    return lines
+
+
+def load_suite(path: str | Path) -> SuiteFile:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise UsageError(f"{where}: invalid YAML ({getattr(exc, 'problem', None) or exc})") from exc
+    data = {} if data is None else data
+    suite = SuiteFile(path, {}, {}, _line_numbers(node) if node else {})
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping with keys {', '.join(SUITE_KEYS)}")
+    for key in data:
+        if key not in SUITE_KEYS:
+            raise UsageError(f"{suite.where(str(key))}: unknown key (allowed: {', '.join(SUITE_KEYS)})")
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise UsageError(f"{suite.where('defaults')}: expected a mapping of run settings")
+    suite.defaults = _check_layer(defaults, lambda *k: suite.where("defaults", *k), allow_model=False)
+    benchmarks = data.get("benchmarks") or {}
+    if not isinstance(benchmarks, dict):
+        raise UsageError(f"{suite.where('benchmarks')}: expected a mapping of benchmark names to settings")
+    for name, entry in benchmarks.items():
+        if not isinstance(entry, dict) or "model" not in entry:
+            raise UsageError(f"{suite.where('benchmarks', str(name))}: expected a mapping with at least 'model'")
+        where = lambda *k, n=str(name): suite.where("benchmarks", n, *k)  # noqa: E731
+        suite.benchmarks[str(name)] = _check_layer(entry, where, allow_model=True)
+    return suite
+
+
+def _check_layer(layer: dict[str, Any], where: Callable[..., str], *, allow_model: bool) -> dict[str, Any]:
+    for key, value in layer.items():
+        key = str(key)
+        if key not in RUN_KEYS or (key == "model" and not allow_model):
+            allowed = [k for k in RUN_KEYS if allow_model or k != "model"]
+            raise UsageError(f"{where(key)}: unknown key (allowed: {', '.join(allowed)})")
+        check, expected = RUN_KEYS[key]
+        if not check(value):
+            raise UsageError(f"{where(key)}: expected {expected}, got {value!r}")
+    for name, options in (layer.get("profiler_options") or {}).items():
+        if not isinstance(options, dict):
+            raise UsageError(f"{where('profiler_options', str(name))}: expected a mapping of option names to values")
+    return dict(layer)
+
+
+def parse_set(pairs: list[str]) -> dict[str, Any]:
+    """Turn ``--set`` pairs (``batch_size=4``, ``model_options.image_size=256``,
+    ``profiler_options.nvml.interval_ms=50``) into a layer like a suite.yaml entry."""
+    layer: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {pair!r}: expected KEY=VALUE")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        parts = key.split(".")
+        top = parts[0]
+        depth = {"model_options": 2, "profiler_options": 3}.get(top, 1)
+        if top not in RUN_KEYS or len(parts) != depth:
+            raise UsageError(
+                f"--set {key}: unknown key (use one of {', '.join(k for k in RUN_KEYS if k not in ('model_options', 'profiler_options'))}, "
+                "model_options.NAME or profiler_options.PROFILER.NAME)"
+            )
+        target = layer
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return _check_layer(layer, lambda *k: "--set " + ".".join(k), allow_model=False)
+
+
+def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in layer.items():
+        if key == "model_options":
+            merged[key] = {**merged.get(key, {}), **value}
+        elif key == "profiler_options":
+            options = {name: dict(opts) for name, opts in merged.get(key, {}).items()}
+            for name, opts in value.items():
+                options[name] = {**options.get(name, {}), **opts}
+            merged[key] = options
+        else:
+            merged[key] = value
+            # A window is either N iterations or S seconds: the later layer decides.
+            if key == "duration":
+                merged["iterations"] = None
+            elif key == "iterations":
+                merged["duration"] = None
+    return merged
+
+
+def _coerce_option(owner: str, key: str, default: Any, value: Any) -> Any:
+    """Check an option value against the type of its default."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise UsageError(f"{owner} option {key!r}: expected {type(default).__name__}, got {value!r}")
+    return value
+
+
+def _resolve_options(owner: str, defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        allowed = ", ".join(sorted(defaults)) or "none"
+        raise UsageError(f"{owner}: unknown option {unknown[0]!r} (allowed: {allowed})")
+    return {key: _coerce_option(owner, key, default, given.get(key, default)) for key, default in defaults.items()}
+
+
+def resolve(
+    target: str,
+    registry: Registry,
+    *,
+    suite: SuiteFile | None = None,
+    flags: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Build the run configuration for ``target`` (a model name, ``model-variant``, or the
+    name of a benchmark entry in ``suite``) with ``flags`` (a layer, see :func:`parse_set`)."""
+    layer_flags = flags or {}
+    entry: dict[str, Any] = {}
+    benchmark = None
+    if suite is not None and target in suite.benchmarks:
+        benchmark, entry = target, suite.benchmarks[target]
+        target = entry["model"]
+    registered, variant_from_name = registry.model(target)
+    spec = registered.spec
+    assert isinstance(spec, ModelSpec)
+    base = {
+        "model": spec.name,
+        "variant": variant_from_name or spec.default_variant,
+        "dataset": spec.default_dataset,
+        "batch_size": spec.default_batch_size,
+    }
+    merged = base
+    for layer in (suite.defaults if suite else {}, {k: v for k, v in entry.items() if k != "model"}, layer_flags):
+        merged = _merge(merged, layer)
+    if variant_from_name and "variant" not in layer_flags:
+        merged["variant"] = variant_from_name
+    merged["variant"] = check_variant(spec, merged["variant"])
+    if merged["dataset"] not in spec.datasets:
+        raise UsageError(f"unknown dataset {merged['dataset']!r} for model {spec.name} (available: {', '.join(spec.datasets)})")
+    merged["model_options"] = _resolve_options(f"model {spec.name}", spec.options, merged.get("model_options", {}))
+    merged["profilers"] = _resolve_profilers(merged.get("profilers", []), registry)
+    merged["profiler_options"] = {
+        name: _resolve_options(f"profiler {name}", registry.profiler(name).spec.options, opts)
+        for name, opts in _canonical_profiler_options(merged.get("profiler_options", {}), registry).items()
+    }
+    for name in merged["profilers"]:
+        merged["profiler_options"].setdefault(name, dict(registry.profilers[name].spec.options))
+    return RunConfig(**merged, benchmark=benchmark)
+
+
+def _canonical_profiler_options(options: dict[str, dict[str, Any]], registry: Registry) -> dict[str, dict[str, Any]]:
+    canonical: dict[str, dict[str, Any]] = {}
+    for name, opts in options.items():
+        real = registry.profiler(name).spec.name
+        canonical[real] = {**canonical.get(real, {}), **opts}
+    return canonical
+
+
+def _resolve_profilers(names: list[str], registry: Registry) -> list[str]:
+    """Canonical names, duplicates removed, incompatible combinations refused."""
+    chosen: list[str] = []
+    for name in names:
+        real = registry.profiler(name).spec.name
+        if real not in chosen:
+            chosen.append(real)
+    specs: list[ProfilerSpec] = [registry.profilers[n].spec for n in chosen]  # type: ignore[misc]
+    launchers = [s.name for s in specs if s.launcher]
+    if len(launchers) > 1:
+        raise UsageError(
+            f"profilers {' and '.join(launchers)} cannot be combined: each re-runs the program under its own tool; "
+            "run them one after the other"
+        )
+    for spec in specs:
+        for other, reason in spec.conflicts.items():
+            if other in chosen:
+                raise UsageError(f"profilers {spec.name} and {other} cannot be combined: {reason}")
+    return chosen

@@ -1,0 +1,103 @@
+"""The objects hooks receive and return: the run context, a step's output, a window's result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dnn_suite.config import RunConfig
+from dnn_suite.registry import ModelSpec, Registered
+
+
+@dataclass
+class StepOutput:
+    """What a model's training step returns.
+
+    ``loss`` may stay a tensor on the device: the runner reads it after synchronizing, so
+    the step does not need a host-device sync of its own.
+    """
+
+    loss: torch.Tensor | float
+    samples: int
+    components: dict[str, torch.Tensor | float] = field(default_factory=dict)
+
+
+@dataclass
+class IterationRecord:
+    window: int
+    iteration: int
+    data_wait_s: float
+    step_s: float
+    samples: int
+    loss: float
+    components: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class WindowResult:
+    """One measured window: its iterations and its synchronized wall time."""
+
+    index: int
+    iterations: list[IterationRecord] = field(default_factory=list)
+    wall_s: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def samples(self) -> int:
+        return sum(record.samples for record in self.iterations)
+
+    @property
+    def throughput(self) -> float:
+        """Samples in the window / synchronized wall time of the window."""
+        return self.samples / self.wall_s if self.wall_s > 0 else 0.0
+
+
+@dataclass
+class RunContext:
+    """Passed to every hook of a run.
+
+    ``role`` is ``"main"`` for a run in the user's process and ``"child"`` for the re-run
+    under a launcher profiler's tool; ``launcher`` names that profiler. ``task`` holds the
+    settings of ``dnn-suite train``/``eval`` (epochs, checkpoint, ...); it is empty for
+    ``dnn-suite run``. ``state`` is where plugins keep per-run objects between hooks, under
+    their own name.
+    """
+
+    config: RunConfig
+    model: Registered
+    device: torch.device
+    hook: Any
+    run_dir: Path | None = None
+    role: str = "main"
+    launcher: str | None = None
+    task: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> ModelSpec:
+        assert isinstance(self.model.spec, ModelSpec)
+        return self.model.spec
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The model's resolved options (hyper-parameters)."""
+        return self.config.model_options
+
+    def profiler_options(self, name: str) -> dict[str, Any]:
+        return self.config.profiler_options.get(name, {})
+
+    def profiler_dir(self, name: str) -> Path:
+        """The run's folder for a profiler's artefacts, created on first use."""
+        if self.run_dir is None:
+            raise RuntimeError("this run has no run directory")
+        path = self.run_dir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def synchronize(self) -> None:
+        """Wait for the device, so that a clock read afterwards covers the queued work."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)

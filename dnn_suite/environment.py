@@ -1,0 +1,101 @@
+"""The software and hardware a run happened on, recorded with every run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import torch
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _nvml_driver() -> dict[str, Any]:
+    """Driver version and per-GPU memory from NVML, when a driver is there."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return {}
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        return {"driver": driver.decode() if isinstance(driver, bytes) else driver}
+    except Exception:
+        return {}
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _gpus() -> list[dict[str, Any]]:
+    if not torch.cuda.is_available():
+        return []
+    gpus = []
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        gpus.append({
+            "index": index,
+            "name": props.name,
+            "memory_bytes": props.total_memory,
+            "compute_capability": f"{props.major}.{props.minor}",
+            "multiprocessors": props.multi_processor_count,
+        })
+    return gpus
+
+
+def capture() -> dict[str, Any]:
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "dnn_suite": _package_version("dnn-suite"),
+        "torch": torch.__version__,
+        "torchvision": _package_version("torchvision"),
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn,
+        "cuda_available": torch.cuda.is_available(),
+        "gpus": _gpus(),
+        "nvidia_driver": _nvml_driver().get("driver"),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def format_environment(env: dict[str, Any]) -> str:
+    lines = [
+        f"OS           {env['os']}",
+        f"Python       {env['python']}",
+        f"dnn-suite    {env['dnn_suite']}",
+        f"torch        {env['torch']} (torchvision {env['torchvision']})",
+        f"CUDA         {env['cuda'] or 'none'} (cuDNN {env['cudnn'] or 'none'}, available: {env['cuda_available']})",
+        f"driver       {env['nvidia_driver'] or 'none'}",
+        f"CPU          {env['cpu']} ({env['cpu_count']} cores, {env['cpu_affinity']} usable, "
+        f"torch threads {env['torch_threads']})",
+    ]
+    for gpu in env["gpus"]:
+        lines.append(f"GPU {gpu['index']}        {gpu['name']}, {gpu['memory_bytes'] / 2**30:.1f} GiB, "
+                     f"compute capability {gpu['compute_capability']}")
+    if not env["gpus"]:
+        lines.append("GPU          none")
+    return "\n".join(lines)

@@ -1,0 +1,199 @@
+"""The whole plugin contract on one page.
+
+A plugin is a module (or any object) with functions decorated by ``@hookimpl`` whose names
+match the specifications below. Plugins are found through the ``dnn_suite`` entry-point
+group (see :mod:`dnn_suite.plugins`); the built-in EfficientDet model and the profilers are
+registered exactly that way. Extra modules can be loaded for one process with the
+``DNN_SUITE_PLUGINS`` environment variable (comma-separated import paths).
+
+There are three families of hooks:
+
+*Registration* hooks run once per process on the global plugin manager. Each receives a
+``register`` callback; a plugin calls it with a :class:`~dnn_suite.registry.ModelSpec` or a
+:class:`~dnn_suite.registry.ProfilerSpec` to declare what it offers. The plugin that calls
+``register`` is the one whose hooks serve that model or profiler in a run.
+
+*Model* hooks are called on a run's own plugin manager, which holds the core, the chosen
+model's plugin and the chosen profilers only; they are ``firstresult`` hooks, so exactly
+one implementation (the model plugin's) answers.
+
+*Profiler* hooks wrap the training loop and the measured window (``wrapper=True``) and
+contribute metrics and artefacts once the run is over. Launcher profilers (nvprof, nsys,
+ncu) also build the command line that re-runs the benchmark under their tool.
+
+Every hook receives ``run``, a :class:`~dnn_suite.context.RunContext`: the resolved
+configuration, the torch device, the run directory and the run's hook relay.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import pluggy
+
+if TYPE_CHECKING:
+    import torch
+
+    from dnn_suite.context import RunContext, StepOutput, WindowResult
+    from dnn_suite.metrics import Metric
+    from dnn_suite.registry import ModelSpec, ProfilerSpec
+
+PROJECT = "dnn_suite"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+@hookspec
+def dnn_suite_register_models(register: Callable[[ModelSpec], None]) -> None:
+    """Declare the models this plugin offers.
+
+    Implemented by model plugins; called once when plugins are loaded. Call
+    ``register(ModelSpec(...))`` once per model: its name, variants and default variant,
+    description, the datasets it accepts and its default hyper-parameters (``options``).
+    """
+
+
+@hookspec
+def dnn_suite_register_profilers(register: Callable[[ProfilerSpec], None]) -> None:
+    """Declare the profilers this plugin offers.
+
+    Implemented by profiler plugins; called once when plugins are loaded. Call
+    ``register(ProfilerSpec(...))`` once per profiler: name, aliases, what it measures,
+    whether it launches the program under an external tool, what it requires, which other
+    profilers it cannot be combined with and its default options.
+    """
+
+
+# --------------------------------------------------------------------------- model hooks
+
+
+@hookspec(firstresult=True)
+def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
+    """Build the model for ``run.config`` (variant, ``run.options``) on ``run.device``.
+
+    Implemented by model plugins; called once per run before the data and the optimizer.
+    Return a ``torch.nn.Module`` already on ``run.device`` and in training mode.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_build_dataloader(run: RunContext, split: str) -> Iterable[Any]:
+    """Return an iterable of batches for ``split`` (``"train"`` or ``"eval"``).
+
+    Implemented by model plugins; called once per run for ``"train"`` and, when the run
+    evaluates, once for ``"eval"``. The runner re-iterates the train iterable when it is
+    exhausted, so a small dataset can feed a long measured window. Batches are opaque to
+    the core: they are handed back to :func:`dnn_suite_train_step`.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Return the optimizer for ``model``.
+
+    Implemented by model plugins; called once per run after the model.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_train_step(
+    run: RunContext, model: torch.nn.Module, batch: Any, optimizer: torch.optim.Optimizer
+) -> StepOutput:
+    """Run one training iteration on ``batch``: move it to the device, forward, loss,
+    backward, optimizer step.
+
+    Implemented by model plugins; called for every warmup and measured iteration. Return a
+    :class:`~dnn_suite.context.StepOutput` with the loss as a tensor (the runner reads it
+    after synchronizing, so the step itself need not force a host-device sync), the number
+    of samples in the batch and optional loss components.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_evaluate(run: RunContext, model: torch.nn.Module) -> dict[str, Any] | None:
+    """Evaluate ``model`` and return JSON-serialisable metrics (e.g. ``{"mAP": 0.56}``).
+
+    Implemented by model plugins that can evaluate; called after the measured windows when
+    the run asks for evaluation (``evaluate: true``) and by ``dnn-suite eval``.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_train(run: RunContext) -> dict[str, Any] | None:
+    """Run a full training job (``dnn-suite train``): epochs or steps, schedule,
+    checkpoints, resume, periodic evaluation. Return final metrics.
+
+    Implemented by model plugins that offer real training; the benchmark loop
+    (``dnn-suite run``) does not call it.
+    """
+
+
+# --------------------------------------------------------------------------- profiler hooks
+
+
+@hookspec
+def dnn_suite_profiler_preflight(run: RunContext) -> None:
+    """Check, before anything runs, that the chosen profilers can work here.
+
+    Implemented by profilers with requirements (a tool on PATH, a driver, a GPU of some
+    compute capability). Raise :class:`~dnn_suite.errors.UsageError` with a one-line
+    reason and a suggestion. Called in the process the user started.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_launch_command(run: RunContext, command: list[str]) -> list[str] | None:
+    """Wrap ``command`` (the argv that re-runs this benchmark as a child) in the external
+    tool's command line, e.g. ``["nsys", "profile", ..., *command]``.
+
+    Implemented by launcher profilers; only the run's single launcher is asked. The
+    result is executed as an argument list, never through a shell.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_training_loop(run: RunContext) -> list[WindowResult]:
+    """Wrap the whole training loop (warmup and every measured window).
+
+    Profilers implement it with ``wrapper=True``: code before ``yield`` runs before the
+    warmup, code after it once the last window ended (also when it raised). The core
+    provides the implementation that runs the loop; a wrapper must return what ``yield``
+    gave it.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_measured_window(run: RunContext, window: int) -> WindowResult:
+    """Wrap one measured window (index ``window``, from 0 with ``--repeat``).
+
+    Profilers implement it with ``wrapper=True`` to start and stop exactly with the
+    measurement: samplers start their threads, launcher profilers' in-child side opens the
+    capture (``cudaProfilerStart``, an NVTX range). The core provides the implementation
+    that times the iterations and returns a :class:`~dnn_suite.context.WindowResult`.
+    """
+
+
+@hookspec
+def dnn_suite_profiler_report(run: RunContext) -> tuple[str, dict[str, Metric]] | None:
+    """Return ``(profiler name, metrics)`` after the run, or ``None`` if not involved.
+
+    Implemented by every profiler. Called in the process that owns the run directory once
+    the loop ended (for launchers: in the parent, after the child exited, to analyze the
+    tool's output). Write artefacts under ``run.profiler_dir(name)``; the core lists them in
+    run.json. Raise :class:`~dnn_suite.errors.RunFailed` if the tool's output shows it
+    failed; the error is recorded under the profiler's name and the run is marked failed.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_analyze_file(path: Path) -> Any | None:
+    """Analyze an existing artefact (``dnn-suite analyze PATH``).
+
+    Implemented by profiler plugins that can read a file format. Return an object with
+    ``to_json()`` and ``format_text()`` if ``path`` is in a format this plugin reads, else
+    ``None`` so the next plugin is asked.
+    """

@@ -1,0 +1,142 @@
+"""What plugins declare (models, profilers) and the registry that looks them up by name."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from dnn_suite.errors import UsageError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a plugin offers.
+
+    ``options`` are the model's hyper-parameters with their defaults; their types are the
+    types of the defaults (``None`` means a string such as a path). Users change them with
+    ``--set model.KEY=VALUE``, in suite.yaml under ``model_options``, or through a flag when
+    the key is listed in ``flags`` (``image_size`` becomes ``--image-size``).
+    """
+
+    name: str
+    description: str
+    variants: tuple[str, ...]
+    default_variant: str
+    datasets: tuple[str, ...]
+    default_dataset: str
+    default_batch_size: int = 8
+    options: dict[str, Any] = field(default_factory=dict)
+    option_help: dict[str, str] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.default_variant not in self.variants:
+            raise ValueError(f"model {self.name!r}: default variant {self.default_variant!r} not in {self.variants}")
+        if self.default_dataset not in self.datasets:
+            raise ValueError(f"model {self.name!r}: default dataset {self.default_dataset!r} not in {self.datasets}")
+        unknown = set(self.flags) - set(self.options)
+        if unknown:
+            raise ValueError(f"model {self.name!r}: flags {sorted(unknown)} are not options")
+
+
+@dataclass(frozen=True)
+class ProfilerSpec:
+    """A profiler a plugin offers.
+
+    A *launcher* re-runs the benchmark as a child process under an external tool; the
+    others run inside the benchmark process. ``conflicts`` maps the names of profilers this
+    one cannot be combined with to the reason, shown when a user asks for both.
+    """
+
+    name: str
+    description: str
+    measures: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    launcher: bool = False
+    requires: tuple[str, ...] = ()
+    conflicts: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    option_help: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a plugin came from: entry-point name, distribution and version, or a module."""
+
+    plugin_name: str
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Registered:
+    spec: ModelSpec | ProfilerSpec
+    plugin: object
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    origin: Origin
+    error: str
+
+
+@dataclass
+class Registry:
+    models: dict[str, Registered] = field(default_factory=dict)
+    profilers: dict[str, Registered] = field(default_factory=dict)
+    broken: list[BrokenPlugin] = field(default_factory=list)
+    #: the plugin manager holding every loaded plugin (for hooks such as ``analyze``)
+    manager: Any = None
+
+    def add_model(self, spec: ModelSpec, plugin: object, origin: Origin) -> None:
+        if spec.name in self.models:
+            other = self.models[spec.name].origin
+            raise ValueError(f"model {spec.name!r} is already registered by {other.plugin_name} ({other.distribution})")
+        self.models[spec.name] = Registered(spec, plugin, origin)
+
+    def add_profiler(self, spec: ProfilerSpec, plugin: object, origin: Origin) -> None:
+        taken = self._profiler_names()
+        for name in (spec.name, *spec.aliases):
+            if name in taken:
+                raise ValueError(f"profiler name {name!r} is already taken by profiler {taken[name]!r}")
+        self.profilers[spec.name] = Registered(spec, plugin, origin)
+
+    def _profiler_names(self) -> dict[str, str]:
+        names = {}
+        for name, entry in self.profilers.items():
+            names[name] = name
+            for alias in entry.spec.aliases:
+                names[alias] = name
+        return names
+
+    def model(self, name: str) -> tuple[Registered, str | None]:
+        """Resolve ``efficientdet`` or ``efficientdet-d3`` to (model, variant or None)."""
+        if name in self.models:
+            return self.models[name], None
+        for model_name, entry in self.models.items():
+            prefix = model_name + "-"
+            if name.startswith(prefix) and name[len(prefix):] in entry.spec.variants:
+                return entry, name[len(prefix):]
+        candidates = list(self.models) + [f"{m}-{v}" for m, e in self.models.items() for v in e.spec.variants]
+        raise UsageError(_unknown("model", name, candidates, sorted(self.models)))
+
+    def profiler(self, name: str) -> Registered:
+        names = self._profiler_names()
+        if name not in names:
+            raise UsageError(_unknown("profiler", name, list(names), sorted(self.profilers)))
+        return self.profilers[names[name]]
+
+
+def _unknown(kind: str, name: str, candidates: Iterable[str], available: list[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listing = ", ".join(available) if available else "none installed"
+    return f"unknown {kind} {name!r}{hint} (available: {listing})"
+
+
+def check_variant(spec: ModelSpec, variant: str) -> str:
+    if variant not in spec.variants:
+        raise UsageError(_unknown(f"variant of {spec.name}", variant, spec.variants, list(spec.variants)))
+    return variant

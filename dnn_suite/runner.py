@@ -1,0 +1,356 @@
+"""The benchmark protocol: warmup, measured windows, synchronized timing, and the run's life
+from configuration to run.json.
+
+A run happens in one of two ways:
+
+* in-process: build everything through the model hooks, loop, let profilers report;
+* under a launcher profiler (nvprof, nsys, ncu): the user's process creates the run
+  directory, re-runs itself as a child under the tool (``dnn-suite _child RUN_DIR``, an
+  argument list, no shell), then asks the launcher to analyze the tool's output and adds
+  those metrics to the child's run.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from time import perf_counter
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from dnn_suite import __version__, environment
+from dnn_suite.config import RunConfig
+from dnn_suite.context import IterationRecord, RunContext, WindowResult
+from dnn_suite.errors import RunFailed, UsageError
+from dnn_suite.hookspecs import hookimpl
+from dnn_suite.plugins import run_plugin_manager
+from dnn_suite.registry import Registry
+from dnn_suite.results import (
+    SCHEMA_VERSION,
+    new_run_dir,
+    window_metrics,
+    write_iterations,
+    write_json_atomic,
+)
+
+EXIT_INTERRUPTED = 130
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(
+                f"--device {name}: CUDA is not available here (torch {torch.__version__}); use --device cpu or auto"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) present")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _endless(loader: Iterable[Any]) -> Iterator[Any]:
+    """Iterate ``loader`` again and again, so a small dataset can feed any window."""
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise RunFailed("the training data loader produced no batch")
+
+
+class CoreLoop:
+    """The core's hook implementations in a run's plugin manager: the timed loop itself.
+
+    Windows are appended as they are measured, so what was measured survives a failure or
+    an interrupt and still reaches run.json.
+    """
+
+    def __init__(self) -> None:
+        self.model: torch.nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.batches: Iterator[Any] | None = None
+        self.windows: list[WindowResult] = []
+        self.interrupted = False
+
+    def _iteration(self, run: RunContext, window: int, index: int) -> tuple[IterationRecord, float]:
+        start = perf_counter()
+        batch = next(self.batches)  # type: ignore[arg-type]
+        fetched = perf_counter()
+        output = run.hook.dnn_suite_train_step(run=run, model=self.model, batch=batch, optimizer=self.optimizer)
+        run.synchronize()
+        end = perf_counter()
+        loss = float(output.loss)
+        if not math.isfinite(loss):
+            where = "warmup" if window < 0 else f"window {window}"
+            raise RunFailed(f"loss is {loss} at iteration {index} of {where}: training diverged")
+        components = {key: float(value) for key, value in output.components.items()}
+        record = IterationRecord(window, index, fetched - start, end - fetched, int(output.samples), loss, components)
+        return record, end
+
+    @hookimpl
+    def dnn_suite_training_loop(self, run: RunContext) -> list[WindowResult]:
+        try:
+            for index in range(run.config.warmup):
+                self._iteration(run, -1, index)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            return self.windows
+        if run.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(run.device)
+        for window in range(run.config.repeat):
+            result = run.hook.dnn_suite_measured_window(run=run, window=window)
+            if result.interrupted:
+                self.interrupted = True
+                break
+        return self.windows
+
+    @hookimpl
+    def dnn_suite_measured_window(self, run: RunContext, window: int) -> WindowResult:
+        result = WindowResult(window)
+        self.windows.append(result)
+        iterations, duration = run.config.iterations, run.config.duration
+        run.synchronize()
+        start = perf_counter()
+        try:
+            index = 0
+            while iterations is None or index < iterations:
+                record, end = self._iteration(run, window, index)
+                result.iterations.append(record)
+                result.wall_s = end - start
+                index += 1
+                if duration is not None and result.wall_s >= duration:
+                    break
+        except KeyboardInterrupt:
+            result.interrupted = True
+        return result
+
+
+def memory_metrics(device: torch.device) -> dict[str, Any]:
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    memory: dict[str, Any] = {"max_rss_bytes": rss_kib * 1024}
+    if device.type == "cuda":
+        memory["cuda_max_allocated_bytes"] = torch.cuda.max_memory_allocated(device)
+        memory["cuda_max_reserved_bytes"] = torch.cuda.max_memory_reserved(device)
+    return memory
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class Run:
+    """One benchmark run: its context, its run.json document and how it is executed."""
+
+    def __init__(self, config: RunConfig, registry: Registry, *, role: str = "main", run_dir: Path | None = None):
+        self.config = config
+        self.registry = registry
+        self.role = role
+        registered = registry.models[config.model]
+        self.launcher = next((p for p in config.profilers if registry.profilers[p].spec.launcher), None)
+        self.core = CoreLoop()
+        in_process = [p for p in config.profilers if p != self.launcher]
+        # The user's process of a launched run holds the launcher only; the child holds the
+        # in-process profilers and the launcher's in-child side (it opens the capture).
+        names = [self.launcher] if role == "main" and self.launcher else config.profilers
+        self.reporting = [self.launcher] if role == "main" and self.launcher else in_process
+        manager = run_plugin_manager(self.core, registered.plugin, [registry.profilers[n].plugin for n in names])
+        self.manager = manager
+        self.context = RunContext(
+            config=config, model=registered, device=resolve_device(config.device), hook=manager.hook,
+            run_dir=run_dir, role=role, launcher=self.launcher,
+        )
+        self.document: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "dnn_suite_version": __version__,
+            "status": "running",
+            "error": None,
+            "started_at": _now(),
+            "finished_at": None,
+            "command": sys.argv,
+            "config": config.to_json(),
+            "model": {
+                "name": config.model, "variant": config.variant, "plugin": registered.origin.plugin_name,
+                "distribution": registered.origin.distribution, "version": registered.origin.version,
+            },
+            "device": str(self.context.device),
+            "environment": environment.capture(),
+            "metrics": None,
+            "profilers": {},
+            "evaluation": None,
+        }
+
+    # ----------------------------------------------------------------- helpers
+
+    def preflight(self) -> None:
+        self.context.hook.dnn_suite_profiler_preflight(run=self.context)
+
+    def create_run_dir(self) -> Path:
+        name = f"{self.config.model}-{self.config.variant}_bs{self.config.batch_size}"
+        self.context.run_dir = new_run_dir(self.config.output, name)
+        return self.context.run_dir
+
+    @property
+    def run_dir(self) -> Path:
+        assert self.context.run_dir is not None
+        return self.context.run_dir
+
+    def save(self) -> None:
+        write_json_atomic(self.run_dir / "run.json", self.document)
+
+    def _finish(self, status: str, error: str | None) -> None:
+        self.document["status"] = status
+        self.document["error"] = error
+        self.document["finished_at"] = _now()
+
+    def _profiler_reports(self) -> None:
+        """Ask each reporting profiler for its metrics; one failing does not hide the others."""
+        reports = self.document["profilers"]
+        plugins = {name: self.registry.profilers[name].plugin for name in self.reporting}
+        for name, plugin in plugins.items():
+            others = [p for p in self.manager.get_plugins() if p is not plugin]
+            caller = self.manager.subset_hook_caller("dnn_suite_profiler_report", remove_plugins=others)
+            try:
+                answers = caller(run=self.context)
+            except (RunFailed, UsageError) as exc:
+                reports[name] = {"metrics": {}, "artefacts": self._artefacts(name), "error": str(exc)}
+                continue
+            for answer in answers:
+                if answer is None:
+                    continue
+                reported_name, metrics = answer
+                reports[reported_name] = {
+                    "metrics": {k: m.to_json() for k, m in metrics.items()},
+                    "artefacts": self._artefacts(reported_name),
+                    "error": None,
+                }
+
+    def _artefacts(self, name: str) -> list[str]:
+        folder = self.run_dir / name
+        if not folder.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.run_dir)) for p in folder.rglob("*") if p.is_file())
+
+    # ----------------------------------------------------------------- in-process
+
+    def execute(self) -> int:
+        """Build, loop, report and write results in this process. Returns the exit code."""
+        run = self.context
+        seed_everything(self.config.seed)
+        self.save()
+        status, error = "ok", None
+        try:
+            hook = run.hook
+            self.core.model = hook.dnn_suite_build_model(run=run)
+            self.core.batches = _endless(hook.dnn_suite_build_dataloader(run=run, split="train"))
+            self.core.optimizer = hook.dnn_suite_build_optimizer(run=run, model=self.core.model)
+            hook.dnn_suite_training_loop(run=run)
+            if self.core.interrupted:
+                status, error = "interrupted", "interrupted by the user"
+            elif self.config.evaluate:
+                self.document["evaluation"] = hook.dnn_suite_evaluate(run=run, model=self.core.model)
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted by the user"
+        except RunFailed as exc:
+            status, error = "failed", str(exc)
+        except UsageError as exc:  # bad input found while building (dataset, checkpoint...)
+            self._finish("failed", str(exc))
+            self.save()
+            raise
+        except Exception as exc:  # the run itself broke: record it, exit 1
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            self._record_results()
+            self._finish(status, error)
+            self.save()
+            raise
+        self._record_results()
+        self._profiler_reports()
+        if status == "ok" and any(r.get("error") for r in self.document["profilers"].values()):
+            status, error = "failed", "a profiler failed (see profilers in run.json)"
+        self._finish(status, error)
+        self.save()
+        return {"ok": 0, "failed": 1, "interrupted": EXIT_INTERRUPTED}[status]
+
+    def _record_results(self) -> None:
+        windows = self.core.windows
+        records = [r for w in windows for r in w.iterations]
+        write_iterations(self.run_dir / "iterations.csv", records)
+        metrics = window_metrics(windows)
+        metrics["memory"] = memory_metrics(self.context.device)
+        self.document["metrics"] = metrics
+
+    # ----------------------------------------------------------------- launched
+
+    def execute_under_launcher(self, echo: bool) -> int:
+        """Re-run this benchmark as a child under the launcher's tool, then analyze."""
+        run = self.context
+        self.save()
+        child = [sys.executable, "-m", "dnn_suite", "_child", str(self.run_dir)]
+        command = run.hook.dnn_suite_launch_command(run=run, command=child)
+        if not command:
+            raise RunFailed(f"profiler {self.launcher} built no command")
+        log_path = run.profiler_dir(self.launcher) / "tool.log"
+        returncode = _run_logged(command, log_path, echo)
+        child_document = _read_json(self.run_dir / "run.json")
+        if child_document is not None and child_document.get("status") != "running":
+            self.document = child_document
+        status = self.document.get("status", "running")
+        error = self.document.get("error")
+        if status == "running":  # the child never wrote its results
+            status, error = "failed", f"{command[0]} exited with code {returncode}; see {log_path}"
+        self._profiler_reports()
+        if status == "ok" and self.document["profilers"].get(self.launcher, {}).get("error"):
+            status, error = "failed", f"profiler {self.launcher} failed: {self.document['profilers'][self.launcher]['error']}"
+        self._finish(status, error)
+        self.save()
+        return {"ok": 0, "failed": 1, "interrupted": EXIT_INTERRUPTED}[status]
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _run_logged(command: list[str], log_path: Path, echo: bool) -> int:
+    """Run ``command`` (argument list, no shell), copying its output to ``log_path`` and,
+    when ``echo``, to our stderr. Ctrl-C reaches the child too; we wait for it to finish."""
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    except FileNotFoundError as exc:
+        raise UsageError(f"cannot start {command[0]!r}: not found on PATH") from exc
+    assert process.stdout is not None
+    with open(log_path, "wb") as log:
+        while True:
+            try:
+                chunk = process.stdout.readline()
+            except KeyboardInterrupt:
+                continue
+            if not chunk:
+                break
+            log.write(chunk)
+            if echo:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.flush()
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            continue

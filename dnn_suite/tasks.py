@@ -1,0 +1,119 @@
+"""The commands besides the benchmark loop: ``train``, ``eval`` and ``analyze``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from dnn_suite import __version__, environment
+from dnn_suite.config import RunConfig
+from dnn_suite.context import RunContext
+from dnn_suite.errors import RunFailed, UsageError
+from dnn_suite.plugins import run_plugin_manager
+from dnn_suite.registry import Registry
+from dnn_suite.results import SCHEMA_VERSION, new_run_dir, to_json_text, write_json_atomic
+from dnn_suite.runner import EXIT_INTERRUPTED, resolve_device, seed_everything
+
+HOOKS = {"train": "dnn_suite_train", "eval": "dnn_suite_evaluate"}
+
+
+def _task_dir(command: str, config: RunConfig, task: dict[str, Any]) -> Path:
+    """A new directory, except when resuming: training continues in the run it resumes."""
+    resume = task.get("resume")
+    if command == "train" and resume:
+        checkpoint = Path(resume)
+        if not checkpoint.exists():
+            raise UsageError(f"--resume {resume}: no such checkpoint file or directory")
+        if checkpoint.is_dir():
+            return checkpoint.parent if checkpoint.name == "checkpoints" else checkpoint
+        return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    return new_run_dir(config.output, f"{command}_{config.model}-{config.variant}")
+
+
+def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str, Any], *, as_json: bool) -> int:
+    """Run ``dnn-suite train`` or ``dnn-suite eval`` through the model plugin's hooks and
+    write ``<command>.json`` in the task's directory."""
+    registered = registry.models[config.model]
+    manager = run_plugin_manager(None, registered.plugin, [])
+    hook = getattr(manager.hook, HOOKS[command])
+    if not hook.get_hookimpls():
+        raise UsageError(f"model {config.model} does not support `dnn-suite {command}`")
+    if command == "eval" and not task.get("checkpoint"):
+        print("dnn-suite: no --checkpoint given: evaluating freshly initialised weights", file=sys.stderr)
+    run = RunContext(config=config, model=registered, device=resolve_device(config.device), hook=manager.hook,
+                     task=task)
+    run.run_dir = _task_dir(command, config, task)
+    seed_everything(config.seed)
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "dnn_suite_version": __version__, "command": command,
+        "status": "running", "error": None, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": config.to_json(), "task": task, "device": str(run.device),
+        "environment": environment.capture(), "metrics": None,
+    }
+    path = run.run_dir / f"{command}.json"
+    code = 0
+    try:
+        if command == "train":
+            metrics = manager.hook.dnn_suite_train(run=run)
+        else:
+            model = manager.hook.dnn_suite_build_model(run=run)
+            metrics = manager.hook.dnn_suite_evaluate(run=run, model=model)
+        document["status"] = "ok"
+    except RunFailed as exc:
+        metrics, code = None, 1
+        document.update(status="failed", error=str(exc))
+    except KeyboardInterrupt:
+        metrics, code = None, EXIT_INTERRUPTED
+        document.update(status="interrupted", error="interrupted by the user")
+    metrics = dict(metrics or {})
+    summary = metrics.pop("summary", None)
+    document["metrics"] = metrics
+    document["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_json_atomic(path, document)
+    if as_json:
+        sys.stdout.write(to_json_text(document))
+    else:
+        if summary:
+            print(summary)
+        print(f"{command}: {document['status']}" + (f" ({document['error']})" if document["error"] else "")
+              + f"; results in {path}")
+    return code
+
+
+def analyze_path(path: Path, registry: Registry, *, as_json: bool) -> int:
+    """Run the matching analyzer on one artefact, or on every artefact of a run directory.
+
+    The metrics are printed and written next to the input as JSON
+    (``<file>.analysis.json``, or ``analysis.json`` in a run directory).
+    """
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    hook = registry.manager.hook.dnn_suite_analyze_file
+    if path.is_file():
+        analysis = hook(path=path)
+        if analysis is None:
+            raise UsageError(f"{path}: not an output format any installed profiler can analyze "
+                             "(nvprof .nvvp, nsys .sqlite or kern_sum CSV, ncu CSV log, NVML samples CSV)")
+        results = {str(path): analysis}
+        out = path.with_name(path.name + ".analysis.json")
+    else:
+        results = {}
+        for artefact in sorted(p for p in path.glob("*/*") if p.is_file()):
+            analysis = hook(path=artefact)
+            if analysis is not None:
+                results[str(artefact.relative_to(path))] = analysis
+        if not results:
+            raise UsageError(f"{path}: found no profiler artefact to analyze in its profiler folders")
+        out = path / "analysis.json"
+    data = {name: analysis.to_json() for name, analysis in results.items()}
+    write_json_atomic(out, data)
+    if as_json:
+        sys.stdout.write(to_json_text(data))
+    else:
+        for name, analysis in results.items():
+            print(f"== {name}")
+            print(analysis.format_text())
+        print(f"written to {out}")
+    return 0

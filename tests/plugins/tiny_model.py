@@ -1,0 +1,94 @@
+"""A tiny test-only model plugin: a two-layer MLP on random regression data.
+
+Loaded through ``DNN_SUITE_PLUGINS=tiny_model`` so the core can be tested without
+EfficientDet. Its options inject faults and delays: ``nan_at`` makes the loss NaN from that
+iteration on, ``data_delay_s`` slows every batch, ``interrupt_at`` raises KeyboardInterrupt
+as if the user pressed Ctrl-C at that step.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from dnn_suite.context import RunContext, StepOutput
+from dnn_suite.errors import UsageError
+from dnn_suite.hookspecs import hookimpl
+from dnn_suite.registry import ModelSpec
+
+WIDTHS = {"small": 8, "wide": 64}
+
+
+@hookimpl
+def dnn_suite_register_models(register):
+    register(ModelSpec(
+        name="tiny",
+        description="two-layer MLP on random data (test plugin)",
+        variants=tuple(WIDTHS),
+        default_variant="small",
+        datasets=("random", "missing"),
+        default_dataset="random",
+        default_batch_size=4,
+        options={"lr": 0.05, "features": 16, "nan_at": -1, "data_delay_s": 0.0, "interrupt_at": -1},
+        option_help={"features": "input features"},
+        flags=("features",),
+    ))
+
+
+class _Data:
+    def __init__(self, run: RunContext):
+        self.run = run
+        generator = torch.Generator().manual_seed(run.config.seed)
+        self.x = torch.randn(32, run.options["features"], generator=generator)
+        self.y = self.x.sum(dim=1, keepdim=True)
+
+    def __iter__(self):
+        batch = self.run.config.batch_size
+        for start in range(0, len(self.x) - batch + 1, batch):
+            time.sleep(self.run.options["data_delay_s"])
+            yield self.x[start:start + batch], self.y[start:start + batch]
+
+
+@hookimpl
+def dnn_suite_build_model(run):
+    width = WIDTHS[run.config.variant]
+    model = nn.Sequential(nn.Linear(run.options["features"], width), nn.ReLU(), nn.Linear(width, 1))
+    return model.to(run.device)
+
+
+@hookimpl
+def dnn_suite_build_dataloader(run, split):
+    if run.config.dataset == "missing":
+        raise UsageError(f"dataset 'missing' not found under {run.config.data_root}")
+    return _Data(run)
+
+
+@hookimpl
+def dnn_suite_build_optimizer(run, model):
+    return torch.optim.SGD(model.parameters(), lr=run.options["lr"])
+
+
+@hookimpl
+def dnn_suite_train_step(run, model, batch, optimizer):
+    steps = run.state.setdefault("tiny_steps", 0)
+    run.state["tiny_steps"] = steps + 1
+    if steps == run.options["interrupt_at"]:
+        raise KeyboardInterrupt
+    x, y = (t.to(run.device) for t in batch)
+    loss = nn.functional.mse_loss(model(x), y)
+    if 0 <= run.options["nan_at"] <= steps:
+        loss = loss * float("nan")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return StepOutput(loss=loss.detach(), samples=len(x), components={"mse": loss.detach()})
+
+
+@hookimpl
+def dnn_suite_evaluate(run, model):
+    data = _Data(run)
+    with torch.no_grad():
+        error = nn.functional.mse_loss(model(data.x.to(run.device)), data.y.to(run.device))
+    return {"mse": float(error), "summary": f"MSE = {float(error):.4f}"}
