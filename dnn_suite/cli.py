@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dnn_suite import __version__, environment
-from dnn_suite.config import RunConfig, load_suite, parse_set, resolve
+from dnn_suite.config import DEVICE_PATTERN, RunConfig, load_suite, parse_set, resolve
 from dnn_suite.errors import DnnSuiteError, UsageError
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
@@ -60,6 +60,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _device(text: str) -> str:
+    if not DEVICE_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
 def _option_flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
@@ -91,7 +97,7 @@ def _add_common(parser: argparse.ArgumentParser, registry: Registry) -> None:
                                                          "name from --config")
     parser.add_argument("--variant", help="model variant (see `dnn-suite list`)")
     parser.add_argument("--batch-size", type=_positive_int)
-    parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--device", type=_device, help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--dataset", help="dataset name (see `dnn-suite list`)")
     parser.add_argument("--data-root", help="directory holding the datasets (VOCdevkit/, annotations/, images/)")
     parser.add_argument("--output", help="results directory (default: results)")

@@ -204,6 +204,7 @@ class Run:
     def create_run_dir(self) -> Path:
         name = f"{self.config.model}-{self.config.variant}_bs{self.config.batch_size}"
         self.context.run_dir = new_run_dir(self.config.output, name)
+        self.document["run_dir"] = str(self.context.run_dir)
         return self.context.run_dir
 
     @property

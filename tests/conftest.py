@@ -1,0 +1,70 @@
+"""Shared fixtures: the tiny test model plugin, and running the CLI in-process or as a child."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+TEST_PLUGINS = TESTS / "plugins"
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def run_dir(self) -> Path:
+        """The run directory of a `run --json` invocation."""
+        return Path(json.loads(self.out)["run_dir"])
+
+
+@pytest.fixture
+def tiny_plugin(monkeypatch):
+    """Make the `tiny` test model available to in-process and child CLI calls."""
+    monkeypatch.syspath_prepend(str(TEST_PLUGINS))
+    monkeypatch.setenv("DNN_SUITE_PLUGINS", "tiny_model")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TEST_PLUGINS), os.environ.get("PYTHONPATH")])))
+
+
+@pytest.fixture
+def cli(capsys):
+    """Call `dnn-suite ARGS...` in this process; returns exit code, stdout, stderr."""
+    from dnn_suite.cli import main
+
+    def invoke(*args: str) -> Result:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture
+def cli_process():
+    """Call `python -m dnn_suite ARGS...` as a child process (for exit paths such as signals)."""
+
+    def invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
+        completed = subprocess.run([sys.executable, "-m", "dnn_suite", *map(str, args)], capture_output=True,
+                                   text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+        return Result(completed.returncode, completed.stdout, completed.stderr)
+
+    return invoke
