@@ -1,0 +1,92 @@
+"""The result every analyzer returns, and its terminal rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dnn_suite.metrics import Metric
+
+Row = dict[str, Any]
+
+_CELL_WIDTH = 100
+
+
+@dataclass
+class Analysis:
+    """Numbers read from one profiler output file.
+
+    ``metrics`` holds the headline numbers (per-device ones are prefixed ``gpu<N>.``);
+    ``tables`` holds row lists such as ``per_device``, ``top_kernels`` or ``per_kernel``,
+    every value a plain str/int/float/None so that the whole object is JSON-serialisable.
+    """
+
+    tool: str
+    source: Path
+    metrics: dict[str, Metric]
+    tables: dict[str, list[Row]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "source": str(self.source),
+            "metrics": {key: metric.to_json() for key, metric in self.metrics.items()},
+            "tables": self.tables,
+        }
+
+    def format_text(self, max_rows: int = 15) -> str:
+        """Metrics as aligned ``key value unit  description`` lines, then each table."""
+        lines = [f"{self.tool} analysis of {self.source}"]
+        if self.metrics:
+            key_width = max(len(key) for key in self.metrics)
+            values = {key: format_value(m.value) for key, m in self.metrics.items()}
+            value_width = max(len(v) for v in values.values())
+            for key, metric in self.metrics.items():
+                line = f"  {key:<{key_width}}  {values[key]:>{value_width}} {metric.unit}"
+                if metric.description:
+                    line += f"  ({metric.description})"
+                lines.append(line.rstrip())
+        for name, rows in self.tables.items():
+            lines.append("")
+            lines.extend(format_table(name, rows, max_rows))
+        return "\n".join(lines)
+
+
+def format_value(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def format_table(name: str, rows: list[Row], max_rows: int) -> list[str]:
+    shown = rows[:max_rows]
+    title = f"{name} ({len(rows)} row{'' if len(rows) == 1 else 's'}"
+    title += f", first {max_rows} shown)" if len(rows) > max_rows else ")"
+    if not shown:
+        return [title]
+    columns = list(dict.fromkeys(key for row in shown for key in row))
+    cells = [[_cell(row.get(column)) for column in columns] for row in shown]
+    widths = [max(len(column), *(len(r[i]) for r in cells)) for i, column in enumerate(columns)]
+    numeric = [all(_is_number(row.get(column)) for row in shown) for column in columns]
+    out = [title, _line(columns, widths, numeric)]
+    out.extend(_line(r, widths, numeric) for r in cells)
+    return out
+
+
+def _line(cells: list[str], widths: list[int], right: list[bool]) -> str:
+    aligned = (c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
+    return ("  " + "  ".join(aligned)).rstrip()
+
+
+def _is_number(value: object) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _cell(value: object) -> str:
+    text = format_value(value)
+    return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 3] + "..."

@@ -1,0 +1,104 @@
+"""NVML samples CSV. Fixture: device 0 has the energy counter, device 1 only power."""
+
+import pytest
+
+from dnn_suite.errors import UsageError
+from dnn_suite_profilers.analyzers import (
+    InvalidProfileFile,
+    NvmlSample,
+    analyze_nvml,
+    read_nvml_samples,
+    write_nvml_samples,
+)
+
+
+def values(analysis):
+    return {key: metric.value for key, metric in analysis.metrics.items()}
+
+
+def test_device_with_energy_counter(fixtures_dir):
+    v = values(analyze_nvml(fixtures_dir / "nvml_samples.csv"))
+    # utilization 10, 20, 30, 40, 100
+    assert v["gpu0.gpu_util_mean"] == pytest.approx(40)
+    assert v["gpu0.gpu_util_median"] == pytest.approx(30)
+    assert v["gpu0.gpu_util_p95"] == pytest.approx(40 + 0.8 * (100 - 40))  # position 0.95 * 4 = 3.8
+    assert v["gpu0.mem_util_mean"] == pytest.approx(10)
+    assert v["gpu0.mem_used_peak"] == 3000
+    assert v["gpu0.power_mean"] == pytest.approx(180)
+    assert v["gpu0.energy"] == pytest.approx((500_000 - 50_000) / 1000)
+    assert (v["gpu0.samples"], v["gpu0.duration"], v["gpu0.temperature_max"]) == (5, 2.0, 45)
+
+
+def test_device_without_energy_counter_integrates_power(fixtures_dir):
+    analysis = analyze_nvml(fixtures_dir / "nvml_samples.csv")
+    v = values(analysis)
+    # power 50, 100, 100, 50 W at 0, 1, 2, 3 s: trapezoids 75 + 100 + 75 J
+    assert v["gpu1.energy"] == pytest.approx(250)
+    assert v["gpu1.gpu_util_p95"] == pytest.approx(50 + 0.85 * 50)  # 0, 50, 50, 100: position 2.85
+    assert v["gpu1.mem_util_mean"] == pytest.approx(10 / 3)  # the empty cell is left out
+    assert v["gpu1.sm_clock_mean"] == pytest.approx(1410)
+    sources = [row["energy_source"] for row in analysis.tables["per_device"]]
+    assert sources == ["energy counter", "power integrated over time"]
+
+
+def test_totals_and_energy_per_sample(fixtures_dir):
+    v = values(analyze_nvml(fixtures_dir / "nvml_samples.csv", training_samples=350))
+    assert v["energy"] == pytest.approx(700)
+    assert v["energy_per_sample"] == pytest.approx(2.0)
+    assert v["gpu_util_mean"] == pytest.approx((40 + 50) / 2)
+    assert "energy_per_sample" not in values(analyze_nvml(fixtures_dir / "nvml_samples.csv"))
+    with pytest.raises(UsageError, match="must be positive"):
+        analyze_nvml(fixtures_dir / "nvml_samples.csv", training_samples=0)
+
+
+def test_write_read_round_trip(tmp_path):
+    samples = [
+        NvmlSample(0.0, 0, 12.5, 3.0, 1 << 30, 250.5, 1_000_000, 1980.0, 50.0),
+        NvmlSample(0.1, 0, power_w=260.0),
+    ]
+    path = tmp_path / "nvml.csv"
+    write_nvml_samples(path, samples)
+    assert path.read_text().splitlines()[0] == (
+        "timestamp_s,device_index,gpu_util_pct,mem_util_pct,mem_used_bytes,power_w,energy_mj,sm_clock_mhz,temperature_c"
+    )
+    assert read_nvml_samples(path) == samples
+
+
+def test_single_sample_has_no_energy(tmp_path):
+    path = tmp_path / "nvml.csv"
+    write_nvml_samples(path, [NvmlSample(0.0, 0, 50.0, power_w=100.0, energy_mj=5)])
+    v = values(analyze_nvml(path, training_samples=10))
+    assert v["gpu0.energy"] is None and v["energy_per_sample"] is None
+    assert v["gpu0.gpu_util_p95"] == 50.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("time,util\n1,2\n", "the first line is not the NVML samples header"),
+        (
+            "timestamp_s,device_index,gpu_util_pct,mem_util_pct,mem_used_bytes,power_w,energy_mj,sm_clock_mhz,temperature_c\n",
+            "no samples",
+        ),
+        (
+            "timestamp_s,device_index,gpu_util_pct,mem_util_pct,mem_used_bytes,power_w,energy_mj,sm_clock_mhz,temperature_c\n"
+            "0.0,0,abc,,,,,,\n",
+            "line 2: gpu_util_pct is 'abc', not a number",
+        ),
+        (
+            "timestamp_s,device_index,gpu_util_pct,mem_util_pct,mem_used_bytes,power_w,energy_mj,sm_clock_mhz,temperature_c\n"
+            ",0,1,,,,,,\n",
+            "line 2: timestamp_s is '', not a number",
+        ),
+        (
+            "timestamp_s,device_index,gpu_util_pct,mem_util_pct,mem_used_bytes,power_w,energy_mj,sm_clock_mhz,temperature_c\n"
+            "0.0,0,1\n",
+            "line 2 has 3 fields, not 9",
+        ),
+    ],
+)
+def test_invalid_files(tmp_path, text, message):
+    path = tmp_path / "nvml.csv"
+    path.write_text(text)
+    with pytest.raises(InvalidProfileFile, match=message):
+        analyze_nvml(path)
