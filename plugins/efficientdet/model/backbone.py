@@ -52,14 +52,16 @@ def load_backbone_weights(backbone: EfficientNetBackbone, weights: str | Path) -
     already be in the torch hub cache. Keys of ``features.8`` and the classifier are ignored;
     anything else missing, extra or of the wrong shape is a UsageError naming the file.
     """
-    path = hub_checkpoint(backbone.name) if str(weights) == IMAGENET else Path(weights)
+    from_hub = str(weights) == IMAGENET
+    path = hub_checkpoint(backbone.name) if from_hub else Path(weights)
     if not path.is_file():
-        hint = " (torchvision ImageNet weights are looked up in the torch hub cache, never downloaded)"
-        raise UsageError(f"backbone weights {path}: file not found" + (hint if str(weights) == IMAGENET else ""))
+        hint = " (ImageNet weights are looked up in the torch hub cache, never downloaded)"
+        raise UsageError(f"backbone weights {path}: file not found" + (hint if from_hub else ""))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and weights_only errors all mean "not a state dict file"
-        raise UsageError(f"backbone weights {path}: cannot be read as a state dict ({e.__class__.__name__}: {e})".replace("\n", " ")) from e
+        reason = " ".join(f"{type(e).__name__}: {e}".split())  # one line
+        raise UsageError(f"backbone weights {path}: cannot be read as a state dict ({reason})") from e
     if not isinstance(state, dict):
         raise UsageError(f"backbone weights {path}: expected a state dict, got {type(state).__name__}")
     ignored = ("classifier.", f"features.{FEATURE_BLOCKS[-1] + 1}.")

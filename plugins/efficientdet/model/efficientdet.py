@@ -47,9 +47,9 @@ class EfficientDet(nn.Module):
         return self.class_net(features), self.box_net(features)
 
     def anchors(self, image_size: int | tuple[int, int] | None = None) -> Tensor:
-        """Anchors [A, 4] (xyxy, input pixels) for ``image_size`` (default: the config's), on the model's device."""
+        """Anchors [A, 4] (xyxy, input pixels) on the model's device; default size: the config's."""
         size = self.config.image_size if image_size is None else image_size
-        return generate_anchors(self.config, size, device=self.class_net.predict[1].weight.device)
+        return generate_anchors(self.config, size, device=next(self.parameters()).device)
 
 
 def build_efficientdet(variant: str, num_classes: int, image_size: int | None = None,

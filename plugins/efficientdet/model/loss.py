@@ -18,7 +18,8 @@ MATCH_IOU = 0.5
 
 def pad_targets(targets: list[dict[str, Tensor]], device: torch.device) -> tuple[Tensor, Tensor]:
     """Ground truth as boxes [N, G, 4] (float32) and labels [N, G] padded with -1; G >= 1."""
-    boxes = pad_sequence([t["boxes"].to(device, torch.float32).reshape(-1, 4) for t in targets], batch_first=True)
+    boxes = pad_sequence([t["boxes"].to(device, torch.float32).reshape(-1, 4) for t in targets],
+                         batch_first=True)
     labels = pad_sequence([t["labels"].to(device, torch.int64).reshape(-1) for t in targets],
                           batch_first=True, padding_value=-1)
     if labels.shape[1] == 0:  # no image has objects: one invalid slot keeps the reductions defined
@@ -70,13 +71,15 @@ class DetectionLoss(nn.Module):
     def forward(self, class_outputs: Tensor, box_outputs: Tensor,
                 targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         n, a, c = class_outputs.shape
-        if (a, c) != (len(self.anchors), self.num_classes) or box_outputs.shape != (n, a, 4) or len(targets) != n:
-            raise ValueError(f"outputs {tuple(class_outputs.shape)}/{tuple(box_outputs.shape)} and {len(targets)} "
-                             f"targets do not fit {len(self.anchors)} anchors x {self.num_classes} classes")
+        expected = (len(self.anchors), self.num_classes)
+        if (a, c) != expected or box_outputs.shape != (n, a, 4) or len(targets) != n:
+            raise ValueError(f"outputs {tuple(class_outputs.shape)}/{tuple(box_outputs.shape)} and "
+                             f"{len(targets)} targets do not fit {expected[0]} anchors x {expected[1]} classes")
         with torch.autocast(device_type=class_outputs.device.type, enabled=False):
             return self._loss(class_outputs.float(), box_outputs.float(), targets)
 
-    def _loss(self, class_outputs: Tensor, box_outputs: Tensor, targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    def _loss(self, class_outputs: Tensor, box_outputs: Tensor,
+              targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         gt_boxes, gt_labels = pad_targets(targets, class_outputs.device)
         matched, positive = match_anchors(self.anchors, gt_boxes, gt_labels)
         num_positives = positive.sum()
@@ -91,7 +94,8 @@ class DetectionLoss(nn.Module):
         box_targets = encode_boxes(matched_boxes, self.anchors)
         # where() rather than a product: non-positive targets may be inf/nan (padding boxes).
         diff = torch.where(positive[..., None], box_outputs - box_targets, 0.0)
-        box_loss = F.huber_loss(diff, torch.zeros_like(diff), delta=HUBER_DELTA, reduction="sum") / (4 * normalizer)
+        box_loss = F.huber_loss(diff, torch.zeros_like(diff), delta=HUBER_DELTA, reduction="sum")
+        box_loss = box_loss / (4 * normalizer)
 
         return {"loss": class_loss + BOX_LOSS_WEIGHT * box_loss, "class_loss": class_loss,
                 "box_loss": box_loss, "num_positives": num_positives}
