@@ -30,6 +30,6 @@ class ProfilerToolError(RunFailed):
     """The profiler's output says the profiler itself failed."""
 
     def __init__(self, tool: str, path: Path, problem: str, fix: str) -> None:
-        super().__init__(f"{tool} failed ({path}): {problem}. {fix}")
+        super().__init__(f"{tool} failed ({path}): {problem.rstrip('.')}. {fix}")
         self.tool = tool
         self.path = path

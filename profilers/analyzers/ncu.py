@@ -71,7 +71,7 @@ def analyze_ncu(path: Path, core_metrics: Mapping[str, str] | None = None) -> An
 
     ``core_metrics`` maps core type -> metric name (see
     :func:`~.ncu_metrics.core_utilization_metrics`); by default, for each core type the first
-    of its known names that the log contains.
+    of its known names that the log contains. Extra metrics are reported when present.
     """
     log = parse_ncu_log(path)
     if not log.launches:
@@ -93,7 +93,12 @@ def analyze_ncu(path: Path, core_metrics: Mapping[str, str] | None = None) -> An
             f"sum of {CYCLES_METRIC}",
         ),
     }
-    present = {key: metric for key, (metric, _) in weighted.items() if _in_log(launches, metric)}
+    # Core metrics asked for explicitly are reported even when missing (as None).
+    present = {
+        key: metric
+        for key, (metric, _) in weighted.items()
+        if _in_log(launches, metric) or (core_metrics is not None and metric in core_metrics.values())
+    }
     for key, metric in present.items():
         value, count = _cycle_weighted_mean(launches, metric)
         description = f"{weighted[key][1]}: {metric}, cycle-weighted mean over {count} kernels"

@@ -84,12 +84,14 @@ def summarize_nvml(samples: Sequence[NvmlSample], source: Path, training_samples
         for device in sorted({s.device_index for s in samples})
     }
     energies = [values["energy"].value for values, _ in per_device.values()]
-    total_energy = None if None in energies else float(sum(energies))
+    total_energy = float(sum(energies)) if energies and None not in energies else None
     utils = [values["gpu_util_mean"].value for values, _ in per_device.values()]
     metrics = {
         "energy": Metric(total_energy, "J", "GPU energy, all devices"),
         "gpu_util_mean": Metric(
-            None if None in utils else float(np.mean(utils)), "%", "mean GPU utilization, mean over devices"
+            float(np.mean(utils)) if utils and None not in utils else None,
+            "%",
+            "mean GPU utilization, mean over devices",
         ),
     }
     if training_samples is not None:

@@ -11,9 +11,10 @@ MISSING_VALUES = {"", "n/a", "N/A", "nan", "NaN"}
 
 
 def open_text(path: Path, expected: str) -> TextIO:
-    """Open for reading; undecodable bytes (program output can be anything) become U+FFFD."""
+    """Open for reading, without a byte-order mark; undecodable bytes (program output can be
+    anything) become U+FFFD."""
     try:
-        return path.open(encoding="utf-8", errors="replace", newline="")
+        return path.open(encoding="utf-8-sig", errors="replace", newline="")
     except OSError as e:
         raise InvalidProfileFile(path, f"cannot read it ({e.strerror})", expected) from e
 

@@ -65,9 +65,13 @@ def test_raw_page_one_column_per_metric(fixtures_dir):
 
 
 def test_explicit_core_metrics(fixtures_dir):
-    metric = "sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_elapsed"
-    v = values(analyze_ncu(fixtures_dir / "ncu_old_columns.log", core_metrics={"sfu": metric}))
+    metrics = {
+        "sfu": "sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_elapsed",
+        "fp16": "sm__inst_executed_pipe_fma_type_fp16.avg.pct_of_peak_sustained_elapsed",  # not in this log
+    }
+    v = values(analyze_ncu(fixtures_dir / "ncu_old_columns.log", core_metrics=metrics))
     assert v["sfu_utilization"] == pytest.approx(10)
+    assert v["fp16_utilization"] is None
     assert "fma_utilization" not in v
 
 
@@ -108,9 +112,16 @@ def test_profiler_initialization_failure(fixtures_dir):
 
 def test_other_error_lines_are_reported(tmp_path):
     log = tmp_path / "ncu.log"
-    log.write_text("==PROF== Connected to process 1\n==ERROR== Failed to find metric sm__foo.sum\n")
-    with pytest.raises(ProfilerToolError, match=r"ncu failed \(.*ncu.log\): Failed to find metric sm__foo.sum"):
+    log.write_text("==PROF== Connected to process 1\n==ERROR== Failed to find metric sm__foo.sum.\n")
+    with pytest.raises(ProfilerToolError, match=r"ncu failed \(.*ncu.log\): Failed to find metric sm__foo.sum. See"):
         analyze_ncu(log)
+
+
+def test_byte_order_mark_and_crlf(tmp_path, fixtures_dir):
+    log = tmp_path / "ncu.csv"
+    csv_lines = (fixtures_dir / "ncu_old_columns.log").read_bytes().splitlines()[2:-1]  # header first
+    log.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(csv_lines))
+    assert analyze_ncu(log).metrics["fma_utilization"].value == pytest.approx(40)
 
 
 def test_no_csv_header(tmp_path):

@@ -8,6 +8,7 @@ from dnn_suite_profilers.analyzers import (
     NvmlSample,
     analyze_nvml,
     read_nvml_samples,
+    summarize_nvml,
     write_nvml_samples,
 )
 
@@ -70,6 +71,11 @@ def test_single_sample_has_no_energy(tmp_path):
     v = values(analyze_nvml(path, training_samples=10))
     assert v["gpu0.energy"] is None and v["energy_per_sample"] is None
     assert v["gpu0.gpu_util_p95"] == 50.0
+
+
+def test_no_samples_in_memory(tmp_path):
+    v = values(summarize_nvml([], tmp_path / "nvml.csv", training_samples=10))
+    assert v == {"energy": None, "gpu_util_mean": None, "energy_per_sample": None}
 
 
 @pytest.mark.parametrize(
