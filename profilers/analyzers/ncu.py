@@ -25,12 +25,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from dnn_suite.metrics import Metric
 
 from .base import Analysis, Row
 from .errors import InvalidProfileFile, ProfilerToolError
-from .ncu_metrics import CORE_TYPES, CYCLES_METRIC, DURATION_METRIC, EXTRA_METRICS, core_metric_candidates
+from .ncu_metrics import (
+    CORE_TYPES,
+    CYCLES_METRIC,
+    DURATION_METRIC,
+    EXTRA_METRICS,
+    core_metric_candidates,
+)
 from .textfile import open_text, parse_number
 
 EXPECTED = 'the output of ncu --csv (a CSV header line starting with "ID")'
@@ -173,7 +180,7 @@ def _value(text: str, unit: str) -> float | None:
     return value * _PREFIX[scaled.group(1)] * _BASE_FACTOR[scaled.group(2)]
 
 
-def _raise_failure(path: Path, log: NcuLog) -> None:
+def _raise_failure(path: Path, log: NcuLog) -> NoReturn:
     """Explain a log without kernel rows, from the most to the least specific cause."""
     if any(PERMISSION_ERROR in m for m in log.messages):
         raise ProfilerToolError(
