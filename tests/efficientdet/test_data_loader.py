@@ -1,0 +1,64 @@
+"""Dataset registry, collate and DataLoader on the synthetic data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from dnn_suite.errors import UsageError
+from dnn_suite_efficientdet.data import (
+    DATASET_NAMES,
+    EVAL_DATASET,
+    SHAPE_CLASSES,
+    SyntheticConfig,
+    build_dataset,
+    build_loader,
+)
+
+TINY = SyntheticConfig(num_train=10, num_val=4, image_size=64, seed=0)
+
+
+def test_unknown_name_lists_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as excinfo:
+        build_dataset("voc2099", tmp_path, train=True, image_size=64)
+    message = str(excinfo.value)
+    assert "'voc2099'" in message and all(name in message for name in DATASET_NAMES)
+
+
+def test_every_dataset_has_an_evaluation_split() -> None:
+    assert set(EVAL_DATASET) == set(DATASET_NAMES)
+    assert set(EVAL_DATASET.values()) <= set(DATASET_NAMES)
+
+
+@pytest.mark.parametrize("name", ["synthetic-train", "synthetic-coco-val"])
+def test_collated_batch_shapes_and_target_format(tmp_path: Path, name: str) -> None:
+    dataset = build_dataset(name, tmp_path, train=name.endswith("train"), image_size=48, synthetic=TINY)
+    assert dataset.class_names == SHAPE_CLASSES
+    images, targets = next(iter(build_loader(dataset, batch_size=3)))
+    assert images.shape == (3, 3, 48, 48) and images.dtype == torch.float32
+    assert len(targets) == 3
+    for target in targets:
+        n = len(target["labels"])
+        assert type(target["boxes"]) is torch.Tensor
+        assert target["boxes"].shape == (n, 4) and target["boxes"].dtype == torch.float32
+        assert target["labels"].dtype == torch.int64 and target["difficult"].dtype == torch.bool
+        assert ((target["boxes"] >= 0) & (target["boxes"] <= 48)).all()
+        assert isinstance(target["image_id"], int) and isinstance(target["scale"], float)
+        assert len(target["orig_size"]) == 2 and max(target["orig_size"]) == 64
+    assert (tmp_path / "synthetic" / "synthetic.json").is_file()
+
+
+def test_loader_with_two_workers_is_reproducible(tmp_path: Path) -> None:
+    dataset = build_dataset("synthetic-train", tmp_path, train=True, image_size=48, synthetic=TINY)
+
+    def epoch(seed: int) -> list[tuple[torch.Tensor, list[int]]]:
+        loader = build_loader(dataset, batch_size=4, shuffle=True, workers=2, drop_last=True, seed=seed)
+        return [(images, [t["image_id"] for t in targets]) for images, targets in loader]
+
+    first, again = epoch(1), epoch(1)
+    assert len(first) == 2 and all(images.shape == (4, 3, 48, 48) for images, _ in first)
+    assert [ids for _, ids in first] == [ids for _, ids in again]
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(first, again))
+    assert sorted(i for _, ids in first for i in ids) != list(range(8))  # shuffled, last two dropped
