@@ -1,0 +1,157 @@
+"""``nsight`` (alias ``ncu``): Nsight Compute, GPU core utilization per core type.
+
+A launcher: the benchmark re-runs as a child under::
+
+    ncu --csv --target-processes all --profile-from-start off --clock-control none
+        --metrics <core metrics of this GPU's architecture>,gpc__cycles_elapsed.max[,extras]
+        [--launch-skip N] [--launch-count M] [--nvtx --nvtx-include dnn_suite.window/]
+        --log-file RUN/nsight/ncu_bs<B>.log [extra_args] CHILD
+
+``--log-file`` keeps ncu's CSV apart from the program's output (which the core tees into
+``tool.log``). The child opens the capture around the measured windows, so only their kernels
+are profiled. For each core type (FMA, FP16, Tensor, SFU) the report gives the
+cycle-weighted mean over *all* profiled kernels of the percentage of peak issue rate (weights:
+``gpc__cycles_elapsed.max`` of each kernel): utilization while kernels run, not over wall
+time. The per-kernel numbers go to ``per_kernel.csv`` and ``analysis.json``.
+
+Metric names differ per architecture; they come from
+:func:`~dnn_suite_profilers.analyzers.ncu_metrics.core_utilization_metrics` for the compute
+capability of the run's GPU (the Volta-to-GA100 names, as the original benchmark used, when
+the run is not on a CUDA device).
+
+ncu replays every kernel several times with the GPU serialized, so the run's throughput and
+anything sampled meanwhile describe the profiling, not training: ``nsight`` refuses to be
+combined with the samplers (``nvml``, ``cpu``) and with ``torch``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dnn_suite.context import RunContext
+from dnn_suite.errors import RunFailed, UsageError
+from dnn_suite.hookspecs import hookimpl
+from dnn_suite.registry import ProfilerSpec
+from dnn_suite.results import write_json_atomic
+from dnn_suite_profilers import launching
+from dnn_suite_profilers.analyzers import InvalidProfileFile, analyze_ncu
+from dnn_suite_profilers.analyzers.ncu import is_ncu_line
+from dnn_suite_profilers.analyzers.ncu_metrics import core_utilization_metrics, profiling_metrics
+
+NAME = "nsight"
+INSTALL_HINT = "install Nsight Compute (it ships with the CUDA toolkit as `ncu`)"
+METRIC_SETS = ("core", "extra")
+#: metric names used when the run's GPU is unknown (not a CUDA run): Volta to GA100, as the
+#: original benchmark
+DEFAULT_COMPUTE_CAPABILITY = (7, 0)
+REPLAY = "ncu replays every kernel several times with the GPU serialized"
+CONFLICTS = {
+    "nvml": f"{REPLAY}, so sampled GPU utilization, power and energy would describe the replays, not training",
+    "cpu": f"{REPLAY} and stops the program at every kernel, so CPU utilization would describe ncu, not training",
+    "torch": f"{REPLAY} and holds CUPTI, so a torch.profiler timeline would be meaningless (and cannot attach)",
+}
+
+
+@hookimpl
+def dnn_suite_register_profilers(register):
+    register(ProfilerSpec(
+        name=NAME,
+        aliases=("ncu",),
+        description="Nsight Compute: GPU core (FMA, FP16, Tensor, SFU) utilization, cycle-weighted over kernels",
+        measures=("FMA/FP16/Tensor/SFU pipe utilization", "per-kernel metrics",
+                  "SM throughput, occupancy, DRAM throughput (metrics=extra)"),
+        launcher=True,
+        requires=("ncu (Nsight Compute) on PATH", "a CUDA GPU of compute capability >= 7.0",
+                  "access to GPU performance counters"),
+        conflicts=dict(CONFLICTS),
+        options={"executable": "ncu", "extra_args": [], "metrics": "core", "launch_skip": 0, "launch_count": 0,
+                 "nvtx": False},
+        option_help={
+            "executable": "the ncu command or its path",
+            "extra_args": "more ncu arguments, placed before the program (e.g. ['-k', 'regex:gemm'])",
+            "metrics": "core: FMA/FP16/Tensor/SFU utilization; extra: also SM throughput, achieved occupancy, "
+                       "DRAM throughput and kernel duration",
+            "launch_skip": "kernel launches to skip after the capture opens (--launch-skip)",
+            "launch_count": "kernel launches to profile, 0 = all (--launch-count)",
+            "nvtx": "profile only kernels inside the dnn_suite.window NVTX range (--nvtx --nvtx-include)",
+        },
+    ))
+
+
+def compute_capability(run: RunContext) -> tuple[int, int]:
+    if run.device.type == "cuda" and torch.cuda.is_available():
+        return tuple(torch.cuda.get_device_capability(run.device))  # type: ignore[return-value]
+    return DEFAULT_COMPUTE_CAPABILITY
+
+
+def _log(run: RunContext):
+    return run.profiler_dir(NAME) / f"ncu_bs{run.config.batch_size}.log"
+
+
+@hookimpl
+def dnn_suite_profiler_preflight(run: RunContext):
+    if run.launcher != NAME:
+        return
+    options = run.profiler_options(NAME)
+    if options["metrics"] not in METRIC_SETS:
+        raise UsageError(f"profiler nsight option 'metrics': expected one of {', '.join(METRIC_SETS)}, "
+                         f"got {options['metrics']!r}")
+    launching.non_negative_options(run, NAME, ("launch_skip", "launch_count"))
+    try:
+        core_utilization_metrics(compute_capability(run))
+    except RunFailed as exc:  # a GPU too old for these metrics: nothing to run
+        raise UsageError(f"profiler nsight: {exc}") from exc
+    launching.resolve_executable(run, NAME, INSTALL_HINT)
+    launching.warn_if_not_cuda(run, NAME)
+
+
+@hookimpl
+def dnn_suite_launch_command(run: RunContext, command: list[str]):
+    if run.launcher != NAME:
+        return None
+    options = run.profiler_options(NAME)
+    metrics = profiling_metrics(compute_capability(run), extras=options["metrics"] == "extra")
+    argv = [
+        launching.resolve_executable(run, NAME, INSTALL_HINT),
+        "--csv", "--target-processes", "all", "--profile-from-start", "off", "--clock-control", "none",
+        "--metrics", ",".join(metrics),
+    ]
+    if options["launch_skip"]:
+        argv += ["--launch-skip", str(options["launch_skip"])]
+    if options["launch_count"]:
+        argv += ["--launch-count", str(options["launch_count"])]
+    if options["nvtx"]:
+        argv += ["--nvtx", "--nvtx-include", f"{launching.WINDOW_RANGE}/"]
+    argv += ["--log-file", str(_log(run)), *launching.extra_args(run, NAME), *command]
+    write_json_atomic(run.profiler_dir(NAME) / "command.json", argv)
+    return argv
+
+
+@hookimpl(wrapper=True)
+def dnn_suite_training_loop(run: RunContext):
+    return (yield from launching.capture_loop(run, NAME))
+
+
+@hookimpl(wrapper=True)
+def dnn_suite_measured_window(run: RunContext, window: int):
+    return (yield from launching.capture_window(run, NAME, window))
+
+
+@hookimpl
+def dnn_suite_profiler_report(run: RunContext):
+    if not launching.is_main(run, NAME):
+        return None
+    path = _log(run)
+    if not path.is_file():
+        # ncu failed before opening its log: its errors are in the console output
+        console = launching.tool_log(run, NAME)
+        if any(is_ncu_line(line) for line in launching.read_tool_log(run, NAME).splitlines()):
+            path = console
+        else:
+            raise launching.missing_output(run, NAME, path)
+    try:
+        analysis = analyze_ncu(path, core_utilization_metrics(compute_capability(run)))
+    except InvalidProfileFile as exc:
+        raise RunFailed(str(exc)) from exc
+    launching.write_analysis(run.profiler_dir(NAME), analysis)
+    return NAME, dict(analysis.metrics)
