@@ -61,8 +61,8 @@ class RunContext:
 
     ``role`` is ``"main"`` for a run in the user's process and ``"child"`` for the re-run
     under a launcher profiler's tool; ``launcher`` names that profiler. ``task`` holds the
-    settings of ``dnn-suite train``/``eval`` (epochs, checkpoint, ...); it is empty for
-    ``dnn-suite run``. ``state`` is where plugins keep per-run objects between hooks, under
+    command (``"train"`` or ``"eval"``) and its settings (epochs, checkpoint, ...) for
+    ``dnn-suite train``/``eval``; it is empty for ``dnn-suite run``. ``state`` is where plugins keep per-run objects between hooks, under
     their own name.
     """
 

@@ -43,7 +43,7 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     if command == "eval" and not task.get("checkpoint"):
         print("dnn-suite: no --checkpoint given: evaluating freshly initialised weights", file=sys.stderr)
     run = RunContext(config=config, model=registered, device=resolve_device(config.device), hook=manager.hook,
-                     task=task)
+                     task={"command": command, **task})
     run.run_dir = _task_dir(command, config, task)
     seed_everything(config.seed)
     document: dict[str, Any] = {

@@ -1,0 +1,42 @@
+"""The official training recipe's optimizer and schedule.
+
+SGD with momentum 0.9; the learning rate is 0.08 per 64 images, scaled linearly with the
+batch size; weight decay 4e-5 on convolution and linear weights only (not on BatchNorm
+parameters or biases); linear warmup then cosine decay.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weights of convolutions and linear layers decay; BN parameters, biases and the BiFPN
+    fusion weights (all 0- or 1-dimensional) do not."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (decay if parameter.ndim > 1 else no_decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_sgd(model: nn.Module, *, batch_size: int, lr_per_64_images: float, momentum: float,
+              weight_decay: float) -> torch.optim.SGD:
+    lr = lr_per_64_images * batch_size / 64
+    return torch.optim.SGD(parameter_groups(model, weight_decay), lr=lr, momentum=momentum)
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, *, warmup_steps: int, total_steps: int,
+                  warmup_start: float = 0.1) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup from ``warmup_start`` x lr to lr over ``warmup_steps``, then cosine to 0."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return warmup_start + (1 - warmup_start) * step / max(1, warmup_steps)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -1,0 +1,159 @@
+"""The EfficientDet plugin's hook implementations: what the core calls."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dnn_suite.context import RunContext
+from dnn_suite.errors import UsageError
+from dnn_suite.hookspecs import hookimpl
+from dnn_suite.registry import ModelSpec
+
+from .checkpoint import load_checkpoint, load_model_state
+from .data import EVAL_DATASET, SyntheticConfig, build_dataset, build_loader
+from .data.dataset import DetectionDataset
+from .model import VARIANTS, build_efficientdet
+from .optim import build_sgd
+from .step import TrainStep, memory_format
+
+NAME = "efficientdet"
+# User-facing dataset names; "synthetic" and "synthetic-coco" pick their train or val split.
+DATASETS = ("synthetic", "synthetic-coco", "voc2007-trainval", "voc2007-test", "voc2012-trainval", "voc07+12",
+            "coco2017-train", "coco2017-val")
+DEFAULT_REAL_ROOT = Path("/dataset")  # the original benchmark's layout
+
+OPTIONS: dict[str, tuple[Any, str]] = {
+    "image_size": (0, "input size in pixels (0: the variant's, 512 for D0)"),
+    "amp": (False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA"),
+    "channels_last": (False, "channels-last memory format for images and weights"),
+    "clip_grad_norm": (10.0, "gradient-norm clipping (0 disables)"),
+    "lr_per_64_images": (0.08, "SGD learning rate per 64 images, scaled linearly with the batch size"),
+    "momentum": (0.9, "SGD momentum"),
+    "weight_decay": (4e-5, "weight decay on conv/linear weights (not BN or biases)"),
+    "backbone_weights": (None, "torchvision EfficientNet weights file, or 'imagenet' from the torch hub cache"),
+    "scale_min": (0.1, "training scale jitter, lower bound"),
+    "scale_max": (2.0, "training scale jitter, upper bound"),
+    "score_threshold": (0.05, "minimum detection score kept by post-processing"),
+    "nms_iou": (0.5, "per-class NMS IoU threshold"),
+    "max_detections": (100, "detections kept per image"),
+    "voc07_metric": (False, "VOC2007 11-point AP instead of all-point AP"),
+    "synthetic_train": (512, "images in the synthetic training split"),
+    "synthetic_val": (128, "images in the synthetic validation split"),
+    "ema_decay": (0.9998, "EMA of weights during `dnn-suite train` (0 disables)"),
+    "warmup_epochs": (1.0, "learning-rate warmup length in epochs (`train`)"),
+}
+
+
+@hookimpl
+def dnn_suite_register_models(register):
+    register(ModelSpec(
+        name=NAME,
+        description="EfficientDet object detector (Tan, Pang, Le, CVPR 2020), D0-D7",
+        variants=tuple(VARIANTS),
+        default_variant="d0",
+        datasets=DATASETS,
+        default_dataset="synthetic",
+        default_batch_size=4,
+        options={key: default for key, (default, _) in OPTIONS.items()},
+        option_help={key: text for key, (_, text) in OPTIONS.items()},
+        flags=("image_size", "amp", "channels_last", "backbone_weights", "voc07_metric", "score_threshold"),
+    ))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def image_size(run: RunContext) -> int:
+    return run.options["image_size"] or VARIANTS[run.config.variant].image_size
+
+
+def data_root(run: RunContext, dataset: str) -> Path:
+    """``--data-root``, else the cache for the synthetic data and /dataset for real data."""
+    if run.config.data_root:
+        return Path(run.config.data_root)
+    if dataset.startswith("synthetic"):
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cache / "dnn-suite"
+    return DEFAULT_REAL_ROOT
+
+
+def split_dataset(run: RunContext, split: str) -> str:
+    """The concrete dataset for ``split``: the eval split of a training set (VOC -> VOC2007
+    test, COCO -> val2017), except that `dnn-suite eval` evaluates the dataset it is given."""
+    name = run.config.dataset
+    if name in ("synthetic", "synthetic-coco"):
+        return f"{name}-{'train' if split == 'train' else 'val'}"
+    if split == "eval" and run.task.get("command") != "eval":
+        return EVAL_DATASET[name]
+    return name
+
+
+def dataset(run: RunContext, split: str) -> DetectionDataset:
+    """The dataset of ``split``, built once per run."""
+    cache = run.state.setdefault(NAME, {}).setdefault("datasets", {})
+    if split not in cache:
+        name = split_dataset(run, split)
+        options = run.options
+        synthetic = SyntheticConfig(num_train=options["synthetic_train"], num_val=options["synthetic_val"],
+                                    image_size=image_size(run), seed=0)
+        cache[split] = build_dataset(name, data_root(run, name), train=split == "train", image_size=image_size(run),
+                                     scale_range=(options["scale_min"], options["scale_max"]), synthetic=synthetic)
+    return cache[split]
+
+
+def loader(run: RunContext, split: str, *, batch_size: int | None = None) -> torch.utils.data.DataLoader:
+    train = split == "train"
+    return build_loader(dataset(run, split), batch_size or run.config.batch_size, shuffle=train,
+                        workers=run.config.workers, pin_memory=run.device.type == "cuda", drop_last=train,
+                        seed=run.config.seed)
+
+
+def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
+    state = run.state.setdefault(NAME, {})
+    if "step" not in state:
+        options = run.options
+        state["step"] = TrainStep(model, run.device, image_size=image_size(run), amp=options["amp"],
+                                  channels_last=options["channels_last"], clip_grad_norm=options["clip_grad_norm"])
+    return state["step"]
+
+
+# ----------------------------------------------------------------------------- model hooks
+
+
+@hookimpl
+def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
+    split = "eval" if run.task.get("command") == "eval" else "train"
+    class_names = dataset(run, split).class_names
+    model = build_efficientdet(run.config.variant, len(class_names), image_size=image_size(run),
+                               backbone_weights=run.options["backbone_weights"])
+    checkpoint = run.task.get("checkpoint")
+    if checkpoint:
+        state = load_checkpoint(checkpoint)
+        saved_classes = tuple(state.get("class_names", class_names))
+        if saved_classes != tuple(class_names):
+            raise UsageError(f"checkpoint {checkpoint} was trained on classes {', '.join(saved_classes[:5])}... "
+                             f"but dataset {run.config.dataset} has {', '.join(class_names[:5])}...")
+        load_model_state(model, state.get("ema") or state["model"], checkpoint)
+    model = model.to(run.device, memory_format=memory_format(run.options["channels_last"]))
+    return model.train()
+
+
+@hookimpl
+def dnn_suite_build_dataloader(run: RunContext, split: str):
+    return loader(run, split)
+
+
+@hookimpl
+def dnn_suite_build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.optim.Optimizer:
+    options = run.options
+    return build_sgd(model, batch_size=run.config.batch_size, lr_per_64_images=options["lr_per_64_images"],
+                     momentum=options["momentum"], weight_decay=options["weight_decay"])
+
+
+@hookimpl
+def dnn_suite_train_step(run: RunContext, model: torch.nn.Module, batch: Any, optimizer: torch.optim.Optimizer):
+    return train_step(run, model)(model, batch, optimizer)
