@@ -14,8 +14,8 @@ from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import ModelSpec
 
 from .checkpoint import load_checkpoint, load_model_state
-from .data import EVAL_DATASET, SyntheticConfig, build_dataset, build_loader
-from .data.dataset import DetectionDataset
+from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader
+from .evaluation import evaluate_model
 from .model import VARIANTS, build_efficientdet
 from .optim import build_sgd
 from .step import TrainStep, memory_format
@@ -157,3 +157,11 @@ def dnn_suite_build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.
 @hookimpl
 def dnn_suite_train_step(run: RunContext, model: torch.nn.Module, batch: Any, optimizer: torch.optim.Optimizer):
     return train_step(run, model)(model, batch, optimizer)
+
+
+@hookimpl
+def dnn_suite_evaluate(run: RunContext, model: torch.nn.Module) -> dict[str, Any]:
+    """VOC AP (per class + mean) or the 12 COCO numbers on the eval split."""
+    result = evaluate_model(run, model, dataset(run, "eval"), loader(run, "eval"), image_size(run))
+    result["dataset"] = split_dataset(run, "eval")
+    return result
