@@ -1,0 +1,74 @@
+"""COCO bbox AP through pycocotools' COCOeval: the 12 standard numbers, named.
+
+COCOeval prints its progress and summary table; that text is captured into
+``COCOResult.log`` rather than mixed into our output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+# The order of COCOeval.stats after summarize().
+COCO_METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+@dataclass(frozen=True)
+class COCOResult:
+    metrics: dict[str, float]  # COCO_METRIC_NAMES -> value; -1 where COCOeval has nothing to measure
+    log: str  # what COCOeval printed
+
+
+def _numpy(value: Any) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+def detections_to_rows(
+    detections: Sequence[Mapping[str, Any]], image_ids: Sequence[int], category_ids: Sequence[int]
+) -> np.ndarray:
+    """``[image_id, x, y, w, h, score, category_id]`` rows, the array form COCO.loadRes accepts."""
+    category_of = np.asarray(category_ids)
+    rows = []
+    for image_id, det in zip(image_ids, detections, strict=True):
+        boxes = _numpy(det["boxes"]).astype(np.float64).reshape(-1, 4)
+        image = np.full(len(boxes), image_id)
+        category = category_of[_numpy(det["labels"]).astype(np.int64)]
+        rows.append(np.column_stack([image, boxes[:, :2], boxes[:, 2:] - boxes[:, :2], _numpy(det["scores"]), category]))
+    return np.concatenate(rows) if rows else np.zeros((0, 7))
+
+
+def evaluate_coco(
+    detections: Sequence[Mapping[str, Any]],
+    image_ids: Sequence[int],
+    ground_truth: COCO,
+    category_ids: Sequence[int],
+) -> COCOResult:
+    """COCO AP of per-image ``{boxes, scores, labels}`` for the images ``image_ids``.
+
+    Boxes are xyxy in original-image pixels, labels contiguous (``category_ids[label]`` is the
+    COCO category id). Only the listed images are evaluated.
+    """
+    rows = detections_to_rows(detections, image_ids, category_ids)
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        # loadRes cannot take an empty result list; an empty COCO is what it would have built.
+        results = ground_truth.loadRes(rows) if len(rows) else COCO()
+        evaluator = COCOeval(ground_truth, results, iouType="bbox")
+        evaluator.params.imgIds = list(image_ids)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return COCOResult(dict(zip(COCO_METRIC_NAMES, map(float, evaluator.stats))), captured.getvalue())
+
+
+def format_coco(result: COCOResult) -> str:
+    """One ``name: value`` line per metric, in COCOeval's order."""
+    return "\n".join(f"{name}: {value:.4f}" for name, value in result.metrics.items())
