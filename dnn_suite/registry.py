@@ -130,7 +130,9 @@ class Registry:
 
 
 def _unknown(kind: str, name: str, candidates: Iterable[str], available: list[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    candidates = list(candidates)
+    close = [c for c in candidates if c.lower() == name.lower()] or difflib.get_close_matches(
+        name, candidates, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     listing = ", ".join(available) if available else "none installed"
     return f"unknown {kind} {name!r}{hint} (available: {listing})"
