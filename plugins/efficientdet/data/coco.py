@@ -33,6 +33,8 @@ def load_coco_json(path: Path) -> COCO:
             data = json.load(f)
     except FileNotFoundError:
         raise UsageError(f"COCO annotations not found: expected the file {path}") from None
+    except OSError as error:
+        raise UsageError(f"cannot read COCO annotations {path}: {error.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}: malformed JSON: {error}") from None
     if not isinstance(data, dict):

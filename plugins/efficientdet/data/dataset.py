@@ -106,10 +106,11 @@ class DetectionDataset(Dataset):
     def ground_truth(self, index: int) -> dict[str, torch.Tensor]:
         """Boxes (original pixels), labels and difficult flags of one image, without decoding it."""
         span = slice(self._offsets[index], self._offsets[index + 1])
+        # Copies: a caller scaling boxes in place must not change the dataset.
         return {
-            "boxes": torch.from_numpy(self._boxes[span]),
-            "labels": torch.from_numpy(self._labels[span]),
-            "difficult": torch.from_numpy(self._difficult[span]),
+            "boxes": torch.from_numpy(self._boxes[span].copy()),
+            "labels": torch.from_numpy(self._labels[span].copy()),
+            "difficult": torch.from_numpy(self._difficult[span].copy()),
         }
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:

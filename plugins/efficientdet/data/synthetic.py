@@ -58,13 +58,14 @@ def ensure_synthetic(
             rngs = [np.random.default_rng([seed, split_index, i]) for i in range(count)]
             _write_split(staging, split, rngs, image_size)
         (staging / MARKER).write_text(json.dumps(params, indent=2))
+        if _marker(root) == params:  # another process made the same data meanwhile
+            shutil.rmtree(staging)
+            return root
         if root.exists():
             shutil.rmtree(root)
         os.rename(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        if _marker(root) == params:  # another process won the race with the same data
-            return root
         raise
     return root
 
