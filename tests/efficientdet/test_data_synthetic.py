@@ -86,6 +86,12 @@ def test_refuses_to_replace_a_directory_it_did_not_make(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "precious.txt").read_text() == "keep me"
 
 
+def test_rejects_unusable_parameters(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="image_size=16"):
+        ensure_synthetic(tmp_path / "s", num_train=2, num_val=2, image_size=16)
+    assert not (tmp_path / "s").exists()
+
+
 def test_objects_contrast_with_the_background(tmp_path: Path) -> None:
     """Learnability proxy: pixels inside boxes differ clearly from the background around them."""
     root = ensure_synthetic(tmp_path / "s", num_train=20, num_val=1, image_size=128, seed=1)

@@ -47,6 +47,11 @@ def ensure_synthetic(
         "image_size": image_size,
         "seed": seed,
     }
+    if image_size < 32 or num_train < 0 or num_val < 0:
+        raise UsageError(
+            f"synthetic dataset: expected image_size >= 32 and image counts >= 0, "
+            f"got image_size={image_size}, num_train={num_train}, num_val={num_val}"
+        )
     if _marker(root) == params:
         return root
     if root.exists() and _marker(root) is None and any(root.iterdir()):
