@@ -11,10 +11,10 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from dnn_suite import __version__, environment
-from dnn_suite.config import DEVICE_PATTERN, RunConfig, load_suite, parse_set, resolve
+from dnn_suite.config import RUN_KEYS, RunConfig, load_suite, parse_set, resolve
 from dnn_suite.errors import DnnSuiteError, UsageError
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
@@ -30,40 +30,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _typed(key: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type that parses a flag and checks it as the config key ``key`` is checked."""
+    check, expected = RUN_KEYS[key]
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or not check(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return convert
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _device(text: str) -> str:
-    if not DEVICE_PATTERN.match(text):
-        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
-    return text
+_positive_int = _typed("batch_size", int)
+_non_negative_int = _typed("workers", int)
 
 
 def _option_flag(key: str) -> str:
@@ -97,7 +81,7 @@ def _add_common(parser: argparse.ArgumentParser, registry: Registry) -> None:
                                                          "name from --config")
     parser.add_argument("--variant", help="model variant (see `dnn-suite list`)")
     parser.add_argument("--batch-size", type=_positive_int)
-    parser.add_argument("--device", type=_device, help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--device", type=_typed("device", str), help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--dataset", help="dataset name (see `dnn-suite list`)")
     parser.add_argument("--data-root", help="directory holding the datasets (VOCdevkit/, annotations/, images/)")
     parser.add_argument("--output", help="results directory (default: results)")
@@ -130,7 +114,7 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     run.add_argument("--warmup", type=_non_negative_int, help="iterations before the measured window")
     window = run.add_mutually_exclusive_group()
     window.add_argument("--iterations", type=_positive_int, help="measured iterations per window")
-    window.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="measured seconds per window")
+    window.add_argument("--duration", type=_typed("duration", float), metavar="SECONDS", help="measured seconds per window")
     run.add_argument("--repeat", type=_positive_int, help="number of measured windows")
     run.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=None,
                      help="evaluate the model after the measured windows")
