@@ -314,7 +314,9 @@ class Run:
         returncode = _run_logged(command, log_path, echo)
         child_document = _read_json(self.run_dir / "run.json")
         if child_document is not None and child_document.get("status") != "running":
-            self.document = child_document
+            # the child measured; what the user ran (command, run_dir, start) is the parent's
+            kept = {key: self.document[key] for key in ("command", "run_dir", "started_at") if key in self.document}
+            self.document = {**child_document, **kept}
         status = self.document.get("status", "running")
         error = self.document.get("error")
         if status == "running":  # the child never wrote its results

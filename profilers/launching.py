@@ -154,12 +154,15 @@ def capture_loop(run: RunContext, name: str) -> Generator[None, Any, Any]:
 
 
 def timeline_metrics(analysis: Analysis, top: int) -> dict[str, Metric]:
-    """The analyzer's metrics plus the ``top`` kernels by total time as ``top_kernel.<rank>``."""
+    """The analyzer's metrics plus the ``top`` kernels by total time over all devices, as
+    ``top_kernel.<rank>`` (value: total ns; description: device, name, launches, share)."""
     metrics = dict(analysis.metrics)
-    for rank, row in enumerate(analysis.tables.get("top_kernels", [])[:top], 1):
+    rows = sorted(analysis.tables.get("top_kernels", []), key=lambda r: r["total_ns"], reverse=True)
+    for rank, row in enumerate(rows[:top], 1):
         metrics[f"top_kernel.{rank}"] = Metric(
             row["total_ns"], "ns",
-            f"gpu{row['device']} {row['name']}: {row['instances']} launches, {row['time_pct']:.1f}% of kernel time",
+            f"gpu{row['device']} {row['name']}: {row['instances']} launches"
+            + (f", {row['time_pct']:.1f}% of the device's kernel time" if row.get("time_pct") is not None else ""),
         )
     return metrics
 
