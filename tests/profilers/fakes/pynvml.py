@@ -124,6 +124,11 @@ def nvmlShutdown() -> None:
     _state["initialized"] -= 1
 
 
+def nvmlSystemGetDriverVersion() -> str:
+    _check()
+    return "570.124.06"
+
+
 def nvmlDeviceGetCount() -> int:
     _check()
     return len(GPUS)
