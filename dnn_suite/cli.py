@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from dnn_suite import __version__, environment
+from dnn_suite import __version__, environment, progress
 from dnn_suite.config import RUN_KEYS, RunConfig, load_suite, parse_set, resolve
 from dnn_suite.errors import DnnSuiteError, UsageError
 from dnn_suite.plugins import discover
@@ -99,6 +99,7 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     parser = _Parser(prog="dnn-suite", description="Training benchmarks for deep neural networks.")
     parser.add_argument("--version", action="version", version=f"dnn-suite {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     listing = commands.add_parser("list", help="models, profilers and broken plugins")
@@ -263,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         registry = discover()
         args = build_parser(registry).parse_args(argv)
+        progress.set_quiet(args.quiet)
         return _dispatch(args, registry)
     except DnnSuiteError as exc:
         if debug:

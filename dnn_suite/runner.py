@@ -32,6 +32,7 @@ from dnn_suite.context import IterationRecord, RunContext, WindowResult
 from dnn_suite.errors import RunFailed, UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.plugins import run_plugin_manager
+from dnn_suite.progress import progress
 from dnn_suite.registry import Registry
 from dnn_suite.results import (
     SCHEMA_VERSION,
@@ -107,8 +108,10 @@ class CoreLoop:
     @hookimpl
     def dnn_suite_training_loop(self, run: RunContext) -> list[WindowResult]:
         try:
-            for index in range(run.config.warmup):
-                self._iteration(run, -1, index)
+            with progress(total=run.config.warmup, label="warmup") as bar:
+                for index in range(run.config.warmup):
+                    self._iteration(run, -1, index)
+                    bar.update()
         except KeyboardInterrupt:
             self.interrupted = True
             return self.windows
@@ -127,6 +130,7 @@ class CoreLoop:
         self.windows.append(result)
         iterations, duration = run.config.iterations, run.config.duration
         run.synchronize()
+        bar = progress(total=iterations, label=f"window {window + 1}/{run.config.repeat}")
         start = perf_counter()
         try:
             index = 0
@@ -134,11 +138,14 @@ class CoreLoop:
                 record, end = self._iteration(run, window, index)
                 result.iterations.append(record)
                 result.wall_s = end - start
+                bar.update(loss=record.loss)
                 index += 1
                 if duration is not None and result.wall_s >= duration:
                     break
         except KeyboardInterrupt:
             result.interrupted = True
+        finally:
+            bar.close()
         return result
 
 

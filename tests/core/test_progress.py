@@ -1,0 +1,128 @@
+"""Progress bars: drawn on a terminal only, silenced by --quiet, used by the benchmark loop."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import subprocess
+import sys
+
+import pytest
+
+from dnn_suite import progress
+from dnn_suite.progress import Progress, track
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def make_terminal(monkeypatch):
+    """Returns a terminal to draw on and makes stdout a terminal too (call it in the test: pytest's
+    capture replaces stdout after fixtures are set up); every update redraws."""
+    monkeypatch.setattr(progress, "REDRAW_S", 0.0)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def make() -> Terminal:
+        monkeypatch.setattr(sys, "stdout", Terminal())
+        return Terminal()
+
+    yield make
+    progress.set_quiet(False)
+
+
+def test_bar_draws_counts_and_info_then_ends_the_line(make_terminal):
+    terminal = make_terminal()
+    with Progress(total=4, label="epoch 1", unit="step", stream=terminal) as bar:
+        for step in range(4):
+            bar.update(loss=0.5 / (step + 1))
+    text = terminal.getvalue()
+    assert text.startswith("\repoch 1  [")
+    assert "1/4 step" in text and "4/4 step" in text
+    final = text.rsplit("\r", 1)[1]
+    assert "[" + "#" * progress.BAR_WIDTH + "]" in final and "loss=0.125" in final
+    assert text.endswith("\x1b[K\n")
+
+
+def test_unknown_total_shows_count_and_rate(make_terminal):
+    terminal = make_terminal()
+    bar = Progress(label="window 1/1", stream=terminal)
+    bar.update(3)
+    bar.close()
+    final = terminal.getvalue().rsplit("\r", 1)[1]
+    assert final.startswith("window 1/1  3 it  ") and " it/s  0:00" in final
+
+
+def test_the_line_is_cut_to_the_terminal_width(make_terminal, monkeypatch):
+    terminal = make_terminal()
+    monkeypatch.setenv("COLUMNS", "30")
+    with Progress(total=10, label="a long label for a narrow terminal", stream=terminal) as bar:
+        bar.update()
+    drawn = "\r" + "a long label for a narrow terminal"[:29] + "\x1b[K"
+    assert terminal.getvalue() == drawn + drawn + "\n"  # the update, then the final state
+
+
+def test_nothing_is_drawn_without_a_terminal_quiet_or_updates(make_terminal):
+    terminal = make_terminal()
+    plain = io.StringIO()
+    with Progress(total=2, stream=plain) as bar:
+        bar.update(2)
+    assert plain.getvalue() == ""
+
+    progress.set_quiet(True)
+    with Progress(total=2, stream=terminal) as bar:
+        bar.update(2)
+    progress.set_quiet(False)
+    with Progress(total=0, stream=terminal):
+        pass
+    assert terminal.getvalue() == ""
+
+
+def test_track_yields_every_item_and_counts_them(monkeypatch, make_terminal):
+    terminal = make_terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert list(track(["a", "b", "c"], label="files")) == ["a", "b", "c"]
+    final = terminal.getvalue().rsplit("\r", 1)[1]
+    assert final.startswith("files  [") and "3/3 it" in final
+
+
+def test_the_benchmark_loop_shows_warmup_and_windows_unless_quiet(tiny_plugin, cli, tmp_path, monkeypatch):
+    args = ("run", "tiny", "--warmup", "2", "--iterations", "5", "--repeat", "2", "--output", tmp_path)
+    assert "window 1/2" not in cli(*args).err  # captured output is not a terminal
+
+    monkeypatch.setattr(progress, "_is_terminal", lambda stream: True)
+    shown = cli(*args)
+    assert shown.code == 0
+    assert "warmup  [" in shown.err and "2/2 it" in shown.err
+    assert "window 1/2  [" in shown.err and "window 2/2  [" in shown.err and "5/5 it" in shown.err
+
+    quiet = cli("--quiet", *args)
+    assert quiet.code == 0 and "window 1/2" not in quiet.err and "throughput" in quiet.out
+
+
+def test_a_real_terminal_gets_the_bars(tmp_path):
+    """`dnn-suite run` in a pseudo-terminal: the bars reach it, redrawn in place."""
+    tests = os.path.dirname(os.path.dirname(__file__))
+    env = {**os.environ, "COLUMNS": "150", "DNN_SUITE_PLUGINS": "tiny_model",
+           "PYTHONPATH": os.pathsep.join(filter(None, [os.path.join(tests, "plugins"), os.environ.get("PYTHONPATH")]))}
+    controller, terminal = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "dnn_suite", "run", "tiny", "--iterations", "4", "--output",
+                              str(tmp_path)], stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    assert child.wait(timeout=120) == 0
+    text = b"".join(chunks).decode()
+    assert "\rwarmup  [" in text and "\rwindow 1/1  [" in text and "4/4 it" in text
+    assert "throughput" in text
