@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from dnn_suite import __version__, environment, progress
 from dnn_suite.config import RUN_KEYS, RunConfig, load_suite, parse_set, resolve
-from dnn_suite.errors import DnnSuiteError, UsageError
+from dnn_suite.errors import DnnSuiteError, UsageError, one_line
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.results import format_summary, to_json_text
@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DnnSuiteError as exc:
         if debug:
             traceback.print_exc()
-        print(f"dnn-suite: error: {exc}", file=sys.stderr)
+        print(f"dnn-suite: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("dnn-suite: interrupted", file=sys.stderr)
@@ -277,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an unexpected failure: one line unless --debug
         if debug:
             traceback.print_exc()
-        print(f"dnn-suite: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        print(f"dnn-suite: error: {type(exc).__name__}: {one_line(exc)} (run with --debug for the traceback)",
+              file=sys.stderr)
         return 1
 
 

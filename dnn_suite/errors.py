@@ -26,3 +26,18 @@ class RunFailed(DnnSuiteError):
     """The run started but could not finish (NaN loss, a profiler's tool failing, ...)."""
 
     exit_code = 1
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line.
+
+    An exception raised in a DataLoader worker comes back re-raised with the worker's whole
+    traceback in its message; the original message is its last line, after the class name.
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if len(lines) > 1 and any(line.startswith("Original Traceback") for line in lines):
+        name, _, message = lines[-1].partition(": ")
+        return message or name
+    return " ".join(lines)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import traceback
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable
 
 import pluggy
 
 from dnn_suite import hookspecs
+from dnn_suite.errors import one_line
 from dnn_suite.registry import BrokenPlugin, ModelSpec, Origin, ProfilerSpec, Registry
 
 ENTRY_POINT_GROUP = "dnn_suite"
@@ -40,10 +40,6 @@ def _candidates() -> Iterable[tuple[Origin, Callable[[], Any]]]:
         yield origin, lambda name=module_name: importlib.import_module(name)
 
 
-def _one_line(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
-
-
 def discover() -> Registry:
     """Load every plugin and ask each to register its models and profilers."""
     manager = new_plugin_manager()
@@ -59,7 +55,7 @@ def discover() -> Registry:
         except Exception as exc:  # a broken plugin must not take the suite down
             if plugin is not None and manager.is_registered(plugin):
                 manager.unregister(plugin)
-            registry.broken.append(BrokenPlugin(origin, _one_line(exc)))
+            registry.broken.append(BrokenPlugin(origin, f"{type(exc).__name__}: {one_line(exc)}"))
     return registry
 
 

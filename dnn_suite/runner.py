@@ -29,7 +29,7 @@ import torch
 from dnn_suite import __version__, environment
 from dnn_suite.config import RunConfig
 from dnn_suite.context import IterationRecord, RunContext, WindowResult
-from dnn_suite.errors import RunFailed, UsageError
+from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.plugins import run_plugin_manager
 from dnn_suite.progress import progress
@@ -280,13 +280,13 @@ class Run:
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted by the user"
         except RunFailed as exc:
-            status, error = "failed", str(exc)
-        except UsageError as exc:  # bad input found while building (dataset, checkpoint...)
-            self._finish("failed", str(exc))
+            status, error = "failed", one_line(exc)
+        except UsageError as exc:  # bad input found while building or loading (dataset, checkpoint...)
+            self._finish("failed", one_line(exc))
             self.save()
             raise
         except Exception as exc:  # the run itself broke: record it, exit 1
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            status, error = "failed", f"{type(exc).__name__}: {one_line(exc)}"
             self._record_results()
             self._finish(status, error)
             self.save()

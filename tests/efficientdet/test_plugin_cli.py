@@ -130,3 +130,16 @@ def test_unknown_variant_suggests(cli, tmp_path):
     _one_line_error(cli("run", "efficientdet-d9", "--output", tmp_path), "unknown model 'efficientdet-d9'",
                     "did you mean")
     _one_line_error(cli("run", "efficientdet", "--variant", "D0", "--output", tmp_path), "did you mean 'd0'")
+
+
+def test_unreadable_image_in_a_worker_is_one_line(cli, tmp_path):
+    root = tmp_path / "data"
+    first = cli("run", "efficientdet", *SMALL, "--data-root", root, "--warmup", "0", "--iterations", "1",
+                "--batch-size", "2", "--output", tmp_path / "out")
+    assert first.code == 0, first.err
+    victim = sorted((root / "synthetic").rglob("*.jpg"))[0]
+    victim.write_bytes(b"this is not a JPEG")
+    result = cli("run", "efficientdet", *[a for a in SMALL if a not in ("--workers", "0")], "--workers", "2",
+                 "--data-root", root, "--warmup", "2", "--iterations", "4", "--batch-size", "4",
+                 "--output", tmp_path / "out")
+    _one_line_error(result, f"cannot read image {victim}")
