@@ -26,6 +26,8 @@ combined with the samplers (``nvml``, ``cpu``) and with ``torch``.
 
 from __future__ import annotations
 
+import subprocess
+
 import torch
 
 from dnn_suite.context import RunContext
@@ -36,7 +38,12 @@ from dnn_suite.results import write_json_atomic
 from dnn_suite_profilers import launching
 from dnn_suite_profilers.analyzers import InvalidProfileFile, analyze_ncu
 from dnn_suite_profilers.analyzers.ncu import is_ncu_line
-from dnn_suite_profilers.analyzers.ncu_metrics import core_utilization_metrics, profiling_metrics
+from dnn_suite_profilers.analyzers.ncu_metrics import (
+    core_utilization_metrics,
+    missing_metrics,
+    parse_query_metrics,
+    profiling_metrics,
+)
 
 NAME = "nsight"
 INSTALL_HINT = "install Nsight Compute (it ships with the CUDA toolkit as `ncu`)"
@@ -65,7 +72,7 @@ def dnn_suite_register_profilers(register):
                   "access to GPU performance counters"),
         conflicts=dict(CONFLICTS),
         options={"executable": "ncu", "extra_args": [], "metrics": "core", "launch_skip": 0, "launch_count": 0,
-                 "nvtx": False},
+                 "nvtx": False, "check_metrics": True},
         option_help={
             "executable": "the ncu command or its path",
             "extra_args": "more ncu arguments, placed before the program (e.g. ['-k', 'regex:gemm'])",
@@ -74,6 +81,7 @@ def dnn_suite_register_profilers(register):
             "launch_skip": "kernel launches to skip after the capture opens (--launch-skip)",
             "launch_count": "kernel launches to profile, 0 = all (--launch-count)",
             "nvtx": "profile only kernels inside the dnn_suite.window NVTX range (--nvtx --nvtx-include)",
+            "check_metrics": "before running, ask `ncu --query-metrics` whether this GPU knows the metric names",
         },
     ))
 
@@ -101,8 +109,32 @@ def dnn_suite_profiler_preflight(run: RunContext):
         core_utilization_metrics(compute_capability(run))
     except RunFailed as exc:  # a GPU too old for these metrics: nothing to run
         raise UsageError(f"profiler nsight: {exc}") from exc
-    launching.resolve_executable(run, NAME, INSTALL_HINT)
+    executable = launching.resolve_executable(run, NAME, INSTALL_HINT)
+    if options["check_metrics"]:
+        names = profiling_metrics(compute_capability(run), extras=options["metrics"] == "extra")
+        unknown = unknown_metrics(executable, names)
+        if unknown:
+            raise UsageError(
+                f"profiler nsight: this GPU's ncu does not know the metric(s) {', '.join(unknown)} "
+                f"(`{executable} --query-metrics`); the metric table for compute capability "
+                f"{'.'.join(map(str, compute_capability(run)))} needs updating "
+                f"(or skip this check: --set profiler_options.{NAME}.check_metrics=false)"
+            )
     launching.warn_if_not_cuda(run, NAME)
+
+
+def unknown_metrics(executable: str, names: list[str]) -> list[str]:
+    """The ``names`` whose base name ``ncu --query-metrics`` does not list; nothing when ncu
+    cannot list metrics here (no GPU, an old ncu): then the run itself will tell."""
+    try:
+        completed = subprocess.run([executable, "--query-metrics"], capture_output=True, text=True,
+                                   stdin=subprocess.DEVNULL, timeout=300)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    available = parse_query_metrics(completed.stdout)
+    if completed.returncode != 0 or not available:
+        return []
+    return missing_metrics(names, available)
 
 
 @hookimpl

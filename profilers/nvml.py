@@ -152,7 +152,9 @@ def dnn_suite_profiler_preflight(run: RunContext):
         if wrong:
             raise UsageError(f"profiler nvml option 'devices': NVML has {count} device(s) (0-{count - 1}), "
                              f"got {wrong[0]}")
-        if run.device.type != "cuda":
+        if run.device.type == "cuda":
+            _devices(run, pynvml)  # the run's GPU must be found among NVML's before anything runs
+        else:
             print(f"dnn-suite: warning: this run is on {run.device}; nvml samples NVML device(s) "
                   f"{', '.join(map(str, devices))} as asked, which may be busy with other work", file=sys.stderr)
     finally:

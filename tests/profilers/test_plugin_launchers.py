@@ -21,6 +21,7 @@ import pytest
 from dnn_suite.config import resolve
 from dnn_suite.plugins import discover
 from dnn_suite.runner import Run
+from dnn_suite_profilers.nsight import unknown_metrics
 from fakes.harness import (  # noqa: F401 (fixtures)
     FAKE_BIN, fake_tools, load_run, no_tools, only_run_dir, run_in_process, run_process, value,
 )
@@ -307,3 +308,18 @@ def test_in_process_profilers_of_a_launched_run_are_checked_first(fake_tools, cl
     assert result.code == 2 and "profiler nvml samples the GPU the run uses" in result.err
     assert not (tmp_path / "out").exists()
 
+
+
+def test_ncu_metric_names_are_checked_before_the_run(fake_tools, cli, tmp_path, monkeypatch):
+    """A GPU whose ncu lacks a chosen metric is refused up front (the fake lists metrics like
+    `ncu --query-metrics`); where ncu cannot list them (no GPU), the check steps aside."""
+    monkeypatch.setenv("FAKE_NCU_MODE", "noxu")
+    result = cli("run", "tiny", "--profiler", "ncu", "--output", tmp_path / "out")
+    assert result.code == 2 and not (tmp_path / "out").exists()
+    assert "does not know the metric(s) sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_elapsed" in result.err
+    names = ["sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_elapsed", "gpc__cycles_elapsed.max"]
+    assert unknown_metrics(str(FAKE_BIN / "ncu"), names) == names[:1]
+    monkeypatch.setenv("FAKE_NCU_MODE", "noquery")
+    assert unknown_metrics(str(FAKE_BIN / "ncu"), names) == []
+    monkeypatch.setenv("FAKE_NCU_MODE", "ok")
+    assert unknown_metrics(str(FAKE_BIN / "ncu"), names) == []
