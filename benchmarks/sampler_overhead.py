@@ -2,7 +2,7 @@
 
 Runs the same small training step (an MLP, forward + backward + SGD step, synchronized) with
 no sampler and with each sampler at several intervals, interleaving the configurations over
-several rounds so that drift in machine load hits them all alike, and prints per
+several rounds in a new random order each so that drift in machine load hits them all alike, and prints per
 configuration the median and p90 step time and the median's change against no sampler. It
 also times one call of each sampler's sample function directly.
 
@@ -11,12 +11,13 @@ and cpu sample functions). NVML is the real ``pynvml`` when a driver answers, el
 of the tests (tests/profilers/fakes/pynvml.py), whose calls cost only Python overhead: on a
 CPU-only machine the numbers show the cost of the thread and the GIL, not of the driver.
 
-    .venv/bin/python benchmarks/sampler_overhead.py [--steps 200] [--rounds 5] [--device cpu|cuda]
+    .venv/bin/python benchmarks/sampler_overhead.py [--steps 200] [--rounds 5] [--device cpu|cuda] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import time
@@ -101,7 +102,10 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--intervals", default="100,10,1", help="sampling intervals in ms, comma-separated")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = torch.device(args.device)
     pynvml, kind = load_pynvml()
@@ -113,8 +117,9 @@ def main() -> int:
     time_steps(step, 50)  # warmup
     results: dict[str, list[float]] = {}
     samples: dict[str, int] = {}
+    order = random.Random(0)
     for _ in range(args.rounds):
-        for name, factory, ms in configs:
+        for name, factory, ms in order.sample(configs, len(configs)):  # a new order every round
             label = name if ms is None else f"{name} @ {ms:g} ms"
             sampler = factory(ms) if factory else None
             if sampler:
@@ -124,23 +129,31 @@ def main() -> int:
                 sampler.stop()
                 samples[label] = samples.get(label, 0) + len(sampler.rows)
 
-    calls = 2000
-    start = time.perf_counter()
-    for _ in range(calls):
-        nvml_sample(0.0)
-    per_call_us = (time.perf_counter() - start) / calls * 1e6
+    cost_us = {}
+    cpu_sample = factories["cpu"](100.0)._sample
+    for name, sample in (("nvml", nvml_sample), ("cpu", cpu_sample)):
+        calls = 2000
+        start = time.perf_counter()
+        for _ in range(calls):
+            sample(0.0)
+        cost_us[name] = (time.perf_counter() - start) / calls * 1e6
     pynvml.nvmlShutdown()
 
     base = statistics.median(results["none"])
-    print(f"device {device}, pynvml {kind}, torch {torch.__version__}, MLP width {args.width}, batch {args.batch}, "
+    print(f"device {device}, pynvml {kind}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"MLP width {args.width}, batch {args.batch}, "
           f"{args.rounds} rounds x {args.steps} steps per configuration")
-    print(f"one nvml sample (7 NVML queries, 1 device): {per_call_us:.1f} us")
-    print(f"{'sampler':<16} {'median ms':>10} {'p90 ms':>9} {'vs none':>8} {'samples':>8}")
-    for label, times in results.items():
+    print(f"one sample: nvml {cost_us['nvml']:.1f} us (7 NVML queries, 1 device), cpu {cost_us['cpu']:.1f} us "
+          f"(psutil); sampling thread's share of one core at interval I ms = cost / I")
+    print(f"{'sampler':<16} {'median ms':>10} {'p90 ms':>9} {'vs none':>8} {'samples':>8} {'thread share':>13}")
+    for name, _, ms in configs:
+        label = name if ms is None else f"{name} @ {ms:g} ms"
+        times = results[label]
         median = statistics.median(times)
         p90 = statistics.quantiles(times, n=10)[-1]
-        change = "" if label == "none" else f"{(median / base - 1) * 100:+.1f}%"
-        print(f"{label:<16} {median * 1e3:>10.3f} {p90 * 1e3:>9.3f} {change:>8} {samples.get(label, ''):>8}")
+        change = "" if ms is None else f"{(median / base - 1) * 100:+.1f}%"
+        share = "" if ms is None else f"{cost_us[name] / (ms * 1000) * 100:.3f}%"
+        print(f"{label:<16} {median * 1e3:>10.3f} {p90 * 1e3:>9.3f} {change:>8} {samples.get(label, ''):>8} {share:>13}")
     return 0
 
 
