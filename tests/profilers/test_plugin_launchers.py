@@ -180,6 +180,28 @@ def test_ncu_permission_error_fails_the_run(fake_tools, cli, tmp_path, monkeypat
     assert "nsight" in result.out and "ERR_NVGPUCTRPERM" in result.out  # summary table
 
 
+@pytest.mark.slow
+def test_ncu_without_kernels_fails_the_run(fake_tools, cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_NCU_MODE", "nokernels")
+    result = cli("run", "tiny", "--profiler", "ncu", "--iterations", 2, "--output", tmp_path)
+    assert result.code == 1
+    error = load_run(only_run_dir(tmp_path))["profilers"]["nsight"]["error"]
+    assert "no kernels were profiled" in error and "cudaProfilerStart" in error
+
+
+def test_ncu_failing_to_start_is_read_from_its_console(fake_tools, cli, tmp_path, monkeypatch):
+    """No log file: the error comes from ncu's console output (tool.log)."""
+    monkeypatch.setenv("FAKE_NCU_MODE", "initfail")
+    result = cli("run", "tiny", "--profiler", "ncu", "--output", tmp_path)
+    assert result.code == 1
+    run_dir = only_run_dir(tmp_path)
+    document = load_run(run_dir)
+    assert document["status"] == "failed" and document["metrics"] is None  # the benchmark never ran
+    error = document["profilers"]["nsight"]["error"]
+    assert error.startswith(f"ncu failed ({run_dir / 'nsight' / 'tool.log'}): the profiler could not start")
+    assert "LibraryNotLoaded" in error
+
+
 def test_tool_rejecting_its_arguments_fails_the_run(fake_tools, cli, tmp_path):
     """An unknown flag (extra_args) makes the fake exit 3 before the program runs."""
     result = cli("run", "tiny", "--profiler", "ncu", "--output", tmp_path,

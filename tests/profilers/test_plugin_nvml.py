@@ -50,13 +50,13 @@ def test_nvml_samples_only_the_windows(fake_pynvml, cli, tmp_path):
     assert value(document, "nvml", "sample_count") == len(rows)
     assert all(r["energy_mj"] == "" for r in per_device["1"])  # NotSupported -> empty cell
 
-    # sampling happens inside the windows only: timestamps from the first window's start,
-    # within the windows' wall time (plus the last sample and the gap between windows)
+    # sampling happens inside the windows only: timestamps count from the first window's
+    # start, and there are no more samples than the windows' time allows at 10 ms, plus one
+    # at each end of each window
     times = [float(r["timestamp_s"]) for r in per_device["0"]]
-    assert times == sorted(times) and 0 <= times[0] < 0.1
-    windows = document["metrics"]["windows"]
-    assert times[-1] <= sum(w["wall_s"] for w in windows) + 0.2
-    assert value(document, "nvml", "gpu0.samples") >= 2 * 2  # a sample at both ends of each window
+    assert times == sorted(times) and 0 <= times[0] < 0.5
+    window_time = sum(w["wall_s"] for w in document["metrics"]["windows"])
+    assert 2 * 2 <= value(document, "nvml", "gpu0.samples") <= (window_time + 0.1) / 0.010 + 2 * 2
 
     assert value(document, "nvml", "gpu0.gpu_util_mean") == 80.0
     assert value(document, "nvml", "gpu0.gpu_util_p95") == 80.0
