@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from dnn_suite.context import RunContext

@@ -15,7 +15,7 @@ import torch
 from dnn_suite.errors import UsageError
 from dnn_suite_profilers.analyzers.nvml import NVML_COLUMNS
 from dnn_suite_profilers.nvml import nvml_index_of_cuda_device
-from fakes.harness import fake_pynvml, load_run, value  # noqa: F401 (fixtures)
+from fakes.harness import fake_pynvml, value  # noqa: F401 (fixtures)
 
 DEVICES = "profiler_options.nvml.devices=[0,1]"
 
