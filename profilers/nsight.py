@@ -27,16 +27,15 @@ combined with the samplers (``nvml``, ``cpu``) and with ``torch``.
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import torch
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
-from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import ProfilerSpec
-from dnn_suite.results import write_json_atomic
 from dnn_suite_profilers import launching
-from dnn_suite_profilers.analyzers import InvalidProfileFile, analyze_ncu
+from dnn_suite_profilers.analyzers import analyze_ncu
 from dnn_suite_profilers.analyzers.ncu import is_ncu_line
 from dnn_suite_profilers.analyzers.ncu_metrics import (
     core_utilization_metrics,
@@ -46,7 +45,6 @@ from dnn_suite_profilers.analyzers.ncu_metrics import (
 )
 
 NAME = "nsight"
-INSTALL_HINT = "install Nsight Compute (it ships with the CUDA toolkit as `ncu`)"
 METRIC_SETS = ("core", "extra")
 #: metric names used when the run's GPU is unknown (not a CUDA run): Volta to GA100, as the
 #: original benchmark
@@ -59,9 +57,28 @@ CONFLICTS = {
 }
 
 
-@hookimpl
-def dnn_suite_register_profilers(register):
-    register(ProfilerSpec(
+def compute_capability(run: RunContext) -> tuple[int, int]:
+    if run.device.type == "cuda" and torch.cuda.is_available():
+        return tuple(torch.cuda.get_device_capability(run.device))  # type: ignore[return-value]
+    return DEFAULT_COMPUTE_CAPABILITY
+
+
+def unknown_metrics(executable: str, names: list[str]) -> list[str]:
+    """The ``names`` whose base name ``ncu --query-metrics`` does not list; nothing when ncu
+    cannot list metrics here (no GPU, an old ncu): then the run itself will tell."""
+    try:
+        completed = subprocess.run([executable, "--query-metrics"], capture_output=True, text=True,
+                                   stdin=subprocess.DEVNULL, timeout=300)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    available = parse_query_metrics(completed.stdout)
+    if completed.returncode != 0 or not available:
+        return []
+    return missing_metrics(names, available)
+
+
+class Nsight(launching.Launcher):
+    spec = ProfilerSpec(
         name=NAME,
         aliases=("ncu",),
         description="Nsight Compute: GPU core (FMA, FP16, Tensor, SFU) utilization, cycle-weighted over kernels",
@@ -83,107 +100,61 @@ def dnn_suite_register_profilers(register):
             "nvtx": "profile only kernels inside the dnn_suite.window NVTX range (--nvtx --nvtx-include)",
             "check_metrics": "before running, ask `ncu --query-metrics` whether this GPU knows the metric names",
         },
-    ))
+    )
+    install_hint = "install Nsight Compute (it ships with the CUDA toolkit as `ncu`)"
+
+    def preflight(self, run: RunContext):
+        options = run.profiler_options(NAME)
+        if options["metrics"] not in METRIC_SETS:
+            raise UsageError(f"profiler nsight option 'metrics': expected one of {', '.join(METRIC_SETS)}, "
+                             f"got {options['metrics']!r}")
+        launching.non_negative_options(run, NAME, ("launch_skip", "launch_count"))
+        try:
+            core_utilization_metrics(compute_capability(run))
+        except RunFailed as exc:  # a GPU too old for these metrics: nothing to run
+            raise UsageError(f"profiler nsight: {exc}") from exc
+        executable = self.executable(run)
+        if options["check_metrics"]:
+            unknown = unknown_metrics(executable, self._metric_names(run))
+            if unknown:
+                raise UsageError(
+                    f"profiler nsight: this GPU's ncu does not know the metric(s) {', '.join(unknown)} "
+                    f"(`{executable} --query-metrics`); the metric table for compute capability "
+                    f"{'.'.join(map(str, compute_capability(run)))} needs updating "
+                    f"(or skip this check: --set profiler_options.{NAME}.check_metrics=false)"
+                )
+
+    def _metric_names(self, run: RunContext) -> list[str]:
+        """The metric names to collect: the core ones, the cycle weights, the extras if asked for."""
+        return profiling_metrics(compute_capability(run), extras=run.profiler_options(NAME)["metrics"] == "extra")
+
+    def tool_args(self, run: RunContext):
+        options = run.profiler_options(NAME)
+        args = [
+            "--csv", "--target-processes", "all", "--profile-from-start", "off", "--clock-control", "none",
+            "--metrics", ",".join(self._metric_names(run)),
+        ]
+        if options["launch_skip"]:
+            args += ["--launch-skip", str(options["launch_skip"])]
+        if options["launch_count"]:
+            args += ["--launch-count", str(options["launch_count"])]
+        if options["nvtx"]:
+            args += ["--nvtx", "--nvtx-include", f"{launching.WINDOW_RANGE}/"]
+        return [*args, "--log-file", str(self.output(run))]
+
+    def output(self, run: RunContext):
+        return run.profiler_dir(NAME) / f"ncu_bs{run.config.batch_size}.log"
+
+    def profile_file(self, run: RunContext):
+        """ncu failing before it opened its log leaves its errors in its console output (tool.log)."""
+        if not self.output(run).is_file():
+            console = launching.read_tool_log(run, NAME)
+            if any(is_ncu_line(line) for line in console.splitlines()):
+                return launching.tool_log(run, NAME)
+        return super().profile_file(run)
+
+    def analyze(self, run: RunContext, path: Path):
+        return analyze_ncu(path, core_utilization_metrics(compute_capability(run)))
 
 
-def compute_capability(run: RunContext) -> tuple[int, int]:
-    if run.device.type == "cuda" and torch.cuda.is_available():
-        return tuple(torch.cuda.get_device_capability(run.device))  # type: ignore[return-value]
-    return DEFAULT_COMPUTE_CAPABILITY
-
-
-def _log(run: RunContext):
-    return run.profiler_dir(NAME) / f"ncu_bs{run.config.batch_size}.log"
-
-
-@hookimpl
-def dnn_suite_profiler_preflight(run: RunContext):
-    if run.launcher != NAME:
-        return
-    options = run.profiler_options(NAME)
-    if options["metrics"] not in METRIC_SETS:
-        raise UsageError(f"profiler nsight option 'metrics': expected one of {', '.join(METRIC_SETS)}, "
-                         f"got {options['metrics']!r}")
-    launching.non_negative_options(run, NAME, ("launch_skip", "launch_count"))
-    try:
-        core_utilization_metrics(compute_capability(run))
-    except RunFailed as exc:  # a GPU too old for these metrics: nothing to run
-        raise UsageError(f"profiler nsight: {exc}") from exc
-    executable = launching.resolve_executable(run, NAME, INSTALL_HINT)
-    if options["check_metrics"]:
-        names = profiling_metrics(compute_capability(run), extras=options["metrics"] == "extra")
-        unknown = unknown_metrics(executable, names)
-        if unknown:
-            raise UsageError(
-                f"profiler nsight: this GPU's ncu does not know the metric(s) {', '.join(unknown)} "
-                f"(`{executable} --query-metrics`); the metric table for compute capability "
-                f"{'.'.join(map(str, compute_capability(run)))} needs updating "
-                f"(or skip this check: --set profiler_options.{NAME}.check_metrics=false)"
-            )
-    launching.warn_if_not_cuda(run, NAME)
-
-
-def unknown_metrics(executable: str, names: list[str]) -> list[str]:
-    """The ``names`` whose base name ``ncu --query-metrics`` does not list; nothing when ncu
-    cannot list metrics here (no GPU, an old ncu): then the run itself will tell."""
-    try:
-        completed = subprocess.run([executable, "--query-metrics"], capture_output=True, text=True,
-                                   stdin=subprocess.DEVNULL, timeout=300)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    available = parse_query_metrics(completed.stdout)
-    if completed.returncode != 0 or not available:
-        return []
-    return missing_metrics(names, available)
-
-
-@hookimpl
-def dnn_suite_launch_command(run: RunContext, command: list[str]):
-    if run.launcher != NAME:
-        return None
-    options = run.profiler_options(NAME)
-    metrics = profiling_metrics(compute_capability(run), extras=options["metrics"] == "extra")
-    argv = [
-        launching.resolve_executable(run, NAME, INSTALL_HINT),
-        "--csv", "--target-processes", "all", "--profile-from-start", "off", "--clock-control", "none",
-        "--metrics", ",".join(metrics),
-    ]
-    if options["launch_skip"]:
-        argv += ["--launch-skip", str(options["launch_skip"])]
-    if options["launch_count"]:
-        argv += ["--launch-count", str(options["launch_count"])]
-    if options["nvtx"]:
-        argv += ["--nvtx", "--nvtx-include", f"{launching.WINDOW_RANGE}/"]
-    argv += ["--log-file", str(_log(run)), *launching.extra_args(run, NAME), *command]
-    write_json_atomic(run.profiler_dir(NAME) / "command.json", argv)
-    return argv
-
-
-@hookimpl(wrapper=True)
-def dnn_suite_training_loop(run: RunContext):
-    return (yield from launching.capture_loop(run, NAME))
-
-
-@hookimpl(wrapper=True)
-def dnn_suite_measured_window(run: RunContext, window: int):
-    return (yield from launching.capture_window(run, NAME, window))
-
-
-@hookimpl
-def dnn_suite_profiler_report(run: RunContext):
-    if not launching.is_main(run, NAME):
-        return None
-    path = _log(run)
-    if not path.is_file():
-        # ncu failed before opening its log: its errors are in the console output
-        console = launching.tool_log(run, NAME)
-        if any(is_ncu_line(line) for line in launching.read_tool_log(run, NAME).splitlines()):
-            path = console
-        else:
-            raise launching.missing_output(run, NAME, path)
-    try:
-        analysis = analyze_ncu(path, core_utilization_metrics(compute_capability(run)))
-    except InvalidProfileFile as exc:
-        raise RunFailed(str(exc)) from exc
-    launching.write_analysis(run.profiler_dir(NAME), analysis)
-    return NAME, dict(analysis.metrics)
+plugin = Nsight()
