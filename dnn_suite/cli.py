@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from dnn_suite import __version__, environment, progress
+from dnn_suite.compare import compare_runs
 from dnn_suite.config import RUN_KEYS, RunConfig, load_suite, parse_set, resolve
 from dnn_suite.errors import DnnSuiteError, UsageError, one_line
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
+from dnn_suite.report import write_report
 from dnn_suite.results import format_summary, to_json_text
 from dnn_suite.runner import EXIT_INTERRUPTED, Run
 from dnn_suite.tasks import analyze_path, run_task
@@ -137,6 +139,16 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     analyze.add_argument("path", type=Path)
     analyze.add_argument("--json", action="store_true")
 
+    report = commands.add_parser("report", help="Markdown or HTML report of a run or a sweep, with plots")
+    report.add_argument("path", type=Path, metavar="RUN_OR_SWEEP_DIR")
+    report.add_argument("--format", choices=("md", "html"), help="default: from --output's suffix, else md")
+    report.add_argument("--output", type=Path, metavar="FILE", help="default: RUN_OR_SWEEP_DIR/report.md|html")
+
+    compare = commands.add_parser("compare", help="headline metrics of runs side by side, deltas against the first")
+    compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    compare.add_argument("--json", action="store_true")
+    compare.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a regression is flagged")
+
     child = commands.add_parser("_child")  # internal: the re-run under a launcher profiler
     child.add_argument("run_dir", type=Path)
     return parser
@@ -255,6 +267,10 @@ def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
         return _cmd_task(args, registry)
     if args.command == "analyze":
         return analyze_path(args.path, registry, as_json=args.json)
+    if args.command == "report":
+        return write_report(args.path, args.format, args.output)
+    if args.command == "compare":
+        return compare_runs(args.runs, as_json=args.json, fail_on_regression=args.fail_on_regression)
     return _cmd_child(args, registry)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import os
 import pty
-import subprocess
 import sys
+import threading
 
 import pytest
 
 from dnn_suite import progress
+from dnn_suite.cli import main
 from dnn_suite.progress import Progress, track
 
 
@@ -103,26 +104,30 @@ def test_the_benchmark_loop_shows_warmup_and_windows_unless_quiet(tiny_plugin, c
     assert quiet.code == 0 and "window 1/2" not in quiet.err and "throughput" in quiet.out
 
 
-def test_a_real_terminal_gets_the_bars(tmp_path):
-    """`dnn-suite run` in a pseudo-terminal: the bars reach it, redrawn in place."""
-    tests = os.path.dirname(os.path.dirname(__file__))
-    env = {**os.environ, "COLUMNS": "150", "DNN_SUITE_PLUGINS": "tiny_model",
-           "PYTHONPATH": os.pathsep.join(filter(None, [os.path.join(tests, "plugins"), os.environ.get("PYTHONPATH")]))}
-    controller, terminal = pty.openpty()
-    child = subprocess.Popen([sys.executable, "-m", "dnn_suite", "run", "tiny", "--iterations", "4", "--output",
-                              str(tmp_path)], stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env)
-    os.close(terminal)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
+def test_a_real_terminal_gets_the_bars(tiny_plugin, tmp_path, monkeypatch):
+    """`dnn-suite run` writing to a pseudo-terminal: its bars reach it, redrawn in place."""
+    controller, device = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # keeps the terminal's buffer from filling up and blocking the run
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal side is closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    monkeypatch.setenv("COLUMNS", "150")
+    with open(device, "w", buffering=1, encoding="utf-8") as terminal, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdout", terminal)
+        patch.setattr(sys, "stderr", terminal)
+        code = main(["run", "tiny", "--iterations", "4", "--output", str(tmp_path)])
+    reader.join(timeout=10)
     os.close(controller)
-    assert child.wait(timeout=120) == 0
     text = b"".join(chunks).decode()
-    assert "\rwarmup  [" in text and "\rwindow 1/1  [" in text and "4/4 it" in text
-    assert "throughput" in text
+    assert code == 0
+    assert "\rwarmup  [" in text and "\rwindow 1/1  [" in text and "4/4 it" in text and "throughput" in text
