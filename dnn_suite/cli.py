@@ -22,6 +22,7 @@ from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.report import write_report
 from dnn_suite.results import format_summary, to_json_text
 from dnn_suite.runner import EXIT_INTERRUPTED, Run
+from dnn_suite.sweep import run_sweep
 from dnn_suite.tasks import analyze_path, run_task
 
 
@@ -50,6 +51,13 @@ def _typed(key: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 _positive_int = _typed("batch_size", int)
 _non_negative_int = _typed("workers", int)
+
+
+def _batch_sizes(text: str) -> int | list[int]:
+    """``8`` is one batch size; ``1,2,4,8`` a sweep, each size in its own process."""
+    if "," not in text:
+        return _positive_int(text)
+    return [_positive_int(part) for part in text.split(",")]
 
 
 def _option_flag(key: str) -> str:
@@ -82,7 +90,7 @@ def _add_common(parser: argparse.ArgumentParser, registry: Registry) -> None:
     parser.add_argument("target", metavar="MODEL", help="model (efficientdet, efficientdet-d3) or a benchmark "
                                                          "name from --config")
     parser.add_argument("--variant", help="model variant (see `dnn-suite list`)")
-    parser.add_argument("--batch-size", type=_positive_int)
+    parser.add_argument("--batch-size", type=_batch_sizes, help="N, or N,M,... for a sweep (`run` only)")
     parser.add_argument("--device", type=_typed("device", str), help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--dataset", help="dataset name (see `dnn-suite list`)")
     parser.add_argument("--data-root", help="directory holding the datasets (VOCdevkit/, annotations/, images/)")
@@ -163,6 +171,8 @@ def _flag_layer(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name, None)
         if value is not None:
             layer[name] = value
+    if isinstance(layer.get("batch_size"), list):
+        layer["batch_sizes"] = layer.pop("batch_size")
     profilers = [p for given in getattr(args, "profilers", []) for p in given.split(",") if p]
     if profilers:
         layer["profilers"] = profilers
@@ -221,7 +231,10 @@ def _print_list(registry: Registry, as_json: bool) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, registry: Registry) -> int:
-    run = Run(_config(args, registry), registry)
+    config = _config(args, registry)
+    if config.batch_sizes:
+        return run_sweep(config, registry, as_json=args.json)
+    run = Run(config, registry)
     run.preflight()
     run_dir = run.create_run_dir()
     if not args.json:
@@ -245,6 +258,8 @@ def _cmd_child(args: argparse.Namespace, registry: Registry) -> int:
 
 def _cmd_task(args: argparse.Namespace, registry: Registry) -> int:
     config = _config(args, registry)
+    if config.batch_sizes:
+        raise UsageError(f"a batch-size sweep is for `dnn-suite run`; give `dnn-suite {args.command}` one --batch-size")
     if args.command == "train":
         task = {"epochs": args.epochs, "steps": args.steps, "checkpoint_every": args.checkpoint_every,
                 "eval_every": args.eval_every, "resume": args.resume}

@@ -29,6 +29,8 @@ class RunConfig:
     variant: str
     dataset: str
     batch_size: int
+    #: a batch-size sweep (``dnn-suite run --batch-size 1,2,4``): every size in its own process
+    batch_sizes: list[int] | None = None
     data_root: str | None = None
     warmup: int = 3
     iterations: int | None = 10
@@ -68,6 +70,10 @@ def _string_list(value: Any) -> bool:
     return isinstance(value, list) and all(_string(v) for v in value)
 
 
+def _positive_int_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_positive_int(v) for v in value)
+
+
 def _mapping(value: Any) -> bool:
     return isinstance(value, dict)
 
@@ -79,6 +85,7 @@ RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dataset": (_string, "a dataset name"),
     "data_root": (_string, "a directory path"),
     "batch_size": (_positive_int, "a positive integer"),
+    "batch_sizes": (_positive_int_list, "a list of positive integers (a sweep)"),
     "warmup": (_non_negative_int, "an integer >= 0"),
     "iterations": (_positive_int, "a positive integer"),
     "duration": (_positive_number, "a positive number of seconds"),
@@ -93,6 +100,8 @@ RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "profiler_options": (_mapping, "a mapping of profiler names to option mappings"),
 }
 SUITE_KEYS = ("defaults", "benchmarks")
+# Keys a later layer's value clears: a window is N iterations or S seconds; one batch size or a sweep.
+_REPLACES = {"duration": "iterations", "iterations": "duration", "batch_size": "batch_sizes"}
 
 
 @dataclass
@@ -210,11 +219,10 @@ def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
             merged[key] = options
         else:
             merged[key] = value
-            # A window is either N iterations or S seconds: the later layer decides.
-            if key == "duration":
-                merged["iterations"] = None
-            elif key == "iterations":
-                merged["duration"] = None
+            if key in _REPLACES:
+                merged[_REPLACES[key]] = None
+            elif key == "batch_sizes":  # the sweep's first size stands for it where one is needed
+                merged["batch_size"] = value[0]
     return merged
 
 
@@ -279,7 +287,11 @@ def resolve(
     if merged["dataset"] not in spec.datasets:
         raise UsageError(f"unknown dataset {merged['dataset']!r} for model {spec.name} (available: {', '.join(spec.datasets)})")
     merged["model_options"] = _resolve_options(f"model {spec.name}", spec.options, merged.get("model_options", {}))
-    merged["profilers"] = _resolve_profilers(merged.get("profilers", []), registry)
+    merged["profilers"] = canonical_profilers(merged.get("profilers", []), registry)
+    # A sweep runs profilers that cannot share a run in separate passes (dnn_suite.sweep).
+    error = None if merged.get("batch_sizes") else combination_error(merged["profilers"], registry)
+    if error:
+        raise UsageError(error)
     merged["profiler_options"] = {
         name: _resolve_options(f"profiler {name}", registry.profiler(name).spec.options, opts)
         for name, opts in _canonical_profiler_options(merged.get("profiler_options", {}), registry).items()
@@ -297,22 +309,25 @@ def _canonical_profiler_options(options: dict[str, dict[str, Any]], registry: Re
     return canonical
 
 
-def _resolve_profilers(names: list[str], registry: Registry) -> list[str]:
-    """Canonical names, duplicates removed, incompatible combinations refused."""
+def canonical_profilers(names: list[str], registry: Registry) -> list[str]:
+    """Canonical names (aliases resolved), duplicates removed, in the order given."""
     chosen: list[str] = []
     for name in names:
         real = registry.profiler(name).spec.name
         if real not in chosen:
             chosen.append(real)
+    return chosen
+
+
+def combination_error(chosen: list[str], registry: Registry) -> str | None:
+    """Why the profilers ``chosen`` (canonical names) cannot run together in one run, or None."""
     specs: list[ProfilerSpec] = [registry.profilers[n].spec for n in chosen]  # type: ignore[misc]
     launchers = [s.name for s in specs if s.launcher]
     if len(launchers) > 1:
-        raise UsageError(
-            f"profilers {' and '.join(launchers)} cannot be combined: each re-runs the program under its own tool; "
-            "run them one after the other"
-        )
+        return (f"profilers {' and '.join(launchers)} cannot be combined: each re-runs the program under its own "
+                "tool; run them one after the other, or in a sweep (--batch-size 8,16), which gives each its own pass")
     for spec in specs:
         for other, reason in spec.conflicts.items():
             if other in chosen:
-                raise UsageError(f"profilers {spec.name} and {other} cannot be combined: {reason}")
-    return chosen
+                return f"profilers {spec.name} and {other} cannot be combined: {reason}"
+    return None

@@ -363,6 +363,11 @@ def _run_logged(command: list[str], log_path: Path, echo: bool) -> int:
             if echo:
                 sys.stderr.buffer.write(chunk)
                 sys.stderr.flush()
+    return wait_for(process)
+
+
+def wait_for(process: subprocess.Popen) -> int:
+    """Wait for a child that got our Ctrl-C too: it records what it measured, then exits."""
     while True:
         try:
             return process.wait()

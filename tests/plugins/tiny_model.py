@@ -3,11 +3,15 @@
 Loaded through ``DNN_SUITE_PLUGINS=tiny_model`` so the core can be tested without
 EfficientDet. Its options inject faults and delays: ``nan_at`` makes the loss NaN from that
 iteration on, ``data_delay_s`` slows every batch, ``interrupt_at`` raises KeyboardInterrupt
-as if the user pressed Ctrl-C at that step.
+as if the user pressed Ctrl-C at that step. ``oom_from_batch`` raises an out-of-memory error
+and ``kill_from_batch`` kills the process with SIGKILL (as the kernel's OOM killer does) at
+batch sizes from that size on (0: never).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import torch
@@ -31,7 +35,8 @@ def dnn_suite_register_models(register):
         datasets=("random", "missing"),
         default_dataset="random",
         default_batch_size=4,
-        options={"lr": 0.05, "features": 16, "nan_at": -1, "data_delay_s": 0.0, "interrupt_at": -1},
+        options={"lr": 0.05, "features": 16, "nan_at": -1, "data_delay_s": 0.0, "interrupt_at": -1,
+                 "oom_from_batch": 0, "kill_from_batch": 0},
         option_help={"features": "input features"},
         flags=("features",),
     ))
@@ -76,6 +81,10 @@ def dnn_suite_train_step(run, model, batch, optimizer):
     run.state["tiny_steps"] = steps + 1
     if steps == run.options["interrupt_at"]:
         raise KeyboardInterrupt
+    if 0 < run.options["oom_from_batch"] <= run.config.batch_size:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (tiny model fault injection)")
+    if 0 < run.options["kill_from_batch"] <= run.config.batch_size:
+        os.kill(os.getpid(), signal.SIGKILL)
     x, y = (t.to(run.device) for t in batch)
     loss = nn.functional.mse_loss(model(x), y)
     if 0 <= run.options["nan_at"] <= steps:
