@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from dnn_suite import __version__, environment, progress
+from dnn_suite import __version__, datasets, environment, progress
 from dnn_suite.compare import compare_runs
 from dnn_suite.config import RUN_KEYS, RunConfig, load_suite, parse_set, resolve
 from dnn_suite.errors import DnnSuiteError, UsageError, one_line
@@ -157,6 +157,18 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true")
     compare.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a regression is flagged")
 
+    data = commands.add_parser("data", help="download datasets, check a data root").add_subparsers(
+        dest="data_command", required=True, parser_class=_Parser)
+    data.add_parser("list", help="datasets that can be downloaded")
+    download = data.add_parser("download", help="download, verify and extract datasets (resumable)")
+    download.add_argument("names", nargs="+", metavar="DATASET")
+    download.add_argument("--mirror", metavar="URL", help="base URL replacing each archive URL's scheme and host")
+    download.add_argument("--keep-archives", action="store_true", help="keep the archives after extraction")
+    check = data.add_parser("check", help="check a data root's layout and annotations")
+    check.add_argument("names", nargs="*", metavar="DATASET", help="default: every dataset found under --root")
+    for sub in (download, check):
+        sub.add_argument("--root", type=Path, required=True, metavar="DIR", help="the data root, e.g. /dataset")
+
     child = commands.add_parser("_child")  # internal: the re-run under a launcher profiler
     child.add_argument("run_dir", type=Path)
     return parser
@@ -268,6 +280,14 @@ def _cmd_task(args: argparse.Namespace, registry: Registry) -> int:
     return run_task(args.command, config, registry, task, as_json=args.json)
 
 
+def _cmd_data(args: argparse.Namespace, registry: Registry) -> int:
+    if args.data_command == "list":
+        return datasets.list_datasets(registry)
+    if args.data_command == "download":
+        return datasets.download(args.names, registry, args.root, mirror=args.mirror, keep_archives=args.keep_archives)
+    return datasets.check(args.names, registry, args.root)
+
+
 def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
     if args.command == "list":
         _print_list(registry, args.json)
@@ -282,6 +302,8 @@ def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
         return _cmd_task(args, registry)
     if args.command == "analyze":
         return analyze_path(args.path, registry, as_json=args.json)
+    if args.command == "data":
+        return _cmd_data(args, registry)
     if args.command == "report":
         return write_report(args.path, args.format, args.output)
     if args.command == "compare":

@@ -9,8 +9,9 @@ registered exactly that way. Extra modules can be loaded for one process with th
 There are three families of hooks:
 
 *Registration* hooks run once per process on the global plugin manager. Each receives a
-``register`` callback; a plugin calls it with a :class:`~dnn_suite.registry.ModelSpec` or a
-:class:`~dnn_suite.registry.ProfilerSpec` to declare what it offers. The plugin that calls
+``register`` callback; a plugin calls it with a :class:`~dnn_suite.registry.ModelSpec`, a
+:class:`~dnn_suite.registry.ProfilerSpec` or a :class:`~dnn_suite.registry.DatasetSpec` to
+declare what it offers. The plugin that calls
 ``register`` is the one whose hooks serve that model or profiler in a run.
 
 *Model* hooks are called on a run's own plugin manager, which holds the core, the chosen
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
     from dnn_suite.context import RunContext, StepOutput, WindowResult
     from dnn_suite.metrics import Metric
-    from dnn_suite.registry import ModelSpec, ProfilerSpec
+    from dnn_suite.registry import DatasetSpec, ModelSpec, ProfilerSpec
 
 PROJECT = "dnn_suite"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -65,6 +66,20 @@ def dnn_suite_register_profilers(register: Callable[[ProfilerSpec], None]) -> No
     ``register(ProfilerSpec(...))`` once per profiler: name, aliases, what it measures,
     whether it launches the program under an external tool, what it requires, which other
     profilers it cannot be combined with and its default options.
+    """
+
+
+@hookspec
+def dnn_suite_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
+    """Declare the datasets ``dnn-suite data download`` can fetch and ``data check`` can check.
+
+    Implemented by plugins that know a dataset's archives and layout (the EfficientDet plugin
+    declares VOC2007, VOC2012 and COCO 2017); called once when plugins are loaded. Call
+    ``register(DatasetSpec(...))`` once per dataset: its name, the archives (URL, size,
+    md5 or sha256, the folder they extract into), the paths the extracted layout must have
+    and a ``verify`` function that reads the annotations with the plugin's readers. The core
+    downloads (resumable, checksummed), extracts (refusing paths outside the data root) and
+    checks; the plugin never touches the network.
     """
 
 

@@ -17,7 +17,7 @@ import pluggy
 
 from dnn_suite import hookspecs
 from dnn_suite.errors import one_line
-from dnn_suite.registry import BrokenPlugin, ModelSpec, Origin, ProfilerSpec, Registry
+from dnn_suite.registry import BrokenPlugin, DatasetSpec, ModelSpec, Origin, ProfilerSpec, Registry
 
 ENTRY_POINT_GROUP = "dnn_suite"
 PLUGINS_ENV = "DNN_SUITE_PLUGINS"
@@ -41,7 +41,7 @@ def _candidates() -> Iterable[tuple[Origin, Callable[[], Any]]]:
 
 
 def discover() -> Registry:
-    """Load every plugin and ask each to register its models and profilers."""
+    """Load every plugin and ask each to register its models, profilers and datasets."""
     manager = new_plugin_manager()
     registry = Registry(manager=manager)
     for origin, load in _candidates():
@@ -66,13 +66,16 @@ def _register_from(manager: pluggy.PluginManager, plugin: object, origin: Origin
     declared: list[Any] = []
     callers("dnn_suite_register_models", remove_plugins=others)(register=declared.append)
     callers("dnn_suite_register_profilers", remove_plugins=others)(register=declared.append)
+    callers("dnn_suite_register_datasets", remove_plugins=others)(register=declared.append)
     for spec in declared:
         if isinstance(spec, ModelSpec):
             registry.add_model(spec, plugin, origin)
         elif isinstance(spec, ProfilerSpec):
             registry.add_profiler(spec, plugin, origin)
+        elif isinstance(spec, DatasetSpec):
+            registry.add_dataset(spec, plugin, origin)
         else:
-            raise TypeError(f"register() takes a ModelSpec or ProfilerSpec, got {type(spec).__name__}")
+            raise TypeError(f"register() takes a ModelSpec, ProfilerSpec or DatasetSpec, got {type(spec).__name__}")
 
 
 def run_plugin_manager(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 from dnn_suite.errors import UsageError
 
@@ -61,6 +63,43 @@ class ProfilerSpec:
 
 
 @dataclass(frozen=True)
+class RemoteFile:
+    """One archive of a downloadable dataset: where it is, how big, its checksum (``md5`` or
+    ``sha256``, hex) and the folder under the data root it is extracted into."""
+
+    url: str
+    size: int
+    md5: str = ""
+    sha256: str = ""
+    extract_to: str = ""
+
+    def __post_init__(self) -> None:
+        if not (re.fullmatch(r"[0-9a-f]{32}", self.md5) or re.fullmatch(r"[0-9a-f]{64}", self.sha256)):
+            raise ValueError(f"{self.url}: give an md5 (32 hex digits) or a sha256 (64 hex digits) checksum")
+
+    @property
+    def name(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset ``dnn-suite data download`` can fetch into a data root, and how to check it.
+
+    ``layout`` lists the paths under the root that must exist once every archive is
+    extracted. ``verify(root)`` reads the annotations with the plugin's own readers and
+    returns a one-line summary (e.g. image counts), raising
+    :class:`~dnn_suite.errors.UsageError` that says what is wrong or missing.
+    """
+
+    name: str
+    description: str
+    files: tuple[RemoteFile, ...]
+    layout: tuple[str, ...]
+    verify: Callable[[Path], str] | None = None
+
+
+@dataclass(frozen=True)
 class Origin:
     """Where a plugin came from: entry-point name, distribution and version, or a module."""
 
@@ -71,7 +110,7 @@ class Origin:
 
 @dataclass(frozen=True)
 class Registered:
-    spec: ModelSpec | ProfilerSpec
+    spec: ModelSpec | ProfilerSpec | DatasetSpec
     plugin: object
     origin: Origin
 
@@ -86,6 +125,7 @@ class BrokenPlugin:
 class Registry:
     models: dict[str, Registered] = field(default_factory=dict)
     profilers: dict[str, Registered] = field(default_factory=dict)
+    datasets: dict[str, Registered] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
     #: the plugin manager holding every loaded plugin (for hooks such as ``analyze``)
     manager: Any = None
@@ -102,6 +142,19 @@ class Registry:
             if name in taken:
                 raise ValueError(f"profiler name {name!r} is already taken by profiler {taken[name]!r}")
         self.profilers[spec.name] = Registered(spec, plugin, origin)
+
+    def add_dataset(self, spec: DatasetSpec, plugin: object, origin: Origin) -> None:
+        if spec.name in self.datasets:
+            other = self.datasets[spec.name].origin
+            raise ValueError(f"dataset {spec.name!r} is already registered by {other.plugin_name} ({other.distribution})")
+        self.datasets[spec.name] = Registered(spec, plugin, origin)
+
+    def dataset(self, name: str) -> DatasetSpec:
+        if name not in self.datasets:
+            raise UsageError(_unknown("dataset", name, list(self.datasets), sorted(self.datasets)))
+        spec = self.datasets[name].spec
+        assert isinstance(spec, DatasetSpec)
+        return spec
 
     def _profiler_names(self) -> dict[str, str]:
         names = {}

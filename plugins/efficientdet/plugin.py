@@ -15,6 +15,7 @@ from dnn_suite.registry import ModelSpec
 
 from .checkpoint import load_checkpoint, load_model_state
 from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader
+from .data.download import DATASETS as DOWNLOADABLE
 from .evaluation import evaluate_model
 from .model import VARIANTS, build_efficientdet
 from .optim import build_sgd
@@ -62,6 +63,13 @@ def dnn_suite_register_models(register):
         option_help={key: text for key, (_, text) in OPTIONS.items()},
         flags=("image_size", "amp", "channels_last", "backbone_weights", "voc07_metric", "score_threshold"),
     ))
+
+
+@hookimpl
+def dnn_suite_register_datasets(register):
+    """VOC2007, VOC2012, COCO 2017 for `dnn-suite data download` (see data/download.py)."""
+    for spec in DOWNLOADABLE:
+        register(spec)
 
 
 # ----------------------------------------------------------------------------- helpers

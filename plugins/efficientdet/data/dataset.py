@@ -100,6 +100,11 @@ class DetectionDataset(Dataset):
         return len(self._paths)
 
     @property
+    def paths(self) -> list[Path]:
+        """The image files, in dataset order."""
+        return [Path(path) for path in self._paths]
+
+    @property
     def image_ids(self) -> list[int]:
         return self._image_ids.tolist()
 
