@@ -83,7 +83,7 @@ def sweep_sections(runs: list[RunDir], plotting: bool) -> list[Section]:
         flat = flatten(run.config)
         rows.append([str(index), run.name, run.document.get("status", "?"), str(run.config.get("batch_size")),
                      *(_cell(flat.get(key)) for key in varying),
-                     *(h.format(values[h.key]) if h.key in values else "" for h in shown)])
+                     *(h.format(values.get(h.key)) for h in shown)])
     blocks: list[Block] = [Table(columns, rows)]
     blocks += _throughput_vs_batch(runs) if plotting else []
     return [Section("Runs", blocks)]
@@ -102,7 +102,7 @@ def _throughput_vs_batch(runs: list[RunDir]) -> list[Block]:
             label += f" ({', '.join(config['profilers'])})"
         groups[label].append((config["batch_size"], throughput, spread.get("stdev") or 0.0))
     if len({bs for points in groups.values() for bs, _, _ in points}) < 2:
-        return [Text("Throughput against batch size: the runs share one batch size.")]
+        return [Text("Throughput against batch size: fewer than two batch sizes have a throughput.")]
     series = []
     for label, points in groups.items():
         sizes, throughputs, errors = zip(*sorted(points), strict=True)
