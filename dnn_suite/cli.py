@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from dnn_suite import __version__, datasets, environment, progress
+from dnn_suite import __version__, datasets, distributed, environment, progress
 from dnn_suite.compare import compare_runs
 from dnn_suite.config import RUN_KEYS, RunConfig, load_suite, parse_set, resolve
 from dnn_suite.errors import DnnSuiteError, UsageError, one_line
@@ -21,7 +21,7 @@ from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.report import write_report
 from dnn_suite.results import format_summary, to_json_text
-from dnn_suite.runner import EXIT_INTERRUPTED, Run
+from dnn_suite.runner import EXIT_INTERRUPTED, Run, resolve_device
 from dnn_suite.sweep import run_sweep
 from dnn_suite.tasks import analyze_path, run_task
 
@@ -105,6 +105,16 @@ def _add_common(parser: argparse.ArgumentParser, registry: Registry) -> None:
     _add_model_flags(parser, registry)
 
 
+def _add_distributed(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("several processes (re-run under torchrun, DistributedDataParallel)")
+    group.add_argument("--nproc-per-node", type=_positive_int, metavar="N", help="processes on this node (one per GPU)")
+    group.add_argument("--nnodes", type=_positive_int, default=1, metavar="M", help="nodes (default 1)")
+    group.add_argument("--node-rank", type=_non_negative_int, default=0, metavar="R", help="this node's rank")
+    group.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="node 0's address (several nodes)")
+    group.add_argument("--sync-batchnorm", action=argparse.BooleanOptionalAction, default=None,
+                       help="BatchNorm as SyncBatchNorm (CUDA)")
+
+
 def build_parser(registry: Registry) -> argparse.ArgumentParser:
     parser = _Parser(prog="dnn-suite", description="Training benchmarks for deep neural networks.")
     parser.add_argument("--version", action="version", version=f"dnn-suite {__version__}")
@@ -120,6 +130,7 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="benchmark training throughput (warmup + measured window)")
     _add_common(run, registry)
+    _add_distributed(run)
     run.add_argument("--profiler", dest="profilers", action="append", default=[], metavar="NAME",
                      help="profiler to wrap the run (repeat or comma-separate; see `dnn-suite list`)")
     run.add_argument("--warmup", type=_non_negative_int, help="iterations before the measured window")
@@ -132,6 +143,7 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model: epochs or steps, checkpoints, resume")
     _add_common(train, registry)
+    _add_distributed(train)
     length = train.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int)
     length.add_argument("--steps", type=_positive_int)
@@ -178,7 +190,7 @@ def _flag_layer(args: argparse.Namespace) -> dict[str, Any]:
     """The command line's settings as a configuration layer (only what was given)."""
     layer = parse_set(args.set_pairs)
     names = ("variant", "batch_size", "device", "dataset", "data_root", "output", "workers", "seed",
-             "warmup", "iterations", "duration", "repeat", "evaluate")
+             "warmup", "iterations", "duration", "repeat", "evaluate", "sync_batchnorm")
     for name in names:
         value = getattr(args, name, None)
         if value is not None:
@@ -242,13 +254,28 @@ def _print_list(registry: Registry, as_json: bool) -> None:
             print(f"  {b['plugin']} ({b['distribution']} {b['version']}): {b['error']}")
 
 
+def _launched(args: argparse.Namespace, config: RunConfig, registry: Registry) -> int | None:
+    """With --nproc-per-node (outside a torchrun worker): this command under torchrun, its exit code."""
+    if not args.nproc_per_node or distributed.in_worker():
+        return None
+    launcher = next((p for p in config.profilers if registry.profilers[p].spec.launcher), None)
+    distributed.check(config, resolve_device(config.device), launcher)
+    return distributed.launch(args.argv, args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_endpoint)
+
+
 def _cmd_run(args: argparse.Namespace, registry: Registry) -> int:
     config = _config(args, registry)
+    launched = _launched(args, config, registry)
+    if launched is not None:
+        return launched
     if config.batch_sizes:
         return run_sweep(config, registry, as_json=args.json)
     run = Run(config, registry)
     run.preflight()
     run_dir = run.create_run_dir()
+    if run.context.rank != 0:  # rank 0 reports for every process
+        progress.set_quiet(True)
+        return run.execute()
     if not args.json:
         config = run.config
         window = f"{config.iterations} iterations" if config.iterations else f"{config.duration} s"
@@ -272,6 +299,9 @@ def _cmd_task(args: argparse.Namespace, registry: Registry) -> int:
     config = _config(args, registry)
     if config.batch_sizes:
         raise UsageError(f"a batch-size sweep is for `dnn-suite run`; give `dnn-suite {args.command}` one --batch-size")
+    launched = _launched(args, config, registry) if args.command == "train" else None
+    if launched is not None:
+        return launched
     if args.command == "train":
         task = {"epochs": args.epochs, "steps": args.steps, "checkpoint_every": args.checkpoint_every,
                 "eval_every": args.eval_every, "resume": args.resume}
@@ -317,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         registry = discover()
         args = build_parser(registry).parse_args(argv)
+        args.argv = argv  # what --nproc-per-node re-runs under torchrun
         progress.set_quiet(args.quiet)
         return _dispatch(args, registry)
     except DnnSuiteError as exc:

@@ -42,6 +42,8 @@ class RunConfig:
     seed: int = 0
     workers: int = 2
     evaluate: bool = False
+    #: BatchNorm layers as SyncBatchNorm in a multi-process run on CUDA
+    sync_batchnorm: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
     profiler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     benchmark: str | None = None
@@ -96,6 +98,7 @@ RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
     "workers": (_non_negative_int, "an integer >= 0"),
     "evaluate": (lambda v: isinstance(v, bool), "true or false"),
+    "sync_batchnorm": (lambda v: isinstance(v, bool), "true or false"),
     "model_options": (_mapping, "a mapping of model option names to values"),
     "profiler_options": (_mapping, "a mapping of profiler names to option mappings"),
 }

@@ -34,6 +34,7 @@ class IterationRecord:
     samples: int
     loss: float
     components: dict[str, float] = field(default_factory=dict)
+    rank: int = 0
 
 
 @dataclass
@@ -63,7 +64,8 @@ class RunContext:
     under a launcher profiler's tool; ``launcher`` names that profiler. ``task`` holds the
     command (``"train"`` or ``"eval"``) and its settings (epochs, checkpoint, ...) for
     ``dnn-suite train``/``eval``; it is empty for ``dnn-suite run``. ``state`` is where plugins keep per-run objects between hooks, under
-    their own name.
+    their own name. ``rank`` and ``world_size`` place this process in a multi-process run
+    (``--nproc-per-node``): a model plugin gives each rank its share of the data.
     """
 
     config: RunConfig
@@ -75,6 +77,8 @@ class RunContext:
     launcher: str | None = None
     task: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    rank: int = 0
+    world_size: int = 1
 
     @property
     def spec(self) -> ModelSpec:

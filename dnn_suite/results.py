@@ -112,14 +112,15 @@ def summarize(values: Sequence[float]) -> dict[str, float | None]:
 ITERATION_COLUMNS = ("window", "iteration", "data_wait_s", "step_s", "samples", "loss")
 
 
-def write_iterations(path: Path, records: list[IterationRecord]) -> None:
+def write_iterations(path: Path, records: list[IterationRecord], *, ranks: bool = False) -> None:
+    """One row per iteration; with ``ranks`` (a multi-process run) a last column says whose."""
     components = sorted({key for record in records for key in record.components})
     rows = (
         [r.window, r.iteration, f"{r.data_wait_s:.9f}", f"{r.step_s:.9f}", r.samples, r.loss]
-        + [r.components.get(key, "") for key in components]
+        + [r.components.get(key, "") for key in components] + ([r.rank] if ranks else [])
         for r in records
     )
-    write_csv_atomic(path, [*ITERATION_COLUMNS, *components], rows)
+    write_csv_atomic(path, [*ITERATION_COLUMNS, *components, *(["rank"] if ranks else [])], rows)
 
 
 def window_metrics(windows: list[WindowResult]) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def window_metrics(windows: list[WindowResult]) -> dict[str, Any]:
     return {
         "throughput": {"value": samples / wall if wall > 0 else None, "unit": "samples/s"},
         "samples": samples,
-        "iterations": len(records),
+        "iterations": len({(r.window, r.iteration) for r in records}),  # steps, however many processes
         "window_time_s": wall,
         "step_time_s": summarize(step_times),
         "data_wait_s": summarize(data_times),
@@ -158,6 +159,10 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
         ("device", f"{run.get('device', config['device'])}, batch size {config['batch_size']}"),
         ("status", run["status"] + (f": {run['error']}" if run.get("error") else "")),
     ]
+    world = metrics.get("distributed")
+    if world:
+        rows.append(("processes", f"{world['world_size']} ({world['backend']}), global batch size "
+                                  f"{config['batch_size'] * world['world_size']}"))
     throughput = (metrics.get("throughput") or {}).get("value")
     if throughput is not None:
         rows.append(("throughput", f"{throughput:.2f} samples/s over {metrics['iterations']} iterations "

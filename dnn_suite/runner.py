@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import torch
 
-from dnn_suite import __version__, environment
+from dnn_suite import __version__, distributed, environment
 from dnn_suite.config import RunConfig
 from dnn_suite.context import IterationRecord, RunContext, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
@@ -102,7 +102,8 @@ class CoreLoop:
             where = "warmup" if window < 0 else f"window {window}"
             raise RunFailed(f"loss is {loss} at iteration {index} of {where}: training diverged")
         components = {key: float(value) for key, value in output.components.items()}
-        record = IterationRecord(window, index, fetched - start, end - fetched, int(output.samples), loss, components)
+        record = IterationRecord(window, index, fetched - start, end - fetched, int(output.samples), loss, components,
+                                 run.rank)
         return record, end
 
     @hookimpl
@@ -179,10 +180,12 @@ class Run:
         self.reporting = [self.launcher] if role == "main" and self.launcher else in_process
         manager = run_plugin_manager(self.core, registered.plugin, [registry.profilers[n].plugin for n in names])
         self.manager = manager
+        world, device = distributed.setup(config, resolve_device(config.device), self.launcher)
         self.context = RunContext(
-            config=config, model=registered, device=resolve_device(config.device), hook=manager.hook,
-            run_dir=run_dir, role=role, launcher=self.launcher,
+            config=config, model=registered, device=device, hook=manager.hook,
+            run_dir=run_dir, role=role, launcher=self.launcher, rank=world.rank, world_size=world.size,
         )
+        self.ranks: list[dict[str, Any]] = []  # per-rank summaries of a multi-process run
         self.document: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "dnn_suite_version": __version__,
@@ -214,7 +217,8 @@ class Run:
 
     def create_run_dir(self) -> Path:
         name = f"{self.config.model}-{self.config.variant}_bs{self.config.batch_size}"
-        self.context.run_dir = new_run_dir(self.config.output, name)
+        created = new_run_dir(self.config.output, name) if self.context.rank == 0 else None
+        self.context.run_dir = distributed.share(created, self.context.world_size)
         self.document["run_dir"] = str(self.context.run_dir)
         return self.context.run_dir
 
@@ -224,6 +228,8 @@ class Run:
         return self.context.run_dir
 
     def save(self) -> None:
+        if self.context.rank != 0:  # rank 0 writes for every process
+            return
         write_json_atomic(self.run_dir / "run.json", self.document)
 
     def _finish(self, status: str, error: str | None) -> None:
@@ -269,14 +275,19 @@ class Run:
         status, error = "ok", None
         try:
             hook = run.hook
-            self.core.model = hook.dnn_suite_build_model(run=run)
+            self.core.model = distributed.wrap_model(run, hook.dnn_suite_build_model(run=run))
             self.core.batches = _endless(hook.dnn_suite_build_dataloader(run=run, split="train"))
             self.core.optimizer = hook.dnn_suite_build_optimizer(run=run, model=self.core.model)
             hook.dnn_suite_training_loop(run=run)
+            self.core.windows, self.ranks = distributed.merge_windows(self.core.windows, run.world_size)
+            distributed.leave()
+            if run.rank != 0:
+                return EXIT_INTERRUPTED if self.core.interrupted else 0
             if self.core.interrupted:
                 status, error = "interrupted", "interrupted by the user"
             elif self.config.evaluate:
-                self.document["evaluation"] = hook.dnn_suite_evaluate(run=run, model=self.core.model)
+                model = distributed.unwrap(self.core.model)
+                self.document["evaluation"] = hook.dnn_suite_evaluate(run=run, model=model)
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted by the user"
         except RunFailed as exc:
@@ -300,11 +311,16 @@ class Run:
         return {"ok": 0, "failed": 1, "interrupted": EXIT_INTERRUPTED}[status]
 
     def _record_results(self) -> None:
+        if self.context.rank != 0:
+            return
         windows = self.core.windows
         records = [r for w in windows for r in w.iterations]
-        write_iterations(self.run_dir / "iterations.csv", records)
+        write_iterations(self.run_dir / "iterations.csv", records, ranks=self.context.world_size > 1)
         metrics = window_metrics(windows)
         metrics["memory"] = memory_metrics(self.context.device)
+        if self.ranks:
+            metrics["distributed"] = {"world_size": self.context.world_size,
+                                      "backend": distributed.backend(self.context.device), "ranks": self.ranks}
         self.document["metrics"] = metrics
 
     # ----------------------------------------------------------------- launched

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dnn_suite import __version__, environment
+from dnn_suite import __version__, distributed, environment
 from dnn_suite.config import RunConfig
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
@@ -42,9 +42,10 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
         raise UsageError(f"model {config.model} does not support `dnn-suite {command}`")
     if command == "eval" and not task.get("checkpoint"):
         print("dnn-suite: no --checkpoint given: evaluating freshly initialised weights", file=sys.stderr)
-    run = RunContext(config=config, model=registered, device=resolve_device(config.device), hook=manager.hook,
-                     task={"command": command, **task})
-    run.run_dir = _task_dir(command, config, task)
+    world, device = distributed.setup(config, resolve_device(config.device), None)
+    run = RunContext(config=config, model=registered, device=device, hook=manager.hook,
+                     task={"command": command, **task}, rank=world.rank, world_size=world.size)
+    run.run_dir = distributed.share(_task_dir(command, config, task) if world.rank == 0 else None, world.size)
     seed_everything(config.seed)
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "dnn_suite_version": __version__, "command": command,
@@ -71,6 +72,9 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     summary = metrics.pop("summary", None)
     document["metrics"] = metrics
     document["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    distributed.leave()
+    if run.rank != 0:  # rank 0 reports for every process
+        return code
     write_json_atomic(path, document)
     if as_json:
         sys.stdout.write(to_json_text(document))

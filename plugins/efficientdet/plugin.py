@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from dnn_suite.context import RunContext
+from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import ModelSpec
@@ -115,16 +116,17 @@ def dataset(run: RunContext, split: str) -> DetectionDataset:
 
 def loader(run: RunContext, split: str, *, batch_size: int | None = None) -> torch.utils.data.DataLoader:
     train = split == "train"
+    shard = (run.rank, run.world_size) if train and run.world_size > 1 else None
     return build_loader(dataset(run, split), batch_size or run.config.batch_size, shuffle=train,
                         workers=run.config.workers, pin_memory=run.device.type == "cuda", drop_last=train,
-                        seed=run.config.seed)
+                        seed=run.config.seed, shard=shard)
 
 
 def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
     state = run.state.setdefault(NAME, {})
     if "step" not in state:
         options = run.options
-        state["step"] = TrainStep(model, run.device, image_size=image_size(run), amp=options["amp"],
+        state["step"] = TrainStep(unwrap(model), run.device, image_size=image_size(run), amp=options["amp"],
                                   channels_last=options["channels_last"], clip_grad_norm=options["clip_grad_norm"])
     return state["step"]
 

@@ -62,3 +62,15 @@ def test_loader_with_two_workers_is_reproducible(tmp_path: Path) -> None:
     assert [ids for _, ids in first] == [ids for _, ids in again]
     assert all(torch.equal(a, b) for (a, _), (b, _) in zip(first, again))
     assert sorted(i for _, ids in first for i in ids) != list(range(8))  # shuffled, last two dropped
+
+
+def test_sharded_loaders_split_an_epoch_between_the_ranks(tmp_path: Path) -> None:
+    dataset = build_dataset("synthetic-val", tmp_path, train=False, image_size=48, synthetic=TINY)
+
+    def ids(rank: int) -> list[int]:
+        loader = build_loader(dataset, batch_size=1, shuffle=True, seed=3, shard=(rank, 2))
+        return [t["image_id"] for _, targets in loader for t in targets]
+
+    first, second = ids(0), ids(1)
+    assert len(first) == len(second) == 2 and sorted(first + second) == list(range(4))  # disjoint halves
+    assert first == ids(0)  # the same shuffle on every call with the same seed

@@ -5,7 +5,9 @@ EfficientDet. Its options inject faults and delays: ``nan_at`` makes the loss Na
 iteration on, ``data_delay_s`` slows every batch, ``interrupt_at`` raises KeyboardInterrupt
 as if the user pressed Ctrl-C at that step. ``oom_from_batch`` raises an out-of-memory error
 and ``kill_from_batch`` kills the process with SIGKILL (as the kernel's OOM killer does) at
-batch sizes from that size on (0: never).
+batch sizes from that size on (0: never). ``params_dir`` saves the parameters after every
+step to ``<params_dir>/rank<R>.pt``. In a multi-process run each rank reads its share of the
+data through a ``DistributedSampler``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import DistributedSampler
 
 from dnn_suite.context import RunContext, StepOutput
+from dnn_suite.distributed import unwrap, wrap_model
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import ModelSpec
@@ -36,7 +41,7 @@ def dnn_suite_register_models(register):
         default_dataset="random",
         default_batch_size=4,
         options={"lr": 0.05, "features": 16, "nan_at": -1, "data_delay_s": 0.0, "interrupt_at": -1,
-                 "oom_from_batch": 0, "kill_from_batch": 0},
+                 "oom_from_batch": 0, "kill_from_batch": 0, "params_dir": ""},
         option_help={"features": "input features"},
         flags=("features",),
     ))
@@ -50,10 +55,12 @@ class _Data:
         self.y = self.x.sum(dim=1, keepdim=True)
 
     def __iter__(self):
-        batch = self.run.config.batch_size
-        for start in range(0, len(self.x) - batch + 1, batch):
-            time.sleep(self.run.options["data_delay_s"])
-            yield self.x[start:start + batch], self.y[start:start + batch]
+        run, batch = self.run, self.run.config.batch_size
+        order = list(DistributedSampler(self.x, run.world_size, run.rank, shuffle=False))
+        for start in range(0, len(order) - batch + 1, batch):
+            time.sleep(run.options["data_delay_s"])
+            indices = order[start:start + batch]
+            yield self.x[indices], self.y[indices]
 
 
 @hookimpl
@@ -92,6 +99,8 @@ def dnn_suite_train_step(run, model, batch, optimizer):
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
+    if run.options["params_dir"]:
+        torch.save(unwrap(model).state_dict(), Path(run.options["params_dir"]) / f"rank{run.rank}.pt")
     return StepOutput(loss=loss.detach(), samples=len(x), components={"mse": loss.detach()})
 
 
@@ -101,3 +110,14 @@ def dnn_suite_evaluate(run, model):
     with torch.no_grad():
         error = nn.functional.mse_loss(model(data.x.to(run.device)), data.y.to(run.device))
     return {"mse": float(error), "summary": f"MSE = {float(error):.4f}"}
+
+
+@hookimpl
+def dnn_suite_train(run):
+    """`dnn-suite train --steps N` (one pass over the data at most); DistributedDataParallel when
+    several processes run."""
+    model = wrap_model(run, dnn_suite_build_model(run))
+    optimizer = dnn_suite_build_optimizer(run, model)
+    for _, batch in zip(range(run.task["steps"] or 1), _Data(run)):
+        output = dnn_suite_train_step(run, model, batch, optimizer)
+    return {"loss": float(output.loss), "rank": run.rank, "world_size": run.world_size}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from dnn_suite.errors import UsageError
 
@@ -98,16 +98,23 @@ def build_loader(
     pin_memory: bool = False,
     drop_last: bool = False,
     seed: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> DataLoader:
     """A DataLoader of ``(images [N, 3, S, S], targets)``; shuffling and augmentation follow ``seed``.
 
     Workers are persistent: a benchmark iterates the loader many times, and restarting workers
-    every epoch would show up as data-loading stalls.
+    every epoch would show up as data-loading stalls. ``shard`` = ``(rank, world_size)`` gives
+    one process of a multi-process run its share through a ``DistributedSampler``.
     """
+    sampler = None
+    if shard is not None:
+        rank, world_size = shard
+        sampler = DistributedSampler(dataset, world_size, rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         num_workers=workers,
         collate_fn=collate,
         pin_memory=pin_memory,
