@@ -98,6 +98,9 @@ def setup(config: RunConfig, device: torch.device, launcher: str | None) -> tupl
 def _join(world: World, device: torch.device) -> torch.device:
     """Join the process group and return this rank's device (``cuda:LOCAL_RANK`` on CUDA)."""
     if device.type == "cuda":
+        if world.local_rank >= torch.cuda.device_count():
+            raise UsageError(f"process {world.local_rank} of this node has no GPU of its own "
+                             f"({torch.cuda.device_count()} present): use at most that many --nproc-per-node")
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():

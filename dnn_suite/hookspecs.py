@@ -102,7 +102,10 @@ def dnn_suite_build_dataloader(run: RunContext, split: str) -> Iterable[Any]:
     Implemented by model plugins; called once per run for ``"train"`` and, when the run
     evaluates, once for ``"eval"``. The runner re-iterates the train iterable when it is
     exhausted, so a small dataset can feed a long measured window. Batches are opaque to
-    the core: they are handed back to :func:`dnn_suite_train_step`.
+    the core: they are handed back to :func:`dnn_suite_train_step`. In a multi-process run
+    (``run.world_size > 1``) return this rank's share of the ``"train"`` data, e.g. through a
+    ``DistributedSampler(dataset, run.world_size, run.rank)``; the core has already wrapped
+    the model in DistributedDataParallel.
     """
 
 
@@ -143,7 +146,9 @@ def dnn_suite_train(run: RunContext) -> dict[str, Any] | None:
     checkpoints, resume, periodic evaluation. Return final metrics.
 
     Implemented by model plugins that offer real training; the benchmark loop
-    (``dnn-suite run``) does not call it.
+    (``dnn-suite run``) does not call it. With ``--nproc-per-node`` every rank calls it: wrap
+    the model with :func:`dnn_suite.distributed.wrap_model`, shard the data by ``run.rank``
+    and ``run.world_size``, and write checkpoints from rank 0 only.
     """
 
 
