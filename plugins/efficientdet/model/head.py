@@ -30,9 +30,15 @@ class HeadNet(nn.Module):
             nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
             nn.Conv2d(channels, num_anchors * num_outputs, 1),
         )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.normal_(m.weight, std=0.01)
+        # The official variance-scaling init (truncated normal, std sqrt(1 / fan_in)) for the separable
+        # convs. Not N(0, 0.01): with that, a layer's output variance (~1e-5) is far below the BN
+        # eps (1e-3), so BN cannot restore it, the signal vanishes through the repeats and the
+        # heads start (and stay for hundreds of steps) blind to their input. Only the output
+        # layer keeps std 0.01, so that every anchor starts at the prior.
+        for conv in [*self.depthwise, *self.pointwise, self.predict[0]]:
+            std = math.sqrt(1.0 / conv.weight[0].numel()) / 0.87962566103423978  # TF's truncation correction
+            nn.init.trunc_normal_(conv.weight, std=std, a=-2 * std, b=2 * std)
+        nn.init.normal_(self.predict[1].weight, std=0.01)
         # Focal-loss prior: every anchor starts predicting "object" with probability 0.01, so the
         # many easy negatives do not swamp the first iterations.
         bias = -math.log((1 - prior_probability) / prior_probability) if prior_probability else 0.0
