@@ -175,3 +175,11 @@ def dnn_suite_evaluate(run: RunContext, model: torch.nn.Module) -> dict[str, Any
     result = evaluate_model(run, model, dataset(run, "eval"), loader(run, "eval"), image_size(run))
     result["dataset"] = split_dataset(run, "eval")
     return result
+
+
+@hookimpl
+def dnn_suite_train(run: RunContext) -> dict[str, Any]:
+    """`dnn-suite train`: epochs or steps, warmup + cosine, EMA, checkpoints, exact resume (see train.py)."""
+    from .train import train  # train.py imports this module's helpers
+
+    return train(run)
