@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does, before torch loads (see dnn_suite/cli.py)
 import subprocess
 import sys
 from dataclasses import dataclass
