@@ -21,13 +21,14 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from dnn_suite import __version__, datasets, distributed, environment, progress
-from dnn_suite.compare import compare_runs
+from dnn_suite import __version__, distributed, environment, progress
+from dnn_suite.datasets import catalogue
+from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.config import RUN_KEYS, RunConfig, load_suite, parse_set, resolve
 from dnn_suite.errors import DnnSuiteError, UsageError, one_line
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
-from dnn_suite.report import write_report
+from dnn_suite.reporting.report import write_report
 from dnn_suite.results import format_summary, to_json_text
 from dnn_suite.runner import EXIT_INTERRUPTED, Run, resolve_device
 from dnn_suite.sweep import run_sweep
@@ -320,10 +321,10 @@ def _cmd_task(args: argparse.Namespace, registry: Registry) -> int:
 
 def _cmd_data(args: argparse.Namespace, registry: Registry) -> int:
     if args.data_command == "list":
-        return datasets.list_datasets(registry)
+        return catalogue.list_datasets(registry)
     if args.data_command == "download":
-        return datasets.download(args.names, registry, args.root, mirror=args.mirror, keep_archives=args.keep_archives)
-    return datasets.check(args.names, registry, args.root)
+        return catalogue.download(args.names, registry, args.root, mirror=args.mirror, keep_archives=args.keep_archives)
+    return catalogue.check(args.names, registry, args.root)
 
 
 def _dispatch(args: argparse.Namespace, registry: Registry) -> int:

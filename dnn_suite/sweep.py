@@ -30,10 +30,10 @@ from typing import Any
 import yaml
 
 from dnn_suite.config import RunConfig, combination_error
-from dnn_suite.headline import headlines
+from dnn_suite.reporting.headline import headlines
 from dnn_suite.registry import Registry
 from dnn_suite.results import SCHEMA_VERSION, new_run_dir, to_json_text, write_atomic, write_json_atomic
-from dnn_suite.rundirs import RUN_FILE, SWEEP_FILE, load_run
+from dnn_suite.reporting.rundirs import RUN_FILE, SWEEP_FILE, load_run
 from dnn_suite.runner import EXIT_INTERRUPTED, Run, wait_for
 
 SUITE_FILE = "suite.yaml"
@@ -59,7 +59,7 @@ class Point:
     """relative to the sweep directory; None when the point died before creating it"""
     log: str = ""
     metrics: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    """headline metrics (``dnn_suite.headline``): key -> {label, value, unit}"""
+    """headline metrics (``dnn_suite.reporting.headline``): key -> {label, value, unit}"""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

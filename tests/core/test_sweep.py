@@ -12,7 +12,7 @@ import pytest
 from dnn_suite.config import load_suite, resolve
 from dnn_suite.errors import UsageError
 from dnn_suite.plugins import discover
-from dnn_suite.rundirs import load_runs
+from dnn_suite.reporting.rundirs import load_runs
 from dnn_suite.sweep import _classify, profiler_passes
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dnn_suite.download import fetch, mirrored
+from dnn_suite.datasets.download import fetch, mirrored
 from dnn_suite.errors import UsageError, one_line
-from dnn_suite.extract import extract
+from dnn_suite.datasets.extract import extract
 from dnn_suite.registry import DatasetSpec, RemoteFile, Registry
 
 DOWNLOADS = "downloads"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dnn_suite.rundirs import RunDir
+from dnn_suite.reporting.rundirs import RunDir
 
 HIGHER, LOWER, NEITHER = "higher", "lower", ""
 

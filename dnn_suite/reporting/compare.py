@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from dnn_suite.errors import UsageError
-from dnn_suite.headline import HIGHER, LOWER, Headline, headline_table
+from dnn_suite.reporting.headline import HIGHER, LOWER, Headline, headline_table
 from dnn_suite.results import to_json_text
-from dnn_suite.rundirs import RunDir, config_differences, load_run
+from dnn_suite.reporting.rundirs import RunDir, config_differences, load_run
 
 NOISE_SIGMAS = 2.0
 NOISE_FLOOR = 0.01

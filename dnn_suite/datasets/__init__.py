@@ -1,0 +1,1 @@
+"""Datasets that plugins declare: download (resumable, checksummed), safe extraction, checks."""

@@ -1,0 +1,1 @@
+"""Reading finished runs back: reports with plots, comparisons, headline metrics."""
