@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +79,44 @@ def test_reuses_matching_data_and_regenerates_on_parameter_change(tmp_path: Path
     assert len(list((root / "images" / "val").iterdir())) == 3
     assert '"num_val": 3' in marker.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["s"]  # no staging directory left behind
+
+
+def _generate_and_read(root: Path, start: multiprocessing.synchronize.Barrier,
+                       digests: multiprocessing.Queue) -> None:
+    """In a child process: ask for the dataset together with the other child, then read it all.
+
+    Renaming waits a moment, which widens the window between checking for the data and moving
+    it into place: without a lock, the two children would reliably collide there."""
+    rename = os.rename
+
+    def slow_rename(source: Path, target: Path) -> None:
+        time.sleep(0.5)
+        rename(source, target)
+
+    os.rename = slow_rename  # this child's own os module
+    start.wait()
+    try:
+        digests.put(_digest(ensure_synthetic(root, seed=0, **SMALL)))
+    except Exception as error:  # reported by the test, with its message
+        digests.put(repr(error))
+
+
+def test_concurrent_processes_generating_the_same_data_both_succeed(tmp_path: Path) -> None:
+    """The ranks of a multi-process run all ask for the dataset at once: one generates it under
+    the lock, the other waits and reuses it, and neither deletes what the other returned."""
+    context = multiprocessing.get_context("spawn")
+    start, digests = context.Barrier(2), context.Queue()
+    children = [context.Process(target=_generate_and_read, args=(tmp_path / "s", start, digests))
+                for _ in range(2)]
+    for child in children:
+        child.start()
+    results = [digests.get(timeout=120) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+    assert [child.exitcode for child in children] == [0, 0]
+    expected = _digest(ensure_synthetic(tmp_path / "reference" / "s", seed=0, **SMALL))
+    assert results == [expected, expected]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reference", "s"]  # no staging directory left behind
 
 
 def test_refuses_to_replace_a_directory_it_did_not_make(tmp_path: Path) -> None:

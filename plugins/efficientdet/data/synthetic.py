@@ -8,16 +8,20 @@ Layout under the directory given to :func:`ensure_synthetic` (the same as a real
     synthetic.json               the generation parameters (written last)
 
 Every image is drawn from its own generator seeded with ``(seed, split, index)``, so the output
-is a pure function of the parameters.
+is a pure function of the parameters. Several processes may ask for the same new dataset at once
+(the ranks of a multi-process run): one generates it, the others wait and reuse it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +42,9 @@ def ensure_synthetic(
     """Generate the dataset in ``root`` unless it already holds one made with the same parameters.
 
     Generation happens in a temporary sibling directory renamed into place at the end, so an
-    interrupted run never leaves a half-written dataset behind. ``image_size`` is the longer side.
+    interrupted run never leaves a half-written dataset behind; checking and generating hold an
+    exclusive lock on the parent directory, so concurrent callers never replace each other's
+    data. ``image_size`` is the longer side.
     """
     params = {
         "version": GENERATOR_VERSION,
@@ -54,25 +60,38 @@ def ensure_synthetic(
         )
     if _marker(root) == params:
         return root
-    if root.exists() and _marker(root) is None and any(root.iterdir()):
-        raise UsageError(f"{root} is not a synthetic dataset (no {MARKER}); expected an empty or absent directory")
     root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
-        for split_index, (split, count) in enumerate(zip(SPLITS, (num_train, num_val))):
-            rngs = [np.random.default_rng([seed, split_index, i]) for i in range(count)]
-            _write_split(staging, split, rngs, image_size)
-        (staging / MARKER).write_text(json.dumps(params, indent=2))
-        if _marker(root) == params:  # another process made the same data meanwhile
-            shutil.rmtree(staging)
+    with _locked(root.parent):
+        if _marker(root) == params:  # another process made it while this one waited for the lock
             return root
-        if root.exists():
-            shutil.rmtree(root)
-        os.rename(staging, root)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        if root.exists() and _marker(root) is None and any(root.iterdir()):
+            raise UsageError(f"{root} is not a synthetic dataset (no {MARKER}); "
+                             "expected an empty or absent directory")
+        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+        try:
+            for split_index, (split, count) in enumerate(zip(SPLITS, (num_train, num_val))):
+                rngs = [np.random.default_rng([seed, split_index, i]) for i in range(count)]
+                _write_split(staging, split, rngs, image_size)
+            (staging / MARKER).write_text(json.dumps(params, indent=2))
+            if root.exists():
+                shutil.rmtree(root)
+            os.rename(staging, root)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return root
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``directory`` itself: no lock file is left behind, and the
+    kernel releases the lock when its holder exits, even if it is killed."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 def _marker(root: Path) -> dict | None:
