@@ -127,7 +127,8 @@ def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
     if "step" not in state:
         options = run.options
         state["step"] = TrainStep(unwrap(model), run.device, image_size=image_size(run), amp=options["amp"],
-                                  channels_last=options["channels_last"], clip_grad_norm=options["clip_grad_norm"])
+                                  channels_last=options["channels_last"], clip_grad_norm=options["clip_grad_norm"],
+                                  world_size=run.world_size)
     return state["step"]
 
 
@@ -160,7 +161,8 @@ def dnn_suite_build_dataloader(run: RunContext, split: str):
 @hookimpl
 def dnn_suite_build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.optim.Optimizer:
     options = run.options
-    return build_sgd(model, batch_size=run.config.batch_size, lr_per_64_images=options["lr_per_64_images"],
+    global_batch = run.config.batch_size * run.world_size  # the recipe's learning rate follows all ranks' images
+    return build_sgd(model, batch_size=global_batch, lr_per_64_images=options["lr_per_64_images"],
                      momentum=options["momentum"], weight_decay=options["weight_decay"])
 
 

@@ -4,6 +4,10 @@ Shared by the benchmark loop (``dnn-suite run``) and the trainer (``dnn-suite tr
 Mixed precision is bf16 autocast on CPU and fp16 autocast with a GradScaler on CUDA; the
 loss is always computed in fp32. Nothing here reads a value back to the host, so the step
 queues its work without a host-device sync.
+
+On several processes the loss is that of the global batch (all ranks' images), normalised by
+the global batch's positives as one process with that batch would: DistributedDataParallel
+averages the ranks' gradients, so each rank differentiates its share scaled by the world size.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+import torch.distributed as dist
+from torch import Tensor, nn
 
 from dnn_suite.context import StepOutput
 
@@ -24,8 +29,9 @@ def memory_format(channels_last: bool) -> torch.memory_format:
 
 class TrainStep:
     def __init__(self, model: EfficientDet, device: torch.device, *, image_size: int, amp: bool,
-                 channels_last: bool, clip_grad_norm: float) -> None:
+                 channels_last: bool, clip_grad_norm: float, world_size: int = 1) -> None:
         self.device = device
+        self.world_size = world_size
         self.loss = DetectionLoss(model.anchors(image_size), model.num_classes).to(device)
         self.amp = amp
         self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
@@ -45,12 +51,25 @@ class TrainStep:
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             class_outputs, box_outputs = model(images)
         losses = self.loss(class_outputs, box_outputs, targets)
+        loss, reported = losses["loss"], losses["loss"].detach()
+        if self.world_size > 1:
+            loss, reported = self.global_loss(losses)
         optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(losses["loss"]).backward()
+        self.scaler.scale(loss).backward()
         if self.clip_grad_norm > 0:
             self.scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), self.clip_grad_norm)
         self.scaler.step(optimizer)
         self.scaler.update()
         components = {k: losses[k].detach() for k in ("class_loss", "box_loss", "num_positives")}
-        return StepOutput(loss=losses["loss"].detach(), samples=len(images), components=components)
+        return StepOutput(loss=reported, samples=len(images), components=components)
+
+    def global_loss(self, losses: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """This rank's share of the global batch's loss, scaled by the world size (to differentiate),
+        and the global batch's loss (to report); one all-reduce of the positives and loss sums."""
+        positives = losses["num_positives"].detach().float()
+        total = losses["loss"] * (positives + 1)  # this rank's sum, undivided by its own positives
+        sums = torch.stack([positives, total.detach()])
+        dist.all_reduce(sums)
+        normalizer = sums[0] + 1
+        return total * (self.world_size / normalizer), sums[1] / normalizer

@@ -21,6 +21,15 @@ independent of DataLoader workers and of where a run started:
 A resumed run therefore computes the same steps, bit for bit on the CPU, as one that never
 stopped. Ctrl-C finishes the current step, writes ``last.pt`` and then raises
 KeyboardInterrupt (a second Ctrl-C aborts at once, without a checkpoint).
+
+Several processes (``--nproc-per-node``): ``--batch-size`` is per process. Every epoch's
+permutation is cut into global batches of all ranks' images and each rank takes its slice, so
+a step sees the images of a one-process run with the global batch and the saved position counts
+global steps; the loss is the global batch's (see step.py) and the model runs in
+DistributedDataParallel. The replicas stay identical, so rank 0 alone writes checkpoints,
+progress and evaluates (the others wait for it in the next collective); every rank resumes
+from the same checkpoint. The RNG states are the same on every rank (seeded alike, and nothing
+in a step draws from them), so rank 0's are saved for all.
 """
 
 from __future__ import annotations
@@ -40,10 +49,12 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
 from dnn_suite.context import RunContext
+from dnn_suite.distributed import unwrap, wrap_model
 from dnn_suite.errors import RunFailed, UsageError
 
 from . import plugin
@@ -96,20 +107,28 @@ class EpochBatchSampler:
     """Batches of ``(epoch, index)`` keys: epoch ``epoch``'s permutation from batch ``start`` on.
 
     The permutation depends on ``(seed, epoch)`` only; the last incomplete batch is dropped.
-    Set ``epoch`` and ``start`` before each ``iter(loader)`` (the loader's persistent workers
-    only ever see the keys).
+    With ``world_size`` processes the permutation is cut into global batches of ``batch_size x
+    world_size`` keys and rank ``rank`` gets its ``batch_size`` of each; ``start`` counts global
+    batches. Set ``epoch`` and ``start`` before each ``iter(loader)`` (the loader's persistent
+    workers only ever see the keys).
     """
 
-    def __init__(self, size: int, batch_size: int, seed: int) -> None:
+    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
         self.size = size
         self.batch_size = batch_size
         self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
         self.epoch = 0
         self.start = 0
 
     @property
+    def global_batch_size(self) -> int:
+        return self.batch_size * self.world_size
+
+    @property
     def batches_per_epoch(self) -> int:
-        return self.size // self.batch_size
+        return self.size // self.global_batch_size
 
     def permutation(self, epoch: int) -> list[int]:
         generator = torch.Generator().manual_seed(_derived_seed(self.seed & 0xFFFF_FFFF_FFFF_FFFF, 0, epoch))
@@ -121,7 +140,8 @@ class EpochBatchSampler:
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         order = self.permutation(self.epoch)
         for b in range(self.start, self.batches_per_epoch):
-            yield [(self.epoch, i) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
+            first = b * self.global_batch_size + self.rank * self.batch_size
+            yield [(self.epoch, i) for i in order[first:first + self.batch_size]]
 
 
 def _ignore_sigint(_worker_id: int) -> None:
@@ -285,10 +305,11 @@ class Progress:
 
 def checkpoint_config(run: RunContext, train_set: Any) -> dict[str, Any]:
     """What a checkpoint must agree on with the run that resumes it (the data order depends on the
-    number of training images, the batch size and the seed)."""
+    number of training images, the batch size per process, the number of processes and the seed)."""
     return {"model": run.config.model, "variant": run.config.variant, "image_size": plugin.image_size(run),
             "class_names": list(train_set.class_names), "dataset": run.config.dataset,
-            "train_images": len(train_set), "batch_size": run.config.batch_size, "seed": run.config.seed}
+            "train_images": len(train_set), "batch_size": run.config.batch_size, "world_size": run.world_size,
+            "seed": run.config.seed}
 
 
 def resolve_resume(path: str | Path) -> Path:
@@ -330,7 +351,7 @@ def check_resumable(source: Path, state: dict[str, Any], config: dict[str, Any])
     if state.get("format") != CHECKPOINT_FORMAT or "step" not in state:
         raise UsageError(f"--resume {source}: not a `dnn-suite train` checkpoint (no training state; "
                          "`dnn-suite eval --checkpoint` reads model-only files)")
-    saved = state.get("config") or {}
+    saved = {"world_size": 1, **(state.get("config") or {})}  # checkpoints from before multi-process training
     differences = [f"{key} {saved.get(key)!r} (this run: {value!r})" for key, value in config.items()
                    if saved.get(key) != value and key != "class_names"]
     if saved.get("class_names") != config["class_names"]:
@@ -354,26 +375,30 @@ class Trainer:
         options = run.options
         self.train_set = plugin.dataset(run, "train")
         self.class_names = tuple(self.train_set.class_names)
-        batch_size = run.config.batch_size
-        self.sampler = EpochBatchSampler(len(self.train_set), batch_size, run.config.seed)
+        self.sampler = EpochBatchSampler(len(self.train_set), run.config.batch_size, run.config.seed, run.rank,
+                                         run.world_size)
         self.steps_per_epoch = self.sampler.batches_per_epoch
         if self.steps_per_epoch == 0:
             raise UsageError(f"dataset {run.config.dataset} has {len(self.train_set)} training images, fewer than "
-                             f"one batch of {batch_size}; lower --batch-size")
+                             f"one batch of {self.sampler.global_batch_size}; lower --batch-size")
         self.config = checkpoint_config(run, self.train_set)
 
         self.resume_path = resolve_resume(self.task["resume"]) if self.task.get("resume") else None
         state = load_checkpoint(self.resume_path) if self.resume_path else None
 
-        self.model = plugin.dnn_suite_build_model(run)
+        model = plugin.dnn_suite_build_model(run)
         if state is not None:  # the model first: its key/shape check names the mismatch best
             try:
-                load_model_state(self.model, state["model"], self.resume_path)
+                load_model_state(model, state["model"], self.resume_path)
             except UsageError as error:
                 saved = state.get("config") or {}
                 raise UsageError(f"--resume: {error} (checkpoint: {_describe(saved)}; "
                                  f"this run: {_describe(self.config)})") from None
             check_resumable(self.resume_path, state, self.config)
+        # Steps run the wrapped model (DistributedDataParallel on several processes); the optimizer,
+        # the EMA, checkpoints and evaluation use the model itself.
+        self.wrapped = wrap_model(run, model)
+        self.model = unwrap(self.wrapped)
 
         self.total_steps = self._total_steps(state)
         self.optimizer = plugin.dnn_suite_build_optimizer(run, self.model)
@@ -459,10 +484,12 @@ class Trainer:
         }
 
     def save(self, progress: Progress | None = None) -> Path:
+        """Write ``step_<N>.pt`` and point ``last.pt`` at it; rank 0 writes for every process."""
         started = time.perf_counter()
         path = self.checkpoint_dir / f"step_{self.step}.pt"
-        save_checkpoint(path, self.state())
-        link_last(path)
+        if self.run.rank == 0:
+            save_checkpoint(path, self.state())
+            link_last(path)
         self.saved_step = self.step
         if progress is not None:
             progress.busy_s += time.perf_counter() - started
@@ -499,11 +526,14 @@ class Trainer:
         run, stream = self.run, self.stream
         eval_every = self.task.get("eval_every")
         checkpoint_every = self.task.get("checkpoint_every")
-        evaluate = self.can_evaluate()
+        # Rank 0 evaluates the whole eval split; the others wait for it in the next step's collectives.
+        evaluate = self.can_evaluate() and run.rank == 0
         epochs = self.total_steps / self.steps_per_epoch
+        processes = f" x {run.world_size} processes" if run.world_size > 1 else ""
         print(f"dnn-suite: training {run.config.model} {run.config.variant} on {run.config.dataset} "
-              f"({len(self.train_set)} images, {self.steps_per_epoch} steps/epoch), batch {run.config.batch_size}, "
-              f"{self.total_steps} steps ({epochs:.3g} epochs, warmup {self.warmup_steps}), {run.device}"
+              f"({len(self.train_set)} images, {self.steps_per_epoch} steps/epoch), batch {run.config.batch_size}"
+              f"{processes}, {self.total_steps} steps ({epochs:.3g} epochs, warmup {self.warmup_steps}), "
+              f"{run.device}"
               + (f"; resuming at step {self.step} from {self.resume_path}" if self.resume_path else "")
               + f" -> {run.run_dir}", file=stream, flush=True)
         progress = Progress(stream, self.step, self.total_steps, self.steps_per_epoch)
@@ -515,7 +545,7 @@ class Trainer:
                 while self.step < self.total_steps:
                     self.sampler.epoch, self.sampler.start = divmod(self.step, self.steps_per_epoch)
                     for batch in loader:
-                        output = self.step_fn(self.model, batch, self.optimizer)
+                        output = self.step_fn(self.wrapped, batch, self.optimizer)
                         self.scheduler.step()
                         if self.ema is not None:
                             self.ema.update_parameters(self.model)
@@ -524,7 +554,8 @@ class Trainer:
                         if not math.isfinite(loss):
                             raise RunFailed(f"the training loss is {loss} at step {self.step}")
                         self.losses.append(loss)
-                        progress.update(self.step, loss, self.optimizer.param_groups[0]["lr"], output.samples)
+                        progress.update(self.step, loss, self.optimizer.param_groups[0]["lr"],
+                                        output.samples * run.world_size)
                         if self.step >= self.total_steps:
                             break
                         # Evaluate first, so that the checkpoint of this step records the evaluation.
@@ -532,7 +563,7 @@ class Trainer:
                             self.evaluate(progress)
                         if checkpoint_every and self.step % checkpoint_every == 0:
                             self.save(progress)
-                        if interrupts.requested:  # between two steps: the state is consistent
+                        if self.interrupted(interrupts):  # between two steps: the state is consistent
                             raise KeyboardInterrupt
                 progress.close()
                 self.save(progress)
@@ -552,6 +583,15 @@ class Trainer:
         final = self.evaluate(progress, details=True) if evaluate else None
         return self.metrics(time.perf_counter() - started, progress, final)
 
+    def interrupted(self, interrupts: _Interrupts) -> bool:
+        """Whether to stop after this step. Ctrl-C reaches the ranks at slightly different moments;
+        they agree (any rank interrupted) so that all stop after the same step and rank 0 saves it."""
+        if self.run.world_size > 1:
+            flag = torch.tensor(int(interrupts.requested), device=self.run.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            interrupts.requested = bool(flag)
+        return interrupts.requested
+
     def metrics(self, wall_s: float, progress: Progress, final: dict[str, Any] | None) -> dict[str, Any]:
         tail = self.losses[-20:]
         metrics: dict[str, Any] = {
@@ -560,6 +600,7 @@ class Trainer:
             "epochs": round(self.step / self.steps_per_epoch, 4),
             "steps_per_epoch": self.steps_per_epoch,
             "batch_size": self.run.config.batch_size,
+            "world_size": self.run.world_size,
             "resumed_from": str(self.resume_path) if self.resume_path else None,
             "start_step": self.start_step,
             "first_loss": self.losses[0] if self.losses else None,
@@ -608,5 +649,8 @@ def loss_curve(losses: list[float], start: int, points: int = 50) -> list[list[f
 
 
 def train(run: RunContext) -> dict[str, Any]:
-    """The ``dnn_suite_train`` hook's work."""
-    return Trainer(run).train()
+    """The ``dnn_suite_train`` hook's work; on several processes only rank 0 prints."""
+    if run.rank == 0:
+        return Trainer(run).train()
+    with open(os.devnull, "w") as silent:
+        return Trainer(run, silent).train()

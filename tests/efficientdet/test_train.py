@@ -105,7 +105,7 @@ def test_checkpoints_every_n_steps_atomic_and_weights_only(straight):
     assert (last["step"], last["epoch"], last["position"]) == (6, 1, 2)
     assert mid["config"] == {"model": "efficientdet", "variant": "d0", "image_size": 64, "dataset": "synthetic",
                              "class_names": ["rectangle", "ellipse", "triangle", "cross"], "train_images": 8,
-                             "batch_size": 2, "seed": 0}
+                             "batch_size": 2, "world_size": 1, "seed": 0}
     assert set(mid["rng"]) == {"torch", "cuda", "numpy", "python"}
     assert mid["ema"].keys() == mid["model"].keys() and mid["optimizer"]["state"]
     assert int(mid["ema_n_averaged"]) == 3
@@ -221,6 +221,21 @@ def test_resume_with_other_settings_lists_them(straight, data_root, cli):
     assert result.code == 2
     (line,) = result.err.strip().splitlines()
     assert "batch_size 2 (this run: 4)" in line and "seed 0 (this run: 3)" in line
+
+
+def test_resume_on_another_number_of_processes_is_refused(straight, data_root, cli, tmp_path):
+    """The batches depend on the number of processes; a checkpoint without one (written before
+    multi-process training) is a one-process checkpoint."""
+    run_dir, _, _ = straight
+    state = load(run_dir / "checkpoints" / "step_3.pt")
+    state["config"]["world_size"] = 2
+    torch.save(state, tmp_path / "two.pt")
+    result = cli("train", "efficientdet", *SMALL, "--data-root", data_root, "--resume", tmp_path / "two.pt")
+    assert result.code == 2 and "world_size 2 (this run: 1)" in result.err
+    del state["config"]["world_size"]
+    torch.save(state, tmp_path / "old.pt")
+    code, document, err = train("--resume", tmp_path / "old.pt", "--steps", 4, "--workers", 0, data_root=data_root)
+    assert code == 0 and document["metrics"]["steps"] == 4, err
 
 
 @pytest.mark.parametrize("target", ["missing.pt", "empty-dir"])
