@@ -139,3 +139,20 @@ def test_loss_is_float32_under_bf16_autocast():
 def test_shape_mismatch_is_reported():
     with pytest.raises(ValueError, match="4 anchors x 3 classes"):
         DetectionLoss(ANCHORS, 3)(torch.zeros(1, 4, 2), torch.zeros(1, 4, 4), [target([], [])])
+
+
+def test_focal_loss_sum_equals_the_elementwise_reference_and_its_gradient():
+    from dnn_suite_efficientdet.model.loss import focal_loss, focal_loss_sum
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 500, 7, generator=g) * 4 - 3
+    logits[0, :4] = torch.tensor([-40.0, -17.0, 17.0, 40.0])[:, None]  # saturated sigmoid/softplus both ways
+    labels = torch.randint(0, 7, (3, 500), generator=g).masked_fill_(torch.rand(3, 500, generator=g) > 0.1, -1)
+    labels[0, :4] = torch.tensor([2, -1, 5, 0])
+    one_hot = torch.nn.functional.one_hot(labels.clamp(min=0), 7).float() * (labels >= 0)[..., None]
+    fast, reference = logits.clone().requires_grad_(), logits.double().requires_grad_()
+    focal_loss_sum(fast, labels).backward()
+    expected = focal_loss(reference, one_hot.double()).sum()
+    expected.backward()
+    torch.testing.assert_close(focal_loss_sum(logits, labels).double(), expected.detach(), rtol=1e-6, atol=1e-4)
+    torch.testing.assert_close(fast.grad.double(), reference.grad, rtol=1e-5, atol=1e-6)

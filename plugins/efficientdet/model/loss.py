@@ -47,12 +47,60 @@ def match_anchors(anchors: Tensor, gt_boxes: Tensor, gt_labels: Tensor) -> tuple
 
 
 def focal_loss(logits: Tensor, targets: Tensor) -> Tensor:
-    """Element-wise sigmoid focal loss (alpha 0.25, gamma 1.5)."""
+    """Element-wise sigmoid focal loss (alpha 0.25, gamma 1.5); the reference :func:`focal_loss_sum` is checked against."""
     p = torch.sigmoid(logits)
     ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)
     alpha_t = FOCAL_ALPHA * targets + (1 - FOCAL_ALPHA) * (1 - targets)
     return alpha_t * (1 - p_t).pow(FOCAL_GAMMA) * ce
+
+
+def _focal_term(z: Tensor) -> Tensor:
+    """sigmoid(z)^1.5 * softplus(z): the unweighted focal term of logit z for target 0 (of -z for target 1).
+
+    ``s * sqrt(s)`` rather than ``s.pow(1.5)``: the same value to rounding, and sqrt is ~5x cheaper
+    than pow on a CPU (measured 4 ms vs 25 ms on 3.9M floats, one thread).
+    """
+    s = torch.sigmoid(z)
+    return s * s.sqrt() * F.softplus(z)
+
+
+class _BackgroundFocalSum(torch.autograd.Function):
+    """sum(sigmoid(x)^1.5 * softplus(x)) over all of ``x`` with a hand-written backward.
+
+    Autograd through the element-wise ops would keep ~6 full-size intermediates ([N, A, C], 16 MB
+    each for D0 at batch 4) and run ~25 passes over them; this keeps nothing but ``x`` and runs
+    ~14 passes, recomputing sigmoid and softplus in backward. d/dx = s^1.5 * (1.5 * (1 - s) * softplus(x) + s).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        s = torch.sigmoid(x)
+        return s.mul_(s.sqrt()).mul_(F.softplus(x)).sum()  # in place: no intermediate outlives this line
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        # 1.5 * (1 - s) as s * -1.5 + 1.5: rsub with a Python scalar first takes a slow path (13 ms vs 3).
+        derivative = torch.mul(s, -FOCAL_GAMMA).add_(FOCAL_GAMMA).mul_(F.softplus(x)).add_(s)
+        return derivative.mul_(s.mul_(s.sqrt())).mul_(grad)
+
+
+def focal_loss_sum(logits: Tensor, labels: Tensor) -> Tensor:
+    """Sum of the sigmoid focal loss over all [N, A, C] logits for one-hot targets ``labels`` [N, A] (-1: none).
+
+    Equal to ``focal_loss(logits, one_hot(labels)).sum()`` without building the one-hot targets:
+    every term is first taken as a negative (target 0) in one pass over the logits, then the one
+    term per positive anchor (its label's) is swapped for its positive value. The swap works on
+    [N, A] gathered logits and a mask, not boolean indexing, so nothing waits for the device.
+    """
+    background = (1 - FOCAL_ALPHA) * _BackgroundFocalSum.apply(logits)
+    positive = labels >= 0
+    x = torch.gather(logits, 2, labels.clamp(min=0)[..., None]).squeeze(2)
+    swap = FOCAL_ALPHA * _focal_term(-x) - (1 - FOCAL_ALPHA) * _focal_term(x)
+    return background + torch.where(positive, swap, 0.0).sum()
 
 
 class DetectionLoss(nn.Module):
@@ -86,9 +134,7 @@ class DetectionLoss(nn.Module):
         normalizer = num_positives.float() + 1.0
 
         labels = torch.gather(gt_labels, 1, matched).masked_fill_(~positive, -1)
-        classes = torch.arange(self.num_classes, device=labels.device)
-        class_targets = (labels[..., None] == classes).to(class_outputs.dtype)  # negatives: all zero
-        class_loss = focal_loss(class_outputs, class_targets).sum() / normalizer
+        class_loss = focal_loss_sum(class_outputs, labels) / normalizer
 
         matched_boxes = torch.gather(gt_boxes, 1, matched[..., None].expand(-1, -1, 4))
         box_targets = encode_boxes(matched_boxes, self.anchors)
