@@ -112,3 +112,68 @@ def test_ground_truth_of_the_synthetic_coco_json_scores_one(tmp_path: Path) -> N
         detections.append({**truth, "scores": torch.ones(len(truth["labels"]))})
     result = evaluate_coco(detections, dataset.image_ids, load_coco_json(dataset.annotation_file), dataset.category_ids)
     assert result.metrics["AP"] == pytest.approx(1.0) and result.metrics["AR100"] == pytest.approx(1.0)
+
+
+def _random_case(seed: int, *, categories: int = 5, max_dets: int = 260, crowd: float = 0.1, quarter: bool = True):
+    """Ground truth with crowds, every area range, 'area' fields unlike the box area, images without
+    boxes, a category never in the ground truth; detections near the boxes and random ones, up to
+    260 per image (over 100 per image and category), scores with ties; 1/4-pixel boxes make IoUs
+    that equal a threshold exactly."""
+    rng = np.random.default_rng(seed)
+    category_ids = sorted(rng.choice(np.arange(1, 30), categories, replace=False).tolist())
+    image_ids = sorted(rng.choice(np.arange(1, 400), 40, replace=False).tolist())
+    round_ = (lambda a: np.round(a * 4) / 4) if quarter else (lambda a: a)
+    images, annotations, detections = [], [], []
+    for image_id in image_ids:
+        images.append({"id": image_id, "width": 640, "height": 480})
+        k = int(rng.integers(0, 13)) if rng.uniform() > 0.1 else 0
+        side, xy = round_(np.exp(rng.uniform(np.log(4), np.log(300), (k, 2)))) + 0.25, round_(rng.uniform(0, 300, (k, 2)))
+        cats = rng.choice(category_ids[:-1] if categories > 1 else category_ids, k)
+        for j in range(k):
+            w, h = side[j]
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(cats[j]),
+                                "bbox": [xy[j, 0], xy[j, 1], w, h], "iscrowd": int(rng.uniform() < crowd),
+                                "area": float(w * h * (rng.uniform(0.5, 1.0) if rng.uniform() < 0.3 else 1.0))})
+        n = int(rng.integers(0, max_dets))
+        source = rng.integers(0, max(k, 1), n)
+        if k:
+            near = np.concatenate([xy[source], xy[source] + side[source]], 1)
+            near += rng.normal(0, 0.1, (n, 4)) * np.concatenate([side[source], side[source]], 1)
+            boxes = np.where(rng.uniform(size=(n, 1)) < 0.7, near, rng.uniform(0, 400, (n, 4)))
+            labels = np.where(rng.uniform(size=n) < 0.7, cats[source], rng.choice(category_ids, n))
+        else:
+            boxes, labels = rng.uniform(0, 400, (n, 4)), rng.choice(category_ids, n)
+        boxes = round_(np.concatenate([np.minimum(boxes[:, :2], boxes[:, 2:]),
+                                       np.maximum(boxes[:, :2], boxes[:, 2:]) + 0.25], 1))
+        scores = rng.uniform(0, 1, n)
+        if rng.uniform() < 0.3:
+            scores = np.round(scores * 8) / 8  # many ties
+        detections.append({"boxes": torch.tensor(boxes), "scores": torch.tensor(scores),
+                           "labels": torch.tensor([category_ids.index(c) for c in labels], dtype=torch.int64)})
+    truth = COCO()
+    truth.dataset = {"images": images, "annotations": annotations,
+                     "categories": [{"id": c, "name": str(c)} for c in category_ids]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth.createIndex()
+    return truth, image_ids, category_ids, detections
+
+
+@pytest.mark.parametrize("seed, options", [
+    (0, {}), (1, {"categories": 1}), (2, {"max_dets": 3}), (3, {"crowd": 0.5}), (4, {"quarter": False}),
+    (5, {}), (6, {"categories": 2, "max_dets": 400}), (7, {}),
+])
+def test_vectorised_numbers_are_cocoevals_exactly(seed: int, options: dict) -> None:
+    truth, image_ids, category_ids, detections = _random_case(seed, **options)
+    results = []
+    for image_id, det in zip(image_ids, detections):
+        for box, score, label in zip(det["boxes"].tolist(), det["scores"].tolist(), det["labels"].tolist()):
+            results.append({"image_id": image_id, "category_id": category_ids[label],
+                            "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]], "score": score})
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator = COCOeval(truth, truth.loadRes(results) if results else COCO(), "bbox")
+        evaluator.params.imgIds = list(image_ids)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    ours = evaluate_coco(detections, image_ids, truth, category_ids)
+    assert list(ours.metrics.values()) == evaluator.stats.tolist()  # bit for bit
