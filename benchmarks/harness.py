@@ -1,0 +1,134 @@
+"""Harness overhead: ``dnn-suite run efficientdet`` throughput vs a bare hand-written loop.
+
+Both sides train the same model on the same data in a process of their own, started
+alternately (ABBA): the synthetic dataset under one data root, the default loader (2 workers,
+shuffling with seed 0, drop_last), the plugin's model (channels_last by default), SGD recipe and
+training step, ``--warmup`` untimed iterations, then ``--iterations`` timed ones.
+
+* harness: ``python -m dnn_suite --quiet run efficientdet --json ...``; its throughput is
+  run.json's ``metrics.throughput`` (samples of the window / wall time of the window);
+* bare: this script with ``--bare``: a ``for`` loop over the same loader calling the same step,
+  timed the same way (``perf_counter`` around the window, data loading included).
+
+The ratio harness/bare (target >= 0.98) is what the suite's loop, hooks, per-iteration records
+and progress reporting cost. At 512 px a D0 step takes seconds and the harness's per-iteration
+work is microseconds, so --quick (and --image-size 256) is the stricter test of overhead.
+
+    .venv/bin/python benchmarks/harness.py [--quick] [--rounds N] [--image-size 512] [--iterations N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ab
+
+TARGET = 0.98
+
+
+def bare(args) -> None:
+    """The hand-written loop: the plugin's pieces, no suite runner."""
+    import torch
+
+    from dnn_suite.runner import seed_everything
+    from dnn_suite_efficientdet.data import SyntheticConfig, build_dataset, build_loader
+    from dnn_suite_efficientdet.model import build_efficientdet
+    from dnn_suite_efficientdet.optim import build_sgd
+    from dnn_suite_efficientdet.step import TrainStep
+    import sides
+
+    seed_everything(0)
+    size, batch = args.image_size, args.batch_size
+    dataset = build_dataset("synthetic-train", Path(args.data_root), train=True, image_size=size,
+                            synthetic=SyntheticConfig(image_size=size))
+    model = build_efficientdet("d0", len(dataset.class_names), image_size=size).train()
+    model = model.to(memory_format=torch.channels_last if sides.DEFAULT_CHANNELS_LAST else torch.contiguous_format)
+    loader = build_loader(dataset, batch, shuffle=True, workers=args.workers, pin_memory=False, drop_last=True, seed=0)
+    optimizer = build_sgd(model, batch_size=batch, lr_per_64_images=sides.LR_PER_64, momentum=sides.MOMENTUM,
+                          weight_decay=sides.WEIGHT_DECAY)
+    step = TrainStep(model, torch.device("cpu"), image_size=size, amp=False,
+                     channels_last=sides.DEFAULT_CHANNELS_LAST, clip_grad_norm=sides.CLIP)
+    batches = iter(loader)
+    for _ in range(args.warmup):
+        step(model, next(batches), optimizer)
+    samples = 0
+    start = time.perf_counter()
+    for _ in range(args.iterations):
+        out = step(model, next(batches), optimizer)
+        samples += out.samples
+        float(out.loss)  # the harness reads the loss back every iteration; so does this loop
+    wall = time.perf_counter() - start
+    print(json.dumps({"throughput": samples / wall, "wall_s": wall, "samples": samples}))
+
+
+def run_side(side: str, args, data_root: str, output: str) -> dict:
+    common = ["--image-size", str(args.image_size), "--batch-size", str(args.batch_size), "--warmup",
+              str(args.warmup), "--iterations", str(args.iterations), "--workers", str(args.workers)]
+    if side == "harness":
+        command = [sys.executable, "-m", "dnn_suite", "--quiet", "run", "efficientdet", "--json",
+                   "--data-root", data_root, "--output", output, "--device", "cpu", *common]
+    else:
+        command = [sys.executable, str(Path(__file__)), "--bare", "--data-root", data_root, *common]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ab.REPO)
+    if done.returncode != 0:
+        raise SystemExit(f"{side} failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+    if side == "harness":
+        metrics = json.loads(done.stdout)["metrics"]
+        return {"throughput": metrics["throughput"]["value"], "wall_s": metrics["window_time_s"],
+                "data_loading_share": metrics.get("data_loading_share")}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    p = ab.parser(__doc__, rounds=4, quick_rounds=2)
+    p.add_argument("--image-size", type=int, default=None, help="default 512; with --quick 256")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--iterations", type=int, default=None, help="default 10; with --quick 6")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--data-root", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    args = ab.parse(p, argv)
+    args.image_size = args.image_size or (256 if args.quick else 512)
+    args.iterations = args.iterations or (6 if args.quick else 10)
+    if args.bare:
+        bare(args)
+        return
+    results = ab.header("harness overhead: dnn-suite run vs a bare loop (one process per run)", args,
+                        image_size=args.image_size, batch_size=args.batch_size, warmup=args.warmup,
+                        iterations=args.iterations, workers=args.workers, target=TARGET)
+    with tempfile.TemporaryDirectory(prefix="dnn-suite-harness-") as tmp:
+        data_root, output = str(Path(tmp) / "data"), str(Path(tmp) / "results")
+        from dnn_suite_efficientdet.data import SyntheticConfig, ensure_synthetic
+
+        ensure_synthetic(Path(data_root) / "synthetic", **SyntheticConfig(image_size=args.image_size).__dict__)
+        figures: dict[str, list[dict]] = {"harness": [], "bare": []}
+        for r, order in ab.orders(["harness", "bare"], args.rounds):
+            for side in order:
+                figures[side].append(run_side(side, args, data_root, output))
+            print(f"  round {r + 1}/{args.rounds}: " + ", ".join(
+                f"{s} {figures[s][-1]['throughput']:.3f} img/s" for s in figures), file=sys.stderr, flush=True)
+    for side, rows in figures.items():
+        values = [row["throughput"] for row in rows]
+        print(f"   {side:<8} median {ab.median(values):.3f} images/s (best {max(values):.3f}, worst {min(values):.3f})")
+    shares = [row["data_loading_share"] for row in figures["harness"] if row.get("data_loading_share") is not None]
+    paired = [h["throughput"] / b["throughput"] for h, b in zip(figures["harness"], figures["bare"])]
+    ratio = ab.median([row["throughput"] for row in figures["harness"]]) / ab.median(
+        [row["throughput"] for row in figures["bare"]])
+    print(f"   ratio {ratio:.3f}x (medians), {ab.median(paired):.3f}x (median of rounds)")
+    if shares:
+        print(f"   data loading share of the harness's iteration time: median {ab.median(shares) * 100:.2f}%")
+    ab.record(results, f"harness/bare throughput, d0 {args.image_size}px batch {args.batch_size}", ab.median(paired),
+              target=TARGET, unit="x", ratio_of_medians=ratio, figures=figures,
+              data_loading_share_median=ab.median(shares) if shares else None)
+    ab.finish(results, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The two sides of the EfficientDet comparisons, built the same way for every script.
+
+*Ours* is this project's plugin exactly as ``dnn-suite run`` builds it: ``build_efficientdet``,
+the plugin's SGD recipe (``build_sgd``), ``TrainStep`` (forward, loss with target assignment,
+backward, gradient clipping at 10, SGD step) and, for inference, ``postprocess``; the memory
+format is the plugin's default (``channels_last`` option) unless a mode asks otherwise.
+
+*effdet* is ``effdet.create_model(<variant>, bench_task="train", bench_labeler=True)``: its
+DetBenchTrain labels anchors inside the step, as ours does (effdet's own training script can
+also label in the data loader workers instead). Its optimizer is SGD with the same learning rate,
+momentum and weight-decay groups, and the same gradient clipping. Inference uses
+``bench_task="predict"`` (DetBenchPredict: top-5000 candidates, per-class NMS, 100 per image).
+
+Both sides: random initialisation, the same batch of images and boxes, ``model.train()`` for
+training, ``model.eval()`` and ``torch.inference_mode()`` for inference.
+"""
+
+from __future__ import annotations
+
+import ab  # noqa: F401  (puts the repository on sys.path)
+
+import torch
+
+from dnn_suite_efficientdet.model import build_efficientdet, postprocess
+from dnn_suite_efficientdet.optim import build_sgd, parameter_groups
+from dnn_suite_efficientdet.plugin import OPTIONS
+from dnn_suite_efficientdet.step import TrainStep
+
+EFFDET_NAMES = {"d0": "efficientdet_d0", "d1": "efficientdet_d1", "d2": "efficientdet_d2", "d3": "efficientdet_d3"}
+DEFAULT_CHANNELS_LAST = bool(OPTIONS["channels_last"][0])
+LR_PER_64 = float(OPTIONS["lr_per_64_images"][0])
+MOMENTUM = float(OPTIONS["momentum"][0])
+WEIGHT_DECAY = float(OPTIONS["weight_decay"][0])
+CLIP = float(OPTIONS["clip_grad_norm"][0])
+
+
+def batch(batch_size: int, image_size: int, num_classes: int, *, objects: int = 3, seed: int = 0):
+    """Random normalised images and ``objects`` boxes per image: (images, our targets, effdet target)."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn(batch_size, 3, image_size, image_size, generator=g)
+    targets = []
+    for _ in range(batch_size):
+        xy = torch.rand(objects, 2, generator=g) * image_size * 0.6
+        wh = torch.rand(objects, 2, generator=g) * image_size * 0.3 + image_size * 0.06
+        targets.append({"boxes": torch.cat([xy, xy + wh], 1),
+                        "labels": torch.randint(0, num_classes, (objects,), generator=g)})
+    # effdet: boxes (y1, x1, y2, x2), classes 1..C (0 is background, -1 padding)
+    effdet_target = {"bbox": torch.stack([t["boxes"][:, [1, 0, 3, 2]] for t in targets]),
+                     "cls": torch.stack([t["labels"] + 1 for t in targets]).float()}
+    return images, targets, effdet_target
+
+
+def _format(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def ours_model(variant: str, num_classes: int, image_size: int, *, channels_last: bool, seed: int = 0):
+    torch.manual_seed(seed)
+    model = build_efficientdet(variant, num_classes, image_size=image_size)
+    return model.to(memory_format=_format(channels_last))
+
+
+def ours_train(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
+               channels_last: bool = DEFAULT_CHANNELS_LAST, amp: bool = False, compile: bool = False):
+    """A callable doing one training step of our model on a fixed batch."""
+    model = ours_model(variant, num_classes, image_size, channels_last=channels_last).train()
+    step = TrainStep(model, torch.device("cpu"), image_size=image_size, amp=amp, channels_last=channels_last,
+                     clip_grad_norm=CLIP)
+    optimizer = build_sgd(model, batch_size=batch_size, lr_per_64_images=LR_PER_64, momentum=MOMENTUM,
+                          weight_decay=WEIGHT_DECAY)
+    images, targets, _ = batch(batch_size, image_size, num_classes)
+    network = torch.compile(model) if compile else model
+
+    def run() -> None:
+        step(network, (images, targets), optimizer)
+
+    return run
+
+
+def effdet_model(variant: str, num_classes: int, image_size: int, task: str, *, channels_last: bool = False,
+                 seed: int = 0):
+    from effdet import create_model
+
+    torch.manual_seed(seed)
+    bench = create_model(EFFDET_NAMES[variant], bench_task=task, num_classes=num_classes, pretrained=False,
+                         pretrained_backbone=False, bench_labeler=True, image_size=(image_size, image_size))
+    return bench.to(memory_format=_format(channels_last))
+
+
+def effdet_train(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
+                 channels_last: bool = False):
+    """A callable doing one effdet training step (DetBenchTrain: forward, labeler, loss) + SGD."""
+    bench = effdet_model(variant, num_classes, image_size, "train", channels_last=channels_last).train()
+    optimizer = torch.optim.SGD(parameter_groups(bench, WEIGHT_DECAY), lr=LR_PER_64 * batch_size / 64,
+                                momentum=MOMENTUM)
+    images, _, target = batch(batch_size, image_size, num_classes)
+    images = images.contiguous(memory_format=_format(channels_last))
+
+    def run() -> None:
+        loss = bench(images, target)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(bench.parameters(), CLIP)
+        optimizer.step()
+
+    return run
+
+
+def _zero_bias(layer: torch.nn.Module) -> None:
+    with torch.no_grad():
+        layer.bias.zero_()
+
+
+def ours_predict(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
+                 channels_last: bool = DEFAULT_CHANNELS_LAST, busy_nms: bool = True):
+    """A callable: forward in eval mode + post-processing (top 5000, decode, per-class NMS, 100 kept).
+
+    ``busy_nms``: zero the class-output bias, so that untrained scores sit near 0.5 and all 5000
+    candidates reach NMS (otherwise the 0.01 prior puts every score under our 0.05 threshold and
+    post-processing has nothing to do, which would flatter us: effdet has no threshold).
+    """
+    model = ours_model(variant, num_classes, image_size, channels_last=channels_last).eval()
+    if busy_nms:
+        _zero_bias(model.class_net.predict[1])
+    anchors = model.anchors(image_size)
+    images, _, _ = batch(batch_size, image_size, num_classes, seed=1)
+    images = images.contiguous(memory_format=_format(channels_last))
+    options = {k: OPTIONS[k][0] for k in ("score_threshold", "nms_iou", "max_detections")}
+
+    def run() -> list:
+        with torch.inference_mode():
+            class_outputs, box_outputs = model(images)
+            return postprocess(class_outputs, box_outputs, anchors, score_threshold=options["score_threshold"],
+                               nms_iou=options["nms_iou"], max_detections=options["max_detections"])
+
+    return run
+
+
+def effdet_predict(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
+                   channels_last: bool = False, busy_nms: bool = True):
+    bench = effdet_model(variant, num_classes, image_size, "predict", channels_last=channels_last).eval()
+    if busy_nms:
+        _zero_bias(bench.model.class_net.predict.conv_pw)
+    images, _, _ = batch(batch_size, image_size, num_classes, seed=1)
+    images = images.contiguous(memory_format=_format(channels_last))
+
+    def run():
+        with torch.inference_mode():
+            return bench(images)
+
+    return run
