@@ -111,12 +111,13 @@ def torchmetrics_map(ground_truths, detections, backend: str, iou_thresholds="co
     thresholds, None leaves torchmetrics' defaults (float32 values: 0.550000011920929 for 0.55)."""
     from torchmetrics.detection import MeanAveragePrecision
 
-    from dnn_suite_efficientdet.evaluate.coco import IOU_THRESHOLDS, RECALL_THRESHOLDS
+    from pycocotools.cocoeval import Params
 
     coco = iou_thresholds == "coco"
+    params = Params(iouType="bbox")
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend=backend,
-                                  iou_thresholds=IOU_THRESHOLDS.tolist() if coco else iou_thresholds,
-                                  rec_thresholds=RECALL_THRESHOLDS.tolist() if coco else None)
+                                  iou_thresholds=params.iouThrs.tolist() if coco else iou_thresholds,
+                                  rec_thresholds=params.recThrs.tolist() if coco else None)
     targets = [{"boxes": g["boxes"], "labels": g["labels"], "iscrowd": g["difficult"].long(),
                 "area": (g["boxes"][:, 2] - g["boxes"][:, 0]) * (g["boxes"][:, 3] - g["boxes"][:, 1])}
                for g in ground_truths]
