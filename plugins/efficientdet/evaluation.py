@@ -1,6 +1,7 @@
 """Evaluate a model on a dataset split: predict, post-process, then VOC or COCO AP.
 
-Datasets read from COCO JSON are scored with pycocotools (the 12 COCO numbers); the others
+Datasets read from COCO JSON are scored with COCOeval (the 12 COCO numbers; the engine is the
+``coco_evaluator`` option: faster-coco-eval or pycocotools); the others
 with VOC AP at IoU 0.5 (all-point by default, 11-point with ``voc07_metric``), which is
 what the original benchmark reports.
 """
@@ -60,7 +61,7 @@ def evaluate_model(run: RunContext, model: nn.Module, dataset: Any, loader: Any,
     result: dict[str, Any] = {"images": len(detections), "predict_images_per_s": len(detections) / predict_time}
     if isinstance(dataset, COCODataset):
         coco = evaluate_coco(detections, dataset.image_ids, load_coco_json(dataset.annotation_file),
-                             dataset.category_ids)
+                             dataset.category_ids, evaluator=run.options["coco_evaluator"])
         result.update(metric="coco", **coco.metrics, mAP=coco.metrics["AP"], summary=format_coco(coco))
     else:
         ground_truths = [dataset.ground_truth(i) for i in range(len(dataset))]

@@ -1,4 +1,4 @@
-"""COCO evaluation equals running pycocotools' COCOeval by hand on the same data."""
+"""COCO evaluation, with either engine, equals running pycocotools' COCOeval by hand on the same data."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from dnn_suite_efficientdet.data import ensure_synthetic, load_coco_json, read_coco
-from dnn_suite_efficientdet.evaluate import COCO_METRIC_NAMES, evaluate_coco, format_coco
+from dnn_suite_efficientdet.evaluate import COCO_EVALUATORS, COCO_METRIC_NAMES, evaluate_coco, format_coco
 
 CATEGORY_IDS = (2, 9)  # contiguous label 0 -> category 2, label 1 -> category 9
 
@@ -82,10 +82,11 @@ def _cocoeval_by_hand(path: Path, image_ids: list[int], detections: list[dict]) 
     return evaluator.stats
 
 
-def test_numbers_equal_cocoeval_run_directly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("evaluator", COCO_EVALUATORS)
+def test_numbers_equal_cocoeval_run_directly(tmp_path: Path, capsys: pytest.CaptureFixture[str], evaluator: str) -> None:
     path = _ground_truth(tmp_path)
     image_ids, detections = _detections(path)
-    result = evaluate_coco(detections, image_ids, load_coco_json(path), CATEGORY_IDS)
+    result = evaluate_coco(detections, image_ids, load_coco_json(path), CATEGORY_IDS, evaluator=evaluator)
     assert capsys.readouterr().out == ""  # COCOeval's printing is captured ...
     assert "Average Precision" in result.log and "maxDets=100" in result.log  # ... and kept
     assert tuple(result.metrics) == COCO_METRIC_NAMES
@@ -95,10 +96,46 @@ def test_numbers_equal_cocoeval_run_directly(tmp_path: Path, capsys: pytest.Capt
     assert format_coco(result).splitlines()[0] == f"AP: {result.metrics['AP']:.4f}"
 
 
-def test_no_detections_scores_zero(tmp_path: Path) -> None:
+def test_engines_agree_on_many_images_with_crowds_and_ties(tmp_path: Path) -> None:
+    """Both engines on 200 images: crowd regions, equal scores, boxes of every area range."""
+    rng = np.random.default_rng(7)
+    images, annotations, detections = [], [], []
+    for image_id in range(1, 201):
+        images.append({"id": image_id, "file_name": f"{image_id}.jpg", "width": 640, "height": 640})
+        k = int(rng.integers(0, 6))
+        xy, wh = rng.uniform(0, 400, (k, 2)), np.exp(rng.uniform(np.log(8), np.log(230), (k, 2)))
+        labels = rng.integers(0, 2, k)
+        for box, label in zip(np.concatenate([xy, wh], 1).tolist(), labels.tolist()):
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": CATEGORY_IDS[label],
+                                "bbox": box, "area": box[2] * box[3], "iscrowd": int(rng.uniform() < 0.1)})
+        copies = np.concatenate([xy, wh], 1) + rng.normal(0, 5, (k, 4))
+        clutter = np.column_stack([rng.uniform(0, 500, (10 - k, 2)), rng.uniform(5, 200, (10 - k, 2))])
+        xywh = np.concatenate([copies, clutter])
+        detections.append({"boxes": torch.tensor(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1)),
+                           "scores": torch.tensor(np.concatenate([rng.integers(3, 6, k), rng.integers(1, 4, 10 - k)])
+                                                  / 5.0),  # copies score higher; many ties
+                           "labels": torch.tensor(np.concatenate([labels, rng.integers(0, 2, 10 - k)]))})
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations,
+                                "categories": [{"id": 2, "name": "bicycle"}, {"id": 9, "name": "boat"}]}))
+    truth = load_coco_json(path)
+    ids = [image["id"] for image in images]
+    reference = evaluate_coco(detections, ids, truth, CATEGORY_IDS, evaluator="pycocotools").metrics
+    fast = evaluate_coco(detections, ids, truth, CATEGORY_IDS, evaluator="faster-coco-eval").metrics
+    assert 0.05 < reference["AP"] < 0.95
+    assert list(fast.values()) == pytest.approx(list(reference.values()), abs=1e-9)
+
+
+def test_unknown_engine_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="expected one of faster-coco-eval, pycocotools"):
+        evaluate_coco([], [], load_coco_json(_ground_truth(tmp_path)), CATEGORY_IDS, evaluator="cocoapi")
+
+
+@pytest.mark.parametrize("evaluator", COCO_EVALUATORS)
+def test_no_detections_scores_zero(tmp_path: Path, evaluator: str) -> None:
     path = _ground_truth(tmp_path)
     empty = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)}
-    result = evaluate_coco([empty] * 4, [3, 5, 8, 13], load_coco_json(path), CATEGORY_IDS)
+    result = evaluate_coco([empty] * 4, [3, 5, 8, 13], load_coco_json(path), CATEGORY_IDS, evaluator=evaluator)
     assert result.metrics["AP"] == 0.0 and result.metrics["AR100"] == 0.0
 
 

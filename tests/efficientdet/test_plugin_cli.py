@@ -49,17 +49,31 @@ def test_run_with_amp_and_channels_last(cli, data_root, tmp_path):
     assert document["config"]["model_options"]["amp"] is True
 
 
-def test_eval_checkpoint_on_synthetic_coco(cli, data_root, tmp_path):
+def test_eval_checkpoint_on_synthetic_coco_with_either_engine(cli, data_root, tmp_path):
     model = build_efficientdet("d0", len(SHAPE_CLASSES), image_size=128)
     checkpoint = tmp_path / "model.pt"
     save_checkpoint(checkpoint, {"model": model.state_dict(), "class_names": list(SHAPE_CLASSES)})
-    result = cli("eval", "efficientdet", "--dataset", "synthetic-coco", "--checkpoint", checkpoint, *SMALL,
-                 "--data-root", data_root, "--output", tmp_path / "out")
-    assert result.code == 0, result.err
-    assert "AP50:" in result.out and "ARl:" in result.out
-    (eval_json,) = (tmp_path / "out").glob("*/eval.json")
-    metrics = json.loads(eval_json.read_text())["metrics"]
-    assert metrics["metric"] == "coco" and set(metrics) >= {"AP", "AP50", "AP75", "APs", "AR100", "ARl"}
+    metrics = {}
+    for engine in ("faster-coco-eval", "pycocotools"):
+        result = cli("eval", "efficientdet", "--dataset", "synthetic-coco", "--checkpoint", checkpoint, *SMALL,
+                     "--set", f"model_options.coco_evaluator={engine}", "--data-root", data_root,
+                     "--output", tmp_path / engine)
+        assert result.code == 0, result.err
+        assert "AP50:" in result.out and "ARl:" in result.out
+        (eval_json,) = (tmp_path / engine).glob("*/eval.json")
+        metrics[engine] = json.loads(eval_json.read_text())["metrics"]
+    assert metrics["pycocotools"]["metric"] == "coco"
+    assert set(metrics["pycocotools"]) >= {"AP", "AP50", "AP75", "APs", "AR100", "ARl"}
+    for key in ("AP", "AP50", "AR100", "ARs", "ARl"):
+        assert metrics["faster-coco-eval"][key] == pytest.approx(metrics["pycocotools"][key], abs=1e-9)
+
+
+def test_unknown_coco_evaluator_is_refused_before_work(cli, tmp_path):
+    result = cli("run", "efficientdet", *SMALL, "--set", "model_options.coco_evaluator=cocoapi",
+                 "--data-root", tmp_path / "data", "--output", tmp_path)
+    assert result.code == 2
+    assert "option 'coco_evaluator': expected one of faster-coco-eval, pycocotools, got 'cocoapi'" in result.err
+    assert "Traceback" not in result.err and not (tmp_path / "data").exists()
 
 
 def test_eval_voc07_metric_flag(cli, data_root, tmp_path):

@@ -1,6 +1,12 @@
-"""COCO bbox AP through pycocotools' COCOeval: the 12 standard numbers, named.
+"""COCO bbox AP, the 12 standard numbers, named: pycocotools' COCOeval algorithm.
 
-COCOeval prints its progress and summary table; that text is captured into
+Two engines compute it. ``faster-coco-eval`` (the default) is the same algorithm as
+pycocotools' COCOeval with its evaluate/accumulate loops in C++: equal numbers (the tests compare
+the two on generated data), about 7x faster on 5,000 images x 100 detections
+(docs/PERFORMANCE.md). ``pycocotools`` runs the reference implementation itself. Both take the
+ground truth as a pycocotools ``COCO``.
+
+The evaluators print progress and a summary table; that text is captured into
 ``COCOResult.log`` rather than mixed into our output.
 """
 
@@ -14,11 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from faster_coco_eval import COCOeval_faster
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 # The order of COCOeval.stats after summarize().
 COCO_METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+COCO_EVALUATORS = ("faster-coco-eval", "pycocotools")
 
 
 @dataclass(frozen=True)
@@ -50,23 +58,32 @@ def evaluate_coco(
     image_ids: Sequence[int],
     ground_truth: COCO,
     category_ids: Sequence[int],
+    *,
+    evaluator: str = "faster-coco-eval",
 ) -> COCOResult:
     """COCO AP of per-image ``{boxes, scores, labels}`` for the images ``image_ids``.
 
     Boxes are xyxy in original-image pixels, labels contiguous (``category_ids[label]`` is the
-    COCO category id). Only the listed images are evaluated.
+    COCO category id). Only the listed images are evaluated. ``evaluator`` is one of
+    ``COCO_EVALUATORS``.
     """
+    if evaluator not in COCO_EVALUATORS:
+        raise ValueError(f"COCO evaluator {evaluator!r}: expected one of {', '.join(COCO_EVALUATORS)}")
     rows = detections_to_rows(detections, image_ids, category_ids)
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         # loadRes cannot take an empty result list; an empty COCO is what it would have built.
         results = ground_truth.loadRes(rows) if len(rows) else COCO()
-        evaluator = COCOeval(ground_truth, results, iouType="bbox")
-        evaluator.params.imgIds = list(image_ids)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    return COCOResult(dict(zip(COCO_METRIC_NAMES, map(float, evaluator.stats))), captured.getvalue())
+        if evaluator == "pycocotools":
+            coco_eval = COCOeval(ground_truth, results, iouType="bbox")
+        else:
+            coco_eval = COCOeval_faster(ground_truth, results, iouType="bbox", print_function=print)
+        coco_eval.params.imgIds = list(image_ids)
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    stats = coco_eval.stats[: len(COCO_METRIC_NAMES)]  # faster-coco-eval may append extra numbers
+    return COCOResult(dict(zip(COCO_METRIC_NAMES, map(float, stats))), captured.getvalue())
 
 
 def format_coco(result: COCOResult) -> str:
