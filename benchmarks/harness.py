@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -75,7 +76,9 @@ def run_side(side: str, args, data_root: str, output: str) -> dict:
                    "--data-root", data_root, "--output", output, "--device", "cpu", *common]
     else:
         command = [sys.executable, str(Path(__file__)), "--bare", "--data-root", data_root, *common]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ab.REPO)
+    # Both children under the wait policy the dnn-suite CLI picks (PASSIVE unless the environment says).
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ab.REPO, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{side} failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
     if side == "harness":
