@@ -44,7 +44,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "nms_iou": (0.5, "per-class NMS IoU threshold"),
     "max_detections": (100, "detections kept per image"),
     "voc07_metric": (False, "VOC2007 11-point AP instead of all-point AP"),
-    "coco_evaluator": ("faster-coco-eval", "COCO AP engine: faster-coco-eval (COCOeval in C++, ~7x faster) or "
+    "coco_evaluator": ("faster-coco-eval", "COCO AP engine: faster-coco-eval (COCOeval in C++, ~5x faster) or "
                                            "pycocotools (the reference); the numbers are equal"),
     "synthetic_train": (512, "images in the synthetic training split"),
     "synthetic_val": (128, "images in the synthetic validation split"),

@@ -2,7 +2,7 @@
 
 Two engines compute it. ``faster-coco-eval`` (the default) is the same algorithm as
 pycocotools' COCOeval with its evaluate/accumulate loops in C++: equal numbers (the tests compare
-the two on generated data), about 7x faster on 5,000 images x 100 detections
+the two on generated data), about 5x faster on 5,000 images x 100 detections
 (docs/PERFORMANCE.md). ``pycocotools`` runs the reference implementation itself. Both take the
 ground truth as a pycocotools ``COCO``.
 
