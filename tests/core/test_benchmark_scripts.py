@@ -34,11 +34,12 @@ def test_script_help(script: str) -> None:
 
 
 @pytest.mark.slow
-def test_harness_benchmark_tiny_run(tmp_path: Path) -> None:
-    """Both sides (dnn-suite run and the bare loop) run as child processes and are compared."""
+@pytest.mark.parametrize("mode", [[], ["--in-process"]], ids=["child-processes", "in-process"])
+def test_harness_benchmark_tiny_run(tmp_path: Path, mode: list[str]) -> None:
+    """Both sides (dnn-suite run and the bare loop), as child processes or in one, run and are compared."""
     figures = tmp_path / "harness.json"
     result = _run(str(BENCHMARKS / "harness.py"), "--rounds", "1", "--image-size", "128", "--warmup", "1",
-                  "--iterations", "2", "--workers", "0", "--json", str(figures))
+                  "--iterations", "2", "--workers", "0", "--json", str(figures), *mode)
     assert result.returncode == 0, result.stderr + result.stdout
     assert "harness/bare throughput" in result.stdout
     (comparison,) = json.loads(figures.read_text())["comparisons"]
