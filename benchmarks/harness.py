@@ -50,7 +50,7 @@ def bare(args) -> dict:
     from dnn_suite_efficientdet.data import SyntheticConfig, build_dataset, build_loader
     from dnn_suite_efficientdet.model import build_efficientdet
     from dnn_suite_efficientdet.optim import build_sgd
-    from dnn_suite_efficientdet.step import TrainStep
+    from dnn_suite_efficientdet.step import TrainStep, memory_format
     import sides
 
     seed_everything(0)
@@ -58,7 +58,7 @@ def bare(args) -> dict:
     dataset = build_dataset("synthetic-train", Path(args.data_root), train=True, image_size=size,
                             synthetic=SyntheticConfig(image_size=size))
     model = build_efficientdet("d0", len(dataset.class_names), image_size=size).train()
-    model = model.to(memory_format=torch.channels_last if sides.DEFAULT_CHANNELS_LAST else torch.contiguous_format)
+    model = model.to(memory_format=memory_format(sides.DEFAULT_CHANNELS_LAST))
     loader = build_loader(dataset, batch, shuffle=True, workers=args.workers, pin_memory=False, drop_last=True, seed=0)
     optimizer = build_sgd(model, batch_size=batch, lr_per_64_images=sides.LR_PER_64, momentum=sides.MOMENTUM,
                           weight_decay=sides.WEIGHT_DECAY)

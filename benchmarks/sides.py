@@ -24,7 +24,7 @@ import torch
 from dnn_suite_efficientdet.model import build_efficientdet, postprocess
 from dnn_suite_efficientdet.optim import build_sgd, parameter_groups
 from dnn_suite_efficientdet.plugin import OPTIONS
-from dnn_suite_efficientdet.step import TrainStep
+from dnn_suite_efficientdet.step import TrainStep, memory_format
 
 EFFDET_NAMES = {"d0": "efficientdet_d0", "d1": "efficientdet_d1", "d2": "efficientdet_d2", "d3": "efficientdet_d3"}
 DEFAULT_CHANNELS_LAST = bool(OPTIONS["channels_last"][0])
@@ -50,14 +50,10 @@ def batch(batch_size: int, image_size: int, num_classes: int, *, objects: int = 
     return images, targets, effdet_target
 
 
-def _format(channels_last: bool) -> torch.memory_format:
-    return torch.channels_last if channels_last else torch.contiguous_format
-
-
 def ours_model(variant: str, num_classes: int, image_size: int, *, channels_last: bool, seed: int = 0):
     torch.manual_seed(seed)
     model = build_efficientdet(variant, num_classes, image_size=image_size)
-    return model.to(memory_format=_format(channels_last))
+    return model.to(memory_format=memory_format(channels_last))
 
 
 def ours_train(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
@@ -84,7 +80,7 @@ def effdet_model(variant: str, num_classes: int, image_size: int, task: str, *, 
     torch.manual_seed(seed)
     bench = create_model(EFFDET_NAMES[variant], bench_task=task, num_classes=num_classes, pretrained=False,
                          pretrained_backbone=False, bench_labeler=True, image_size=(image_size, image_size))
-    return bench.to(memory_format=_format(channels_last))
+    return bench.to(memory_format=memory_format(channels_last))
 
 
 def effdet_train(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
@@ -94,7 +90,7 @@ def effdet_train(variant: str, image_size: int, batch_size: int, num_classes: in
     optimizer = torch.optim.SGD(parameter_groups(bench, WEIGHT_DECAY), lr=LR_PER_64 * batch_size / 64,
                                 momentum=MOMENTUM)
     images, _, target = batch(batch_size, image_size, num_classes)
-    images = images.contiguous(memory_format=_format(channels_last))
+    images = images.contiguous(memory_format=memory_format(channels_last))
 
     def run() -> None:
         loss = bench(images, target)["loss"]
@@ -124,7 +120,7 @@ def ours_predict(variant: str, image_size: int, batch_size: int, num_classes: in
         _zero_bias(model.class_net.predict[1])
     anchors = model.anchors(image_size)
     images, _, _ = batch(batch_size, image_size, num_classes, seed=1)
-    images = images.contiguous(memory_format=_format(channels_last))
+    images = images.contiguous(memory_format=memory_format(channels_last))
     options = {k: OPTIONS[k][0] for k in ("score_threshold", "nms_iou", "max_detections")}
 
     def run() -> list:
@@ -142,7 +138,7 @@ def effdet_predict(variant: str, image_size: int, batch_size: int, num_classes: 
     if busy_nms:
         _zero_bias(bench.model.class_net.predict.conv_pw)
     images, _, _ = batch(batch_size, image_size, num_classes, seed=1)
-    images = images.contiguous(memory_format=_format(channels_last))
+    images = images.contiguous(memory_format=memory_format(channels_last))
 
     def run():
         with torch.inference_mode():

@@ -16,6 +16,7 @@ import contextlib
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,9 @@ from pycocotools.cocoeval import COCOeval
 
 # The order of COCOeval.stats after summarize().
 COCO_METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
-COCO_EVALUATORS = ("faster-coco-eval", "pycocotools")
+# Engine name -> COCOeval class (faster-coco-eval's prints through print_function, captured below).
+_ENGINES = {"faster-coco-eval": partial(COCOeval_faster, print_function=print), "pycocotools": COCOeval}
+COCO_EVALUATORS = tuple(_ENGINES)
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,7 @@ def evaluate_coco(
     with contextlib.redirect_stdout(captured):
         # loadRes cannot take an empty result list; an empty COCO is what it would have built.
         results = ground_truth.loadRes(rows) if len(rows) else COCO()
-        if evaluator == "pycocotools":
-            coco_eval = COCOeval(ground_truth, results, iouType="bbox")
-        else:
-            coco_eval = COCOeval_faster(ground_truth, results, iouType="bbox", print_function=print)
+        coco_eval = _ENGINES[evaluator](ground_truth, results, iouType="bbox")
         coco_eval.params.imgIds = list(image_ids)
         coco_eval.evaluate()
         coco_eval.accumulate()
