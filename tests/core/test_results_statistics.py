@@ -41,6 +41,7 @@ def test_summarize_empty_and_zero_mean():
     assert summarize([]) == dict.fromkeys(("mean", "median", "p90", "p99", "stdev", "cv", "min", "max"))
     assert summarize([0.0, 0.0])["cv"] is None
     assert summarize([-1.0, 1.0])["cv"] is None  # a CV of a zero or negative mean means nothing
+    assert summarize([0.25, 0.75])["cv"] == pytest.approx(math.sqrt(0.125) / 0.5)  # step times are under a second
 
 
 def _record(window, iteration, data, step, samples=4, loss=1.0, **components):
@@ -72,6 +73,11 @@ def test_window_metrics_by_hand():
     assert (spread["min"], spread["max"]) == (3.2, 4.0)
 
 
+def test_window_metrics_of_sub_second_windows():
+    metrics = window_metrics([WindowResult(0, [_record(0, 0, 0.05, 0.15, samples=2)], wall_s=0.25)])
+    assert metrics["throughput"]["value"] == pytest.approx(8.0) and metrics["data_loading_share"] == pytest.approx(0.25)
+
+
 def test_window_metrics_counts_a_step_once_however_many_ranks():
     records = [IterationRecord(0, i, 0.0, 1.0, 2, 1.0, {}, rank) for i in range(2) for rank in range(2)]
     metrics = window_metrics([WindowResult(0, records, wall_s=2.0)])
@@ -94,16 +100,17 @@ def _run_document():
         "config": {"model": "tiny", "variant": "small", "dataset": "random", "batch_size": 4, "device": "auto"},
         "metrics": {
             "throughput": {"value": 12.3456, "unit": "samples/s"}, "iterations": 7, "window_time_s": 2.2681,
-            "step_time_s": {"mean": 0.0123, "median": 0.01, "p90": 0.0205, "cv": 0.1234},
-            "data_loading_share": 0.0456,
+            "step_time_s": {"mean": 0.25, "median": 0.2, "p90": 0.5, "cv": 0.1234},
+            "data_loading_share": 0.5,
             "windows": [{}, {}], "throughput_spread": {"min": 11.5, "max": 13.25, "cv": 0.05},
             "memory": {"max_rss_bytes": 300 * 2**20, "cuda_max_allocated_bytes": 100 * 2**20,
                        "cuda_max_reserved_bytes": 128 * 2**20},
             "distributed": {"world_size": 2, "backend": "gloo"},
         },
-        "profilers": {"nvml": {"metrics": {"gpu_util": {"value": 0.51234, "unit": "%"}, "samples": {"value": 40}}},
+        "profilers": {"nvml": {"metrics": {"gpu_util": {"value": 0.51234, "unit": "%"}, "samples": {"value": 40},
+                                                  "a": {"value": 1}, "b": {"value": 2}, "c": {"value": 3}}},
                       "nsys": {"error": "nsys not found"}, "torch": {"metrics": {}}},
-        "evaluation": {"mAP": 0.123456, "summary": "text", "AP50": 1},
+        "evaluation": {"mAP": 0.123456, "summary": "text", "AP50": 1, "AP75": 0.5, "APs": 0.25, "APm": 0.125},
     }
 
 
@@ -114,16 +121,25 @@ def test_format_summary_table():
         "status        ok",
         "processes     2 (gloo), global batch size 8",
         "throughput    12.35 samples/s over 7 iterations (2.27 s)",
-        "step time     mean 12.3 ms, median 10.0 ms, p90 20.5 ms, CV 12.3%",
-        "data loading  4.6% of iteration time",
+        "step time     mean 250.0 ms, median 200.0 ms, p90 500.0 ms, CV 12.3%",
+        "data loading  50.0% of iteration time",
         "repeats       2 windows, throughput min 11.50 max 13.25 CV 5.0%",
         "peak memory   max RSS 300 MiB, CUDA allocated 100 MiB / reserved 128 MiB",
-        "nvml          gpu_util 0.512 %; samples 40",
+        "nvml          gpu_util 0.512 %; samples 40; a 1; b 2",
         "nsys          error: nsys not found",
         "torch         no metrics",
-        "evaluation    mAP 0.1235, AP50 1.0000",
+        "evaluation    mAP 0.1235, AP50 1.0000, AP75 0.5000, APs 0.2500",
         "results       results/x",
     ]
+
+
+def test_format_summary_without_a_cv_or_a_data_share():
+    run = _run_document()
+    run["metrics"]["step_time_s"]["cv"] = run["metrics"]["data_loading_share"] = None
+    run["metrics"]["throughput_spread"]["cv"] = None
+    lines = format_summary(run, None).splitlines()
+    assert lines[5].endswith("CV 0.0%") and lines[6] == "data loading  0.0% of iteration time"
+    assert lines[7].endswith("CV 0.0%")
 
 
 def test_format_summary_of_a_failed_run_without_metrics():
@@ -170,6 +186,16 @@ def test_new_run_dir_never_reuses_a_directory(tmp_path, monkeypatch):
     assert [p.name for p in made] == ["20260101-120000_tiny-small_bs4", "20260101-120000_tiny-small_bs4-2",
                                       "20260101-120000_tiny-small_bs4-3"]
     assert all(p.is_dir() and p.parent == tmp_path / "out" for p in made)
+    assert new_run_dir(tmp_path / "a" / "b", "x").parent == tmp_path / "a" / "b"  # parents are created
+
+
+def test_new_run_dir_gives_up_after_999_names(tmp_path, monkeypatch):
+    monkeypatch.setattr("time.strftime", lambda fmt: "20260101-120000")
+    for attempt in range(1, 999):
+        (tmp_path / ("20260101-120000_x" + (f"-{attempt}" if attempt > 1 else ""))).mkdir()
+    assert new_run_dir(tmp_path, "x").name == "20260101-120000_x-999"
+    with pytest.raises(RuntimeError, match=f"could not create a new run directory under {tmp_path}$"):
+        new_run_dir(tmp_path, "x")
 
 
 def test_write_iterations_columns(tmp_path):
@@ -182,4 +208,5 @@ def test_write_iterations_columns(tmp_path):
                     ["0", "0", "0.001000000", "0.250000000", "4", "2.0", "0.5", "1.5", "0"],
                     ["0", "0", "0.002000000", "0.125000000", "4", "3.0", "", "2.5", "1"]]
     write_iterations(tmp_path / "b.csv", records[:1])
-    assert (tmp_path / "b.csv").read_text().splitlines()[0] == "window,iteration,data_wait_s,step_s,samples,loss,box,mse"
+    assert (tmp_path / "b.csv").read_text().splitlines() == ["window,iteration,data_wait_s,step_s,samples,loss,box,mse",
+                                                            "0,0,0.001000000,0.250000000,4,2.0,0.5,1.5"]
