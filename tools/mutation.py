@@ -3,6 +3,7 @@
     python tools/mutation.py                      # every module of [tool.dnn-suite.mutation]
     python tools/mutation.py dnn_suite/results.py # one module (repository path)
     python tools/mutation.py --list               # the modules and the tests each one runs
+    python tools/mutation.py --retest MODULE      # only its last survivors, against the current tests
     python tools/mutation.py --report             # the last runs' scores, as a Markdown table
 
 mutmut imports the mutated copy by the module's import name, but the plugins live under
@@ -102,11 +103,29 @@ def _staging_root(repo_path: str) -> Path:
 def run(repo_path: str, tests: list[str], functions: list[str]) -> None:
     """Stage ``repo_path`` with its ``tests`` and let mutmut mutate it (only ``functions`` if given)."""
     tests = sorted(str(p.relative_to(REPO)) for pattern in tests for p in REPO.glob(pattern))
-    root = stage(repo_path, tests)
+    _mutmut_run(stage(repo_path, tests), _mutant_patterns(repo_path, functions))
+
+
+def retest(repo_path: str, functions: list[str]) -> None:
+    """Rerun the last run's survivors of a module against the repository's current tests."""
+    root = _staging_root(repo_path)
+    for tests in (root / "tests", root / "mutants" / "tests"):
+        shutil.rmtree(tests, ignore_errors=True)
+        shutil.copytree(REPO / "tests", tests, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    patterns = _mutant_patterns(repo_path, functions)
+    listing = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout
+    survivors = [name for name, _, verdict in (line.strip().rpartition(": ") for line in listing.splitlines())
+                 if verdict == "survived" and (not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns))]
+    if survivors:
+        _mutmut_run(root, survivors)
+
+
+def _mutmut_run(root: Path, names: list[str]) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     env.pop("PYTHONPATH", None)
-    subprocess.run(["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "1",
-                    *_mutant_patterns(repo_path, functions)], cwd=root, env=env, check=True)
+    subprocess.run(["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "1", *names],
+                   cwd=root, env=env, check=True)
 
 
 def result(repo_path: str, functions: list[str]) -> dict[str, object] | None:
@@ -132,6 +151,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="repository paths (default: every configured module)")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, run nothing")
+    parser.add_argument("--retest", action="store_true",
+                        help="rerun only the last run's survivors, against the current tests")
     parser.add_argument("--report", action="store_true",
                         help="print the scores of the last runs (a Markdown table), run nothing")
     args = parser.parse_args()
@@ -155,7 +176,10 @@ def main() -> int:
             print(_report_line(entry) if entry and entry["mutants"] else f"| `{module}` | not run | | | | |")
         return 0
     for module in selected:
-        run(module, configured[module], functions.get(module, []))
+        if args.retest:
+            retest(module, functions.get(module, []))
+        else:
+            run(module, configured[module], functions.get(module, []))
         entry = result(module, functions.get(module, []))
         print(f"mutation: {module}: {entry['killed']}/{entry['mutants']} killed ({entry['score']:.1%})"
               if entry and entry["mutants"] else f"mutation: {module}: no mutants")

@@ -111,6 +111,14 @@ def test_regressions_name_the_run_from_one():
     assert [(headline.key, index) for headline, index, _ in flagged] == [("throughput", 2), ("step_time_median", 2)]
 
 
+def test_a_run_of_a_duration_shows_its_seconds():
+    one, two = _runs()
+    two.document = json.loads(json.dumps(OTHER))
+    del two.document["config"]["iterations"]
+    two.document["config"]["duration"] = 30
+    assert format_comparison([one, two], compare([one, two])).splitlines()[2].endswith("; 30 s x1; ok")
+
+
 def test_the_printed_table(tmp_path):
     runs = _runs(tmp_path)
     lines = format_comparison(runs, compare(runs)).splitlines()
@@ -136,6 +144,7 @@ def test_compare_runs_prints_and_sets_the_exit_code(tmp_path, capsys):
     one, two = (run.path for run in _runs(tmp_path))
     assert compare_runs([one, two]) == 0
     out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("runs (deltas against #1") and out[4].startswith("metric")
     assert out[-1] == "2 regression(s) beyond noise: throughput (#2), step time median (#2)"
     assert compare_runs([one, two], fail_on_regression=True) == 1
     capsys.readouterr()
@@ -163,5 +172,5 @@ def test_compare_runs_as_json(tmp_path, capsys):
 def test_one_run_is_not_a_comparison(tmp_path):
     from dnn_suite.errors import UsageError
 
-    with pytest.raises(UsageError, match="compare needs at least two run directories"):
+    with pytest.raises(UsageError, match=r"^compare needs at least two run directories \(the first is the baseline\)$"):
         compare_runs([tmp_path])
