@@ -35,7 +35,7 @@ TOP = 15
 """Rows of the top kernels / operators tables (the bar charts show 10)."""
 CORE_TYPES = {"fma": "FMA", "fp16": "FP16", "tensor": "Tensor", "sfu": "SFU"}
 _CORE_COLUMN = re.compile(r"^core\d+_pct$")
-_NOT_WEIGHTED = {"process_id", "id", "device", "cycles", "duration_ns", "name"}
+_NOT_WEIGHTED = {"process_id", "id", "device", "cycles", "duration_ns", "name", "invocations"}
 
 
 def write_report(path: Path, fmt: str | None = None, output: Path | None = None) -> int:
@@ -353,7 +353,8 @@ def _continuous_times(rows: list[dict[str, float | None]]) -> tuple[list[float],
 
 def aggregate_kernels(launches: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per-launch rows (``per_kernel``) summed per kernel name: launches, cycles, duration, and
-    every other numeric column as a cycle-weighted mean (None where no launch has it)."""
+    every other numeric column as a cycle-weighted mean (None where no launch has it). A row
+    with ``invocations`` (from ncu's per-kernel summary) stands for that many launches."""
     columns = list(dict.fromkeys(column for launch in launches for column, value in launch.items()
                                  if column not in _NOT_WEIGHTED and isinstance(value, (int, float))))
     kernels: dict[str, dict[str, Any]] = {}
@@ -363,10 +364,11 @@ def aggregate_kernels(launches: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if name not in kernels:
             kernels[name] = {"name": name, "launches": 0, "cycles": 0.0, "duration_ns": 0.0}
             weighted[name] = {column: [0.0, 0.0] for column in columns}  # sum of cycles * value, of cycles
-        kernel, cycles = kernels[name], launch.get("cycles") or 0.0
-        kernel["launches"] += 1
+        count = launch.get("invocations") or 1
+        kernel, cycles = kernels[name], (launch.get("cycles") or 0.0) * count
+        kernel["launches"] += count
         kernel["cycles"] += cycles
-        kernel["duration_ns"] += launch.get("duration_ns") or 0.0
+        kernel["duration_ns"] += (launch.get("duration_ns") or 0.0) * count
         for column, sums in weighted[name].items():
             if isinstance(launch.get(column), (int, float)):
                 sums[0] += cycles * launch[column]
