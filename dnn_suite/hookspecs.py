@@ -127,7 +127,8 @@ def dnn_suite_train_step(
     Implemented by model plugins; called for every warmup and measured iteration. Return a
     :class:`~dnn_suite.context.StepOutput` with the loss as a tensor (the runner reads it
     after synchronizing, so the step itself need not force a host-device sync), the number
-    of samples in the batch and optional loss components.
+    of samples in the batch and optional components: loss terms, plotted with the loss, and
+    counts (whole numbers at every step, e.g. matched anchors), plotted on their own axis.
     """
 
 

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from dnn_suite.context import IterationRecord, WindowResult
+from dnn_suite.metrics import readable
 
 SCHEMA_VERSION = 1
 
@@ -177,10 +178,10 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
                                     f"max {spread['max']:.2f} CV {(spread['cv'] or 0) * 100:.1f}%"))
     memory = metrics.get("memory") or {}
     if memory.get("max_rss_bytes"):
-        text = f"max RSS {memory['max_rss_bytes'] / 2**20:.0f} MiB"
+        text = f"max RSS {readable(memory['max_rss_bytes'], 'bytes')}"
         if memory.get("cuda_max_allocated_bytes") is not None:
-            text += (f", CUDA allocated {memory['cuda_max_allocated_bytes'] / 2**20:.0f} MiB"
-                     f" / reserved {memory['cuda_max_reserved_bytes'] / 2**20:.0f} MiB")
+            text += (f", CUDA allocated {readable(memory['cuda_max_allocated_bytes'], 'bytes')}"
+                     f" / reserved {readable(memory['cuda_max_reserved_bytes'], 'bytes')}")
         rows.append(("peak memory", text))
     for name, report in (run.get("profilers") or {}).items():
         if report.get("error"):
@@ -198,7 +199,4 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
 
 
 def _format_value(metric: dict[str, Any]) -> str:
-    value, unit = metric.get("value"), metric.get("unit", "")
-    if isinstance(value, float):
-        return f"{value:.3g} {unit}".strip()
-    return f"{value} {unit}".strip()
+    return readable(metric.get("value"), metric.get("unit", ""))

@@ -18,7 +18,7 @@ import re
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -178,15 +178,22 @@ class RunSections:
         rows = [row for row in self.run.iterations if row.get("loss") is not None]
         if not rows:
             return None
-        columns = ["loss", *(c for c in rows[0] if c not in ITERATION_COLUMNS)]
+        components = [c for c in rows[0] if c not in ITERATION_COLUMNS and c != "rank"]
+        # Loss terms share the loss's axis; counts the step reports (num_positives, matched
+        # anchors), told apart by being whole numbers throughout, are on a plot of their own.
+        others = [c for c in components if _whole_numbers(row.get(c) for row in rows)]
         x = list(range(len(rows)))
-        series = [Series(c, x, [row.get(c) for row in rows]) for c in columns]
+        series = [Series(c, x, [row.get(c) for row in rows]) for c in ["loss", *components] if c not in others]
         boundaries = [i - 0.5 for i in range(1, len(rows)) if rows[i]["window"] != rows[i - 1]["window"]]
         losses = [v for s in series for v in s.y if v is not None]
         log = min(losses) > 0 and max(losses) > 1000 * min(losses)  # e.g. a diverging run
         axes = Axes("measured iteration", "loss (log scale)" if log else "loss", boundaries=boundaries, log=log)
         blocks = self._image("loss", "Training loss per measured iteration (dotted lines: window boundaries)",
                              plots.lines, series, axes)
+        if others:
+            blocks += self._image("step_values", f"Other values of the training step: {', '.join(others)}",
+                                  plots.lines, [Series(c, x, [row.get(c) for row in rows]) for c in others],
+                                  Axes("measured iteration", "value", boundaries=boundaries))
         loss = self.run.metrics.get("loss") or {}
         blocks.append(Table(["first", "last", "mean"], [[_num(loss.get(k)) for k in ("first", "last", "mean")]]))
         return self._section("Loss", blocks)
@@ -377,6 +384,11 @@ def aggregate_kernels(launches: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kernel.update({column: total / weight if weight else None
                        for column, (total, weight) in weighted[name].items()})
     return list(kernels.values())
+
+
+def _whole_numbers(values: Iterable[float | None]) -> bool:
+    present = [value for value in values if value is not None]
+    return bool(present) and all(float(value).is_integer() for value in present)
 
 
 def _key_values(flat: dict[str, Any]) -> Table:
