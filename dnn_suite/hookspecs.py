@@ -86,6 +86,18 @@ def dnn_suite_register_datasets(register: Callable[[DatasetSpec], None]) -> None
 # --------------------------------------------------------------------------- model hooks
 
 
+@hookspec
+def dnn_suite_check_config(run: RunContext) -> None:
+    """Check, before anything is built or created, that the model can run this configuration.
+
+    Implemented by model plugins with constraints torch would only report mid-run (BatchNorm
+    needs more than one value per channel in training: a batch size and input size too small
+    for the smallest feature map). Raise :class:`~dnn_suite.errors.UsageError` saying which
+    settings clash and what to change. ``run.task["command"]`` is ``"train"`` or ``"eval"``
+    for those commands and absent for ``dnn-suite run``.
+    """
+
+
 @hookspec(firstresult=True)
 def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
     """Build the model for ``run.config`` (variant, ``run.options``) on ``run.device``.

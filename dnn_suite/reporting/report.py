@@ -28,7 +28,7 @@ from dnn_suite.errors import UsageError
 from dnn_suite.reporting.headline import headline_table, headlines
 from dnn_suite.reporting.plots import Axes, Series
 from dnn_suite.reporting.render import Block, Image, Report, Section, Table, Text, render_html, write_markdown
-from dnn_suite.results import ITERATION_COLUMNS, write_atomic
+from dnn_suite.results import ITERATION_COLUMNS, check_writable, write_atomic
 from dnn_suite.reporting.rundirs import RunDir, config_differences, flatten, load_runs, read_csv_numbers, read_json
 
 TOP = 15
@@ -44,8 +44,11 @@ def write_report(path: Path, fmt: str | None = None, output: Path | None = None)
     runs, sweep = load_runs(path)
     fmt = fmt or ("html" if output is not None and output.suffix.lower() in (".html", ".htm") else "md")
     output = output if output is not None else path / f"report.{fmt}"
+    if output.is_dir():
+        raise UsageError(f"--output {output}: is a directory; expected a file name such as report.{fmt}")
     if not output.parent.is_dir():
         raise UsageError(f"--output {output}: no such directory {output.parent}")
+    check_writable(output.parent, f"--output {output}")
     plotting = plots.available()
     if not plotting:
         print(f"dnn-suite: {plots.INSTALL_HINT}", file=sys.stderr)
