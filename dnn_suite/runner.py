@@ -209,10 +209,12 @@ class Run:
     # ----------------------------------------------------------------- helpers
 
     def preflight(self) -> None:
-        """Every chosen profiler's preflight: a launched run's own manager holds the launcher
-        only, but the in-process profilers its child will load must be checked here too."""
+        """The model's configuration check and every chosen profiler's preflight: a launched
+        run's own manager holds the launcher only, but the in-process profilers its child will
+        load must be checked here too."""
         plugins = [self.registry.profilers[name].plugin for name in self.config.profilers]
         manager = run_plugin_manager(None, self.registry.models[self.config.model].plugin, plugins)
+        manager.hook.dnn_suite_check_config(run=self.context)
         manager.hook.dnn_suite_profiler_preflight(run=self.context)
 
     def create_run_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,23 @@ def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
 
 
 # ----------------------------------------------------------------------------- model hooks
+
+
+@hookimpl
+def dnn_suite_check_config(run: RunContext) -> None:
+    """Training BatchNorm needs two values per channel; the smallest level, P7, is
+    ceil(size / 128) pixels square, so batch size 1 cannot train at 128 px or less."""
+    if run.task.get("command") == "eval":  # evaluation uses the running statistics
+        return
+    variant = VARIANTS[run.config.variant]
+    size, stride = image_size(run), 2**variant.max_level
+    side = math.ceil(size / stride)
+    if run.config.batch_size * side * side < 2:
+        raise UsageError(
+            f"efficientdet {variant.name} at image size {size} with batch size {run.config.batch_size}: its smallest "
+            f"feature map (P{variant.max_level}) is {side}x{side}, so BatchNorm would get one value per channel and "
+            f"cannot train; use a batch size of 2 or more, or an image size above {stride} (e.g. --image-size "
+            f"{2 * stride})")
 
 
 @hookimpl
