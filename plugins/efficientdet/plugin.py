@@ -120,9 +120,10 @@ def dataset(run: RunContext, split: str) -> DetectionDataset:
 def loader(run: RunContext, split: str, *, batch_size: int | None = None) -> torch.utils.data.DataLoader:
     train = split == "train"
     shard = (run.rank, run.world_size) if train and run.world_size > 1 else None
+    settings = run.data_loader
     return build_loader(dataset(run, split), batch_size or run.config.batch_size, shuffle=train,
-                        workers=run.config.workers, pin_memory=run.device.type == "cuda", drop_last=train,
-                        seed=run.config.seed, shard=shard)
+                        workers=settings["workers"], pin_memory=settings["pin_memory"], drop_last=train,
+                        seed=run.config.seed, shard=shard, prefetch_factor=settings["prefetch_factor"])
 
 
 def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:

@@ -150,10 +150,12 @@ def _ignore_sigint(_worker_id: int) -> None:
 
 
 def train_loader(run: RunContext, sampler: EpochBatchSampler) -> DataLoader:
-    workers = run.config.workers
+    settings = run.data_loader
+    workers = settings["workers"]
     return DataLoader(SeededSamples(plugin.dataset(run, "train"), run.config.seed), batch_sampler=sampler,
-                      num_workers=workers, collate_fn=collate, pin_memory=run.device.type == "cuda",
-                      persistent_workers=workers > 0, worker_init_fn=_ignore_sigint if workers else None,
+                      num_workers=workers, collate_fn=collate, pin_memory=settings["pin_memory"],
+                      prefetch_factor=settings["prefetch_factor"], persistent_workers=settings["persistent_workers"],
+                      worker_init_fn=_ignore_sigint if workers else None,
                       generator=torch.Generator().manual_seed(run.config.seed))
 
 
