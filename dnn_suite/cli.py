@@ -168,6 +168,8 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_positive_int, metavar="STEPS", help="save a checkpoint every N steps")
     train.add_argument("--eval-every", type=_positive_int, metavar="STEPS", help="evaluate every N steps")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue a training run from its checkpoint")
+    train.add_argument("--log-every", type=_positive_int, metavar="STEPS",
+                       help="read the loss on the host (progress, NaN check) every N steps (default 10)")
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint")
     _add_common(evaluate, registry)
@@ -323,7 +325,7 @@ def _cmd_task(args: argparse.Namespace, registry: Registry) -> int:
         return launched
     if args.command == "train":
         task = {"epochs": args.epochs, "steps": args.steps, "checkpoint_every": args.checkpoint_every,
-                "eval_every": args.eval_every, "resume": args.resume}
+                "eval_every": args.eval_every, "resume": args.resume, "log_every": args.log_every}
     else:
         task = {"checkpoint": args.checkpoint}
     return run_task(args.command, config, registry, task, as_json=args.json)
