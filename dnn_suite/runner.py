@@ -27,7 +27,7 @@ import torch
 
 from dnn_suite import __version__, backends, distributed, environment
 from dnn_suite.config import RunConfig
-from dnn_suite.context import RunContext, WindowResult
+from dnn_suite.context import RunContext, Training, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.plugins import run_plugin_manager
@@ -314,6 +314,7 @@ class Run:
             self.core.model = distributed.wrap_model(run, hook.dnn_suite_build_model(run=run))
             self.core.batches = _endless(hook.dnn_suite_build_dataloader(run=run, split="train"))
             self.core.optimizer = hook.dnn_suite_build_optimizer(run=run, model=self.core.model)
+            run.training = Training(self.core.model, self.core.optimizer, lambda: next(self.core.batches))
             hook.dnn_suite_training_loop(run=run)
             self.core.windows, self.ranks = distributed.merge_windows(self.core.windows, run.world_size)
             distributed.leave()
