@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from .evaluation import evaluate_model
 from .model import VARIANTS, build_efficientdet
 from .optim import build_sgd
 from .step import TrainStep, memory_format
+from .weights import class_difference, load_weights, set_backbone_bn_eps
 
 NAME = "efficientdet"
 # User-facing dataset names; "synthetic" and "synthetic-coco" pick their train or val split.
@@ -38,6 +40,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "momentum": (0.9, "SGD momentum"),
     "weight_decay": (4e-5, "weight decay on conv/linear weights (not BN or biases)"),
     "backbone_weights": (None, "torchvision EfficientNet weights file, or 'imagenet' from the torch hub cache"),
+    "weights": (None, "start from these weights: a dnn-suite checkpoint or an effdet EfficientDet state dict (.pth)"),
     "scale_min": (0.1, "training scale jitter, lower bound"),
     "scale_max": (2.0, "training scale jitter, upper bound"),
     "score_threshold": (0.05, "minimum detection score kept by post-processing"),
@@ -65,7 +68,7 @@ def dnn_suite_register_models(register):
         default_batch_size=4,
         options={key: default for key, (default, _) in OPTIONS.items()},
         option_help={key: text for key, (_, text) in OPTIONS.items()},
-        flags=("image_size", "amp", "channels_last", "backbone_weights", "voc07_metric", "score_threshold"),
+        flags=("image_size", "amp", "channels_last", "backbone_weights", "weights", "voc07_metric", "score_threshold"),
     ))
 
 
@@ -147,14 +150,23 @@ def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
     class_names = dataset(run, split).class_names
     model = build_efficientdet(run.config.variant, len(class_names), image_size=image_size(run),
                                backbone_weights=run.options["backbone_weights"])
-    checkpoint = run.task.get("checkpoint")
+    checkpoint, weights = run.task.get("checkpoint"), run.options["weights"]
+    if checkpoint and weights:
+        raise UsageError("give either --checkpoint or --weights, not both")
     if checkpoint:
         state = load_checkpoint(checkpoint)
         saved_classes = tuple(state.get("class_names", class_names))
         if saved_classes != tuple(class_names):
             raise UsageError(f"checkpoint {checkpoint} was trained on classes {', '.join(saved_classes[:5])}... "
-                             f"but dataset {run.config.dataset} has {', '.join(class_names[:5])}...")
+                             f"but dataset {run.config.dataset} has {', '.join(class_names[:5])}...: "
+                             f"{class_difference(saved_classes, class_names)}")
         load_model_state(model, state.get("ema") or state["model"], checkpoint)
+        if state.get("backbone_bn_eps"):
+            set_backbone_bn_eps(model, state["backbone_bn_eps"])
+    elif weights and not run.task.get("resume"):  # a resumed run continues from its own checkpoint
+        report = load_weights(model, weights, class_names, allow_new_classes=split == "train")
+        if run.rank == 0:
+            print(f"dnn-suite: {report.summary()}", file=sys.stderr)
     model = model.to(run.device, memory_format=memory_format(run.options["channels_last"]))
     return model.train()
 
