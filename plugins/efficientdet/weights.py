@@ -183,13 +183,14 @@ def _class_difference(path: str | Path, saved: Sequence[str] | None, wanted: Seq
     return f"weights {path} were trained on other classes: {class_difference(saved, wanted)}"
 
 
-def class_difference(saved: Sequence[str], wanted: Sequence[str]) -> str:
+def class_difference(saved: Sequence[str], wanted: Sequence[str], saved_as: str = "the weights",
+                     wanted_as: str = "the dataset") -> str:
     """Which names one class list has and the other lacks (both ways), a few of each."""
     def few(names: list[str]) -> str:
         return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
 
     absent = [name for name in wanted if name not in saved]
     extra = [name for name in saved if name not in wanted]
-    parts = ([f"the dataset has {few(absent)}, which the weights do not"] if absent else []) + \
-        ([f"the weights have {few(extra)}, which the dataset does not"] if extra else [])
+    parts = ([f"{wanted_as} has {few(absent)}, not in {saved_as}"] if absent else []) + \
+        ([f"{saved_as} has {few(extra)}, not in {wanted_as}"] if extra else [])
     return "; ".join(parts) or "the same names in another order"

@@ -143,7 +143,7 @@ def test_other_classes_reinitialise_the_last_class_layer_only(tmp_path, effdet_d
 
 
 def test_eval_refuses_other_classes_with_the_difference(tmp_path, effdet_d0):
-    with pytest.raises(UsageError, match="the dataset has rectangle, ellipse, which the weights do not"):
+    with pytest.raises(UsageError, match="the dataset has rectangle, ellipse, not in the weights"):
         converted(tmp_path, effdet_d0, "d0", ["person", "rectangle", "ellipse"])
 
 
