@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dnn_suite import __version__, distributed, environment
+from dnn_suite import __version__, backends, distributed, environment
 from dnn_suite.config import RunConfig
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
@@ -52,6 +52,7 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
         "schema_version": SCHEMA_VERSION, "dnn_suite_version": __version__, "command": command,
         "status": "running", "error": None, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": config.to_json(), "task": task, "device": str(run.device),
+        "backends": backends.configure(config), "data_loader": run.data_loader,
         "environment": environment.capture(), "metrics": None,
     }
     path = run.run_dir / f"{command}.json"
