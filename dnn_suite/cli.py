@@ -101,7 +101,9 @@ def _add_common(parser: argparse.ArgumentParser, registry: Registry) -> None:
     parser.add_argument("--variant", help="model variant (see `dnn-suite list`)")
     parser.add_argument("--batch-size", type=_batch_sizes, help="N, or N,M,... for a sweep (`run` only)")
     parser.add_argument("--device", type=_typed("device", str), help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--dataset", help="dataset name (see `dnn-suite list`)")
+    parser.add_argument("--dataset", help="dataset name (see `dnn-suite list`), voc:DIR[:IMAGESET] or "
+                                          "coco:ANNOTATIONS.json[:IMAGES_DIR]")
+    parser.add_argument("--eval-dataset", help="dataset to evaluate on (default: the dataset's own val/test split)")
     parser.add_argument("--data-root", help="directory holding the datasets (VOCdevkit/, annotations/, images/)")
     parser.add_argument("--output", help="results directory (default: results)")
     parser.add_argument("--workers", type=_non_negative_int,
@@ -209,7 +211,7 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
 def _flag_layer(args: argparse.Namespace) -> dict[str, Any]:
     """The command line's settings as a configuration layer (only what was given)."""
     layer = parse_set(args.set_pairs)
-    names = ("variant", "batch_size", "device", "dataset", "data_root", "output", "workers", "seed",
+    names = ("variant", "batch_size", "device", "dataset", "eval_dataset", "data_root", "output", "workers", "seed",
              "warmup", "iterations", "duration", "repeat", "evaluate", "sync_batchnorm", "timing", "tf32",
              "cudnn_benchmark")
     for name in names:
@@ -242,6 +244,7 @@ def _print_list(registry: Registry, as_json: bool) -> None:
         spec: ModelSpec = entry.spec
         models.append({"name": spec.name, "description": spec.description, "variants": list(spec.variants),
                        "default_variant": spec.default_variant, "datasets": list(spec.datasets),
+                       "dataset_schemes": list(spec.dataset_schemes),
                        "default_dataset": spec.default_dataset, "default_batch_size": spec.default_batch_size,
                        "options": spec.options, **origin(entry)})
     for entry in registry.profilers.values():
@@ -257,7 +260,8 @@ def _print_list(registry: Registry, as_json: bool) -> None:
     print("Models")
     for m in models:
         variants = " ".join(v + ("*" if v == m["default_variant"] else "") for v in m["variants"])
-        datasets = " ".join(d + ("*" if d == m["default_dataset"] else "") for d in m["datasets"])
+        datasets = " ".join([d + ("*" if d == m["default_dataset"] else "") for d in m["datasets"]]
+                            + [f"{scheme}..." for scheme in m["dataset_schemes"]])
         print(f"  {m['name']:<14} {m['description']}  [{m['distribution']} {m['version']}]")
         print(f"  {'':<14} variants: {variants}")
         print(f"  {'':<14} datasets: {datasets}")

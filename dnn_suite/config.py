@@ -31,6 +31,8 @@ class RunConfig:
     variant: str
     dataset: str
     batch_size: int
+    #: the dataset evaluated during and after training (None: the dataset's own evaluation split)
+    eval_dataset: str | None = None
     #: a batch-size sweep (``dnn-suite run --batch-size 1,2,4``): every size in its own process
     batch_sizes: list[int] | None = None
     data_root: str | None = None
@@ -94,6 +96,7 @@ RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model": (_string, "a model name"),
     "variant": (_string, "a variant name"),
     "dataset": (_string, "a dataset name"),
+    "eval_dataset": (_string, "a dataset name"),
     "data_root": (_string, "a directory path"),
     "batch_size": (_positive_int, "a positive integer"),
     "batch_sizes": (_positive_int_list, "a list of positive integers (a sweep)"),
@@ -299,8 +302,11 @@ def resolve(
     if variant_from_name and "variant" not in layer_flags:
         merged["variant"] = variant_from_name
     merged["variant"] = check_variant(spec, merged["variant"])
-    if merged["dataset"] not in spec.datasets:
-        raise UsageError(f"unknown dataset {merged['dataset']!r} for model {spec.name} (available: {', '.join(spec.datasets)})")
+    for key in ("dataset", "eval_dataset"):
+        if merged.get(key) is not None and not spec.accepts_dataset(merged[key]):
+            schemes = "".join(f", {scheme}..." for scheme in spec.dataset_schemes)
+            raise UsageError(f"unknown dataset {merged[key]!r} for model {spec.name} "
+                             f"(available: {', '.join(spec.datasets)}{schemes})")
     merged["model_options"] = _resolve_options(f"model {spec.name}", spec.options, merged.get("model_options", {}))
     merged["profilers"] = canonical_profilers(merged.get("profilers", []), registry)
     # A sweep runs profilers that cannot share a run in separate passes (dnn_suite.sweep).

@@ -27,7 +27,7 @@ import torch
 
 from dnn_suite import __version__, backends, distributed, environment
 from dnn_suite.config import RunConfig
-from dnn_suite.context import RunContext, WindowResult
+from dnn_suite.context import RunContext, Training, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.plugins import run_plugin_manager
@@ -243,10 +243,12 @@ class Run:
     # ----------------------------------------------------------------- helpers
 
     def preflight(self) -> None:
-        """Every chosen profiler's preflight: a launched run's own manager holds the launcher
-        only, but the in-process profilers its child will load must be checked here too."""
+        """The model's configuration check and every chosen profiler's preflight: a launched
+        run's own manager holds the launcher only, but the in-process profilers its child will
+        load must be checked here too."""
         plugins = [self.registry.profilers[name].plugin for name in self.config.profilers]
         manager = run_plugin_manager(None, self.registry.models[self.config.model].plugin, plugins)
+        manager.hook.dnn_suite_check_config(run=self.context)
         manager.hook.dnn_suite_profiler_preflight(run=self.context)
 
     def create_run_dir(self) -> Path:
@@ -312,6 +314,7 @@ class Run:
             self.core.model = distributed.wrap_model(run, hook.dnn_suite_build_model(run=run))
             self.core.batches = _endless(hook.dnn_suite_build_dataloader(run=run, split="train"))
             self.core.optimizer = hook.dnn_suite_build_optimizer(run=run, model=self.core.model)
+            run.training = Training(self.core.model, self.core.optimizer, lambda: next(self.core.batches))
             hook.dnn_suite_training_loop(run=run)
             self.core.windows, self.ranks = distributed.merge_windows(self.core.windows, run.world_size)
             distributed.leave()

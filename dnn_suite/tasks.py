@@ -45,6 +45,7 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     world, device = distributed.setup(config, resolve_device(config.device), None)
     run = RunContext(config=config, model=registered, device=device, hook=manager.hook,
                      task={"command": command, **task}, rank=world.rank, world_size=world.size)
+    manager.hook.dnn_suite_check_config(run=run)
     run.run_dir = distributed.share(_task_dir(command, config, task) if world.rank == 0 else None, world.size)
     seed_everything(config.seed)
     document: dict[str, Any] = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,15 @@ from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import ModelSpec
 
 from .checkpoint import load_checkpoint, load_model_state
-from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader
+from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader, build_transforms
+from .data.sources import SCHEMES, parse_source, read_source, split_source
 from .data.download import DATASETS as DOWNLOADABLE
 from .evaluate import COCO_EVALUATORS
 from .evaluation import evaluate_model
 from .model import VARIANTS, build_efficientdet
 from .optim import build_sgd
 from .step import AMP_DTYPES, TrainStep, memory_format
+from .weights import class_difference, load_weights, set_backbone_bn_eps
 
 NAME = "efficientdet"
 # User-facing dataset names; "synthetic" and "synthetic-coco" pick their train or val split.
@@ -40,6 +44,8 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "momentum": (0.9, "SGD momentum"),
     "weight_decay": (4e-5, "weight decay on conv/linear weights (not BN or biases)"),
     "backbone_weights": (None, "torchvision EfficientNet weights file, or 'imagenet' from the torch hub cache"),
+    "classes": (None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' names"),
+    "weights": (None, "start from these weights: a dnn-suite checkpoint or an effdet EfficientDet state dict (.pth)"),
     "scale_min": (0.1, "training scale jitter, lower bound"),
     "scale_max": (2.0, "training scale jitter, upper bound"),
     "score_threshold": (0.05, "minimum detection score kept by post-processing"),
@@ -64,10 +70,12 @@ def dnn_suite_register_models(register):
         default_variant="d0",
         datasets=DATASETS,
         default_dataset="synthetic",
+        dataset_schemes=SCHEMES,
         default_batch_size=4,
         options={key: default for key, (default, _) in OPTIONS.items()},
         option_help={key: text for key, (_, text) in OPTIONS.items()},
-        flags=("image_size", "amp", "amp_dtype", "channels_last", "backbone_weights", "voc07_metric", "score_threshold"),
+        flags=("image_size", "amp", "amp_dtype", "channels_last", "backbone_weights", "weights", "voc07_metric",
+               "score_threshold"),
     ))
 
 
@@ -96,9 +104,22 @@ def data_root(run: RunContext, dataset: str) -> Path:
 
 
 def split_dataset(run: RunContext, split: str) -> str:
-    """The concrete dataset for ``split``: the eval split of a training set (VOC -> VOC2007
-    test, COCO -> val2017), except that `dnn-suite eval` evaluates the dataset it is given."""
+    """The concrete dataset for ``split``: ``--eval-dataset``, else the eval split of a training set
+    (VOC -> VOC2007 test, COCO -> val2017, ``voc:DIR`` -> its test/val set), except that
+    `dnn-suite eval` evaluates the dataset it is given."""
     name = run.config.dataset
+    if split == "eval" and run.config.eval_dataset:
+        return run.config.eval_dataset
+    source = parse_source(name)
+    if source is not None:
+        resolved = split_source(source, "train" if split == "train" else "eval")
+        if resolved is None and split == "train":
+            raise UsageError(f"dataset {name}: no ImageSets/Main/trainval.txt or train.txt under {source.path}; "
+                             f"name the image set: {name}:SET")
+        if resolved is None:
+            raise UsageError(f"dataset {name} has no evaluation split (a VOC test or val image set, a COCO val file "
+                             "beside the train file); name one with --eval-dataset")
+        return str(resolved)
     if name in ("synthetic", "synthetic-coco"):
         return f"{name}-{'train' if split == 'train' else 'val'}"
     if split == "eval" and run.task.get("command") != "eval":
@@ -106,16 +127,43 @@ def split_dataset(run: RunContext, split: str) -> str:
     return name
 
 
+def class_option(run: RunContext) -> list[str] | None:
+    """Model option ``classes``: a list, or names separated by commas."""
+    value = run.options["classes"]
+    names = value.split(",") if isinstance(value, str) else value
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names)
+                              or not names):
+        raise UsageError(f"model efficientdet option 'classes': expected a list of class names, got {value!r}")
+    return [n.strip() for n in names] if names is not None else None
+
+
 def dataset(run: RunContext, split: str) -> DetectionDataset:
-    """The dataset of ``split``, built once per run."""
+    """The dataset of ``split``, built once per run. While training, the evaluation set must have
+    the training set's classes (a ``voc:`` evaluation set takes them)."""
     cache = run.state.setdefault(NAME, {}).setdefault("datasets", {})
     if split not in cache:
         name = split_dataset(run, split)
         options = run.options
-        synthetic = SyntheticConfig(num_train=options["synthetic_train"], num_val=options["synthetic_val"],
-                                    image_size=image_size(run), seed=0)
-        cache[split] = build_dataset(name, data_root(run, name), train=split == "train", image_size=image_size(run),
-                                     scale_range=(options["scale_min"], options["scale_max"]), synthetic=synthetic)
+        transform = build_transforms(split == "train", image_size(run), (options["scale_min"], options["scale_max"]))
+        source = parse_source(name)
+        training = split == "eval" and run.task.get("command") != "eval"
+        if source is not None:
+            classes = class_option(run) or (dataset(run, "train").class_names if training and source.kind == "voc"
+                                            else None)
+            cache[split] = read_source(source, transform, classes)
+        else:
+            synthetic = SyntheticConfig(num_train=options["synthetic_train"], num_val=options["synthetic_val"],
+                                        image_size=image_size(run), seed=0)
+            cache[split] = build_dataset(name, data_root(run, name), train=split == "train",
+                                         image_size=image_size(run),
+                                         scale_range=(options["scale_min"], options["scale_max"]),
+                                         synthetic=synthetic)
+        if training:
+            trained_on, evaluated = dataset(run, "train").class_names, cache[split].class_names
+            if tuple(trained_on) != tuple(evaluated):
+                difference = class_difference(trained_on, evaluated, "training", "evaluation")
+                raise UsageError(f"evaluation dataset {name} has other classes than the training dataset "
+                                 f"{run.config.dataset}: {difference}")
     return cache[split]
 
 
@@ -143,6 +191,23 @@ def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
 
 
 @hookimpl
+def dnn_suite_check_config(run: RunContext) -> None:
+    """Training BatchNorm needs two values per channel; the smallest level, P7, is
+    ceil(size / 128) pixels square, so batch size 1 cannot train at 128 px or less."""
+    if run.task.get("command") == "eval":  # evaluation uses the running statistics
+        return
+    variant = VARIANTS[run.config.variant]
+    size, stride = image_size(run), 2**variant.max_level
+    side = math.ceil(size / stride)
+    if run.config.batch_size * side * side < 2:
+        raise UsageError(
+            f"efficientdet {variant.name} at image size {size} with batch size {run.config.batch_size}: its smallest "
+            f"feature map (P{variant.max_level}) is {side}x{side}, so BatchNorm would get one value per channel and "
+            f"cannot train; use a batch size of 2 or more, or an image size above {stride} (e.g. --image-size "
+            f"{2 * stride})")
+
+
+@hookimpl
 def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
     if run.options["coco_evaluator"] not in COCO_EVALUATORS:  # checked before hours of training, not after
         raise UsageError(f"model efficientdet option 'coco_evaluator': expected one of {', '.join(COCO_EVALUATORS)}, "
@@ -154,14 +219,23 @@ def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
     class_names = dataset(run, split).class_names
     model = build_efficientdet(run.config.variant, len(class_names), image_size=image_size(run),
                                backbone_weights=run.options["backbone_weights"])
-    checkpoint = run.task.get("checkpoint")
+    checkpoint, weights = run.task.get("checkpoint"), run.options["weights"]
+    if checkpoint and weights:
+        raise UsageError("give either --checkpoint or --weights, not both")
     if checkpoint:
         state = load_checkpoint(checkpoint)
         saved_classes = tuple(state.get("class_names", class_names))
         if saved_classes != tuple(class_names):
             raise UsageError(f"checkpoint {checkpoint} was trained on classes {', '.join(saved_classes[:5])}... "
-                             f"but dataset {run.config.dataset} has {', '.join(class_names[:5])}...")
+                             f"but dataset {run.config.dataset} has {', '.join(class_names[:5])}...: "
+                             f"{class_difference(saved_classes, class_names, 'the checkpoint')}")
         load_model_state(model, state.get("ema") or state["model"], checkpoint)
+        if state.get("backbone_bn_eps"):
+            set_backbone_bn_eps(model, state["backbone_bn_eps"])
+    elif weights and not run.task.get("resume"):  # a resumed run continues from its own checkpoint
+        report = load_weights(model, weights, class_names, allow_new_classes=split == "train")
+        if run.rank == 0:
+            print(f"dnn-suite: {report.summary()}", file=sys.stderr)
     model = model.to(run.device, memory_format=memory_format(run.options["channels_last"]))
     return model.train()
 

@@ -61,6 +61,7 @@ from . import plugin
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .data import collate
 from .optim import warmup_cosine
+from .weights import backbone_bn_eps, set_backbone_bn_eps
 
 CHECKPOINT_FORMAT = "dnn-suite-efficientdet-train"
 CHECKPOINT_VERSION = 1
@@ -393,6 +394,7 @@ class Trainer:
         if state is not None:  # the model first: its key/shape check names the mismatch best
             try:
                 load_model_state(model, state["model"], self.resume_path)
+                set_backbone_bn_eps(model, state.get("backbone_bn_eps", backbone_bn_eps(model)))
             except UsageError as error:
                 saved = state.get("config") or {}
                 raise UsageError(f"--resume: {error} (checkpoint: {_describe(saved)}; "
@@ -486,6 +488,7 @@ class Trainer:
             "rng": rng_state(),
             "config": self.config,
             "class_names": list(self.class_names),  # read by `dnn-suite eval --checkpoint`
+            "backbone_bn_eps": backbone_bn_eps(self.model),  # 1e-5 when fine-tuned from effdet's weights
             "evaluations": self.evaluations,
         }
 
