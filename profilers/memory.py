@@ -151,8 +151,10 @@ def _snapshot(run: RunContext) -> str:
     return SNAPSHOT_FILE
 
 
-@hookimpl(wrapper=True)
+@hookimpl(wrapper=True, tryfirst=True)
 def dnn_suite_measured_window(run: RunContext, window: int):
+    """Outermost of the window wrappers (``tryfirst``), so that the tracked iterations happen
+    before any other profiler opens its capture or starts sampling."""
     if window == 0 and run.training is not None:
         document = _track(run)
         if run.profiler_options(NAME)["snapshot"]:

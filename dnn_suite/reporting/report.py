@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dnn_suite import __version__
-from dnn_suite.reporting import plots
+from dnn_suite.reporting import memory, plots
 from dnn_suite.errors import UsageError
 from dnn_suite.reporting.headline import headline_table, headlines
 from dnn_suite.reporting.plots import Axes, Series
@@ -87,7 +87,11 @@ def sweep_sections(runs: list[RunDir], plotting: bool) -> list[Section]:
                      *(h.format(values.get(h.key)) for h in shown)])
     blocks: list[Block] = [Table(columns, rows)]
     blocks += _throughput_vs_batch(runs) if plotting else []
-    return [Section("Runs", blocks)]
+    sections = [Section("Runs", blocks)]
+    memory_blocks = memory.sweep_blocks(runs, plotting)
+    if memory_blocks:
+        sections.append(Section("Memory against batch size", memory_blocks))
+    return sections
 
 
 def _throughput_vs_batch(runs: list[RunDir]) -> list[Block]:
@@ -127,7 +131,7 @@ class RunSections:
 
     def sections(self) -> list[Section]:
         parts = (self.summary, self.step_times, self.loss, self.utilization, self.top_time, self.core_utilization,
-                 self.profiler_metrics, self.evaluation, self.configuration, self.environment)
+                 self.memory, self.profiler_metrics, self.evaluation, self.configuration, self.environment)
         return [section for part in parts if (section := part()) is not None]
 
     def _section(self, title: str, blocks: list[Block]) -> Section | None:
@@ -280,6 +284,9 @@ class RunSections:
                                   plots.bars, list(found), [m.get("value") or 0.0 for m in found.values()],
                                   Axes("utilization (% of peak)", "", xmax=100))
         return self._section("GPU core utilization per core type", blocks)
+
+    def memory(self) -> Section | None:
+        return self._section("Memory", memory.run_blocks(self.run, self._image))
 
     def profiler_metrics(self) -> Section | None:
         blocks: list[Block] = []
