@@ -83,43 +83,75 @@ def _allocator(point: dict[str, Any], document: dict[str, Any]) -> list[Block]:
     return []
 
 
+def fit_notes(model: BatchModel, peaks: dict[int, dict[str, float]], held_out: int | None,
+              capacity: float | None, capacity_source: str | None) -> list[str]:
+    """The check against the held-out batch size and the largest batch that fits, as sentences."""
+    notes = []
+    if held_out is not None:
+        measured = peaks[held_out][TOTAL]
+        notes.append(f"Checked at batch size {held_out}: predicted {_mib(model.predict(held_out))} MiB, tracked "
+                     f"{_mib(measured)} MiB, error {100 * model.error(held_out, measured):+.2f}%.")
+    if capacity:
+        largest = model.largest_batch(capacity)
+        notes.append(f"Largest batch size whose predicted peak fits {_mib(capacity)} MiB ({capacity_source}): "
+                     f"{largest if largest is not None else 'none'}.")
+    return notes
+
+
 def fit_blocks(model: BatchModel, peaks: dict[int, dict[str, float]], held_out: int | None,
                capacity: float | None, capacity_source: str | None) -> list[Block]:
     sizes = ", ".join(map(str, model.batch_sizes))
     rows = [[c, _mib(line.fixed), _mib(line.per_sample)] for c, line in model.lines.items()]
     blocks: list[Block] = [Text(f"Memory = fixed + per sample x batch size, fitted on batch sizes {sizes} (MiB):"),
                            Table(["category", "fixed (MiB)", "per sample (MiB)"], rows)]
-    notes = []
-    if held_out is not None:
-        measured = peaks[held_out][TOTAL]
-        notes.append(f"checked at batch size {held_out}: predicted {_mib(model.predict(held_out))} MiB, tracked "
-                     f"{_mib(measured)} MiB, error {100 * model.error(held_out, measured):+.2f}%")
-    if capacity:
-        largest = model.largest_batch(capacity)
-        notes.append(f"largest batch size whose predicted peak fits {_mib(capacity)} MiB ({capacity_source}): "
-                     f"{largest if largest is not None else 'none'}")
-    blocks += [Text(note[0].upper() + note[1:] + ".") for note in notes]
-    return blocks
+    return blocks + [Text(note) for note in fit_notes(model, peaks, held_out, capacity, capacity_source)]
 
 
-def sweep_blocks(runs: list[RunDir], plotting: bool) -> list[Block]:
-    """Peak memory against batch size over a sweep's runs that tracked memory, with the fit
-    (every batch size but the largest) and its error at the largest."""
+def _sweep_fit(runs: list[RunDir]) -> tuple[BatchModel, int | None, dict[int, dict[str, float]], dict[str, Any]] | None:
+    """Fit over a sweep's runs that tracked memory: every batch size but the largest, which checks it."""
     documents = {run.config.get("batch_size"): doc for run in runs if (doc := memory_file(run)) is not None}
     peaks = {int(b): doc["points"][str(doc["run_batch_size"])]["peak"] for b, doc in documents.items()}
     if len(peaks) < 2:
-        return []
+        return None
     model, held_out = fit_with_holdout(peaks)
+    return model, held_out, peaks, documents[max(peaks)]
+
+
+def sweep_fit(runs: list[RunDir]) -> dict[str, Any] | None:
+    """The sweep's fit for sweep.json (bytes), and its sentences for the console."""
+    fitted = _sweep_fit(runs)
+    if fitted is None:
+        return None
+    model, held_out, peaks, last = fitted
+    capacity = last.get("capacity_bytes")
+    result: dict[str, Any] = {
+        "batch_sizes": list(model.batch_sizes), "unit": "bytes",
+        "lines": {c: {"fixed": line.fixed, "per_sample": line.per_sample} for c, line in model.lines.items()},
+        "check": None, "capacity_bytes": capacity, "capacity_source": last.get("capacity_source"),
+        "largest_batch_size": model.largest_batch(capacity) if capacity else None,
+        "notes": fit_notes(model, peaks, held_out, capacity, last.get("capacity_source")),
+    }
+    if held_out is not None:
+        measured = peaks[held_out][TOTAL]
+        result["check"] = {"batch_size": held_out, "predicted": model.predict(held_out), "measured": measured,
+                           "error_pct": round(100 * model.error(held_out, measured), 2)}
+    return result
+
+
+def sweep_blocks(runs: list[RunDir], plotting: bool) -> list[Block]:
+    """Peak memory against batch size over a sweep's runs that tracked memory, with the fit."""
+    fitted = _sweep_fit(runs)
+    if fitted is None:
+        return []
+    model, held_out, peaks, last = fitted
     sizes = sorted(peaks)
     blocks: list[Block] = [Table(["batch size", *CATEGORIES, TOTAL],
                                  [[str(b), *(_mib(peaks[b][c]) for c in (*CATEGORIES, TOTAL))] for b in sizes])]
     if plotting:
-        line = [model.predict(b) / MIB for b in sizes]
         series = [Series("tracked peak", sizes, [peaks[b][TOTAL] / MIB for b in sizes]),
                   Series("activations at the peak", sizes, [peaks[b]["activations"] / MIB for b in sizes]),
-                  Series(f"fit on {', '.join(map(str, model.batch_sizes))}", sizes, line)]
+                  Series(f"fit on {', '.join(map(str, model.batch_sizes))}", sizes,
+                         [model.predict(b) / MIB for b in sizes])]
         png = plots.lines(series, Axes("batch size", "memory (MiB)", ymin=0), markers=True)
         blocks.append(Image("memory_vs_batch_size", "Tracked peak memory against batch size, with the fit", png))
-    last = documents[sizes[-1]]
-    blocks += fit_blocks(model, peaks, held_out, last.get("capacity_bytes"), last.get("capacity_source"))
-    return blocks
+    return blocks + fit_blocks(model, peaks, held_out, last.get("capacity_bytes"), last.get("capacity_source"))

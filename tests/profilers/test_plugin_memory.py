@@ -105,3 +105,13 @@ def test_tracked_iterations_stay_outside_other_profilers_windows(tiny_plugin, cl
     assert value(document, "memory", "tracked_iterations") == 1
     rows = {row["name"]: row for row in json.loads((Path(document["run_dir"]) / "torch" / "top_ops.json").read_text())}
     assert rows["aten::addmm"]["calls"] == 2 * 2  # two Linear layers x the 2 measured iterations only
+
+
+def test_a_fit_batch_size_larger_than_the_data_is_one_line(tiny_plugin, cli, tmp_path):
+    result = cli("run", "tiny", "--profiler", "memory", "--set", "profiler_options.memory.fit_batch_sizes=[2,64]",
+                 "--warmup", 1, "--iterations", 1, "--output", tmp_path)  # the tiny model's data has 32 samples
+    assert result.code == 2
+    *banner, error = result.err.strip().splitlines()  # the run had started: its banner line comes first
+    assert error.startswith("dnn-suite: error: profiler memory option 'fit_batch_sizes': the training data yields "
+                            "no batch of 64 samples")
+    assert len(banner) == 1 and "Traceback" not in result.err
