@@ -5,7 +5,8 @@ numbers, the step-time distribution, the loss curve (iterations.csv), utilizatio
 measured windows (any profiler's ``samples.csv`` with a ``timestamp_s`` column and ``*_pct``
 columns: NVML, CPU), the kernels and operators that took the most time (a profiler's
 ``analysis.json`` tables ``top_kernels`` or ``per_kernel``, or ``top_ops.json``), GPU core
-utilization per core type (``fma|fp16|tensor|sfu_utilization`` metrics), all profiler metrics,
+utilization per core type (``fma|fp16|tensor|sfu_utilization`` metrics), the memory breakdown
+(any profiler's ``memory.json``, see :mod:`.memory`), all profiler metrics,
 the evaluation, and the configuration and environment. A sweep adds a table of its runs and
 throughput against batch size, then each run's report. The core reads these artefact formats,
 not profiler names, so a third-party profiler writing them is reported the same way.
