@@ -7,6 +7,8 @@ profiler   kind      what it measures
 cpu        sampler   process CPU %, per-core CPU %, RSS (psutil)
 nvml       sampler   GPU utilization, memory, power, energy, SM clock, temperature (pynvml)
 torch      in-proc.  torch.profiler: Chrome trace, top operators (CPU, CUDA)
+memory     in-proc.  MemTracker: bytes per category and top-level module on tracked iterations, CUDA
+                     allocator view and snapshot, fixed + per-sample batch-size fit
 nsys       launcher  Nsight Systems: GPU compute utilization per device, kernels, memcpy
 nvprof     launcher  (alias nvvp) the same with legacy nvprof, GPUs below compute capability 8.0
 nsight     launcher  (alias ncu) Nsight Compute: FMA/FP16/Tensor/SFU utilization per kernel

@@ -130,3 +130,19 @@ def _png(figure: Any) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def stacked_bars(labels: Sequence[str], segments: dict[str, Sequence[float]], axes: Axes) -> bytes:
+    """Horizontal bars, the first label on top, each split into ``segments`` (legend name ->
+    one value per label), stacked left to right in the order given."""
+    figure, plot = _figure(height=max(1.6 + 0.4 * len(labels), 2.4))
+    positions = list(range(len(labels))[::-1])
+    left = [0.0] * len(labels)
+    for name, values in segments.items():
+        plot.barh(positions, values, left=left, label=name)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    plot.set_yticks(positions, list(labels), fontsize=8)
+    figure.subplots_adjust(left=0.22)
+    _finish(plot, axes)
+    plot.legend(fontsize=8, loc="lower right")
+    return _png(figure)
