@@ -13,12 +13,13 @@ from dnn_suite.context import RunContext
 from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
-from dnn_suite.registry import ModelSpec
+from dnn_suite.registry import DatasetCheck, ModelSpec
 
 from .checkpoint import load_checkpoint, load_model_state
 from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader, build_transforms
 from .data.sources import SCHEMES, parse_source, read_source, split_source
 from .data.download import DATASETS as DOWNLOADABLE
+from .data.download import counted
 from .evaluate import COCO_EVALUATORS
 from .evaluation import evaluate_model
 from .model import VARIANTS, build_efficientdet
@@ -80,6 +81,21 @@ def dnn_suite_register_datasets(register):
     """VOC2007, VOC2012, COCO 2017 for `dnn-suite data download` (see data/download.py)."""
     for spec in DOWNLOADABLE:
         register(spec)
+
+
+@hookimpl
+def dnn_suite_check_dataset(spec: str) -> DatasetCheck | None:
+    """`dnn-suite data check voc:DIR|coco:FILE`: the splits training and evaluation would read."""
+    source = parse_source(spec)
+    if source is None:
+        return None
+    splits = dict.fromkeys(s for s in (split_source(source, "train"), split_source(source, "eval")) if s)
+    if not splits:
+        raise UsageError(f"dataset {spec}: no image set to read; name one: {spec}:SET")
+    datasets = [(str(s), read_source(s, None)) for s in splits]
+    found = counted(datasets)
+    classes = datasets[0][1].class_names
+    return DatasetCheck(f"{found.summary}; {len(classes)} classes: {', '.join(classes)}", found.images)
 
 
 # ----------------------------------------------------------------------------- helpers
