@@ -40,7 +40,7 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     hook = getattr(manager.hook, HOOKS[command])
     if not hook.get_hookimpls():
         raise UsageError(f"model {config.model} does not support `dnn-suite {command}`")
-    if command == "eval" and not task.get("checkpoint"):
+    if command == "eval" and not task.get("checkpoint") and not config.model_options.get("weights"):
         print("dnn-suite: no --checkpoint given: evaluating freshly initialised weights", file=sys.stderr)
     world, device = distributed.setup(config, resolve_device(config.device), None)
     run = RunContext(config=config, model=registered, device=device, hook=manager.hook,

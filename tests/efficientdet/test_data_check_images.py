@@ -51,3 +51,12 @@ def test_data_check_coco_spec_and_bad_specs(cli, own_coco, tmp_path):
     assert result.code == 2 and f"expected the directory {tmp_path / 'nowhere'}" in result.err
     result = cli("data", "check", "voc2007")
     assert result.code == 2 and "--root DIR is needed" in result.err
+
+
+def test_data_check_images_of_a_catalogue_dataset(cli, tmp_path):
+    voc = write_own_voc(tmp_path / "VOCdevkit" / "VOC2007", {"trainval": 3, "test": 3}, classes=("dog", "cat", "bus"))
+    truncated, _ = _break_images(voc)
+    result = cli("data", "check", "voc2007", "--root", tmp_path, "--images", "--workers", "1")
+    assert result.code == 2
+    assert "VOC2007 trainval 3 images, VOC2007 test 3 images" in result.out
+    assert f"unreadable image {truncated}: image file is truncated" in result.out

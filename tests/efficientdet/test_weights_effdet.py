@@ -162,6 +162,13 @@ def test_tf_same_padding_ports_are_refused_clearly(tmp_path):
         load_weights(build_efficientdet("d0", 90, image_size=SIZE), path, COCO90, allow_new_classes=False)
 
 
+def test_coco_category_table():
+    """effdet's output i is COCO category id i + 1; COCO 2017 leaves ten ids unused."""
+    assert len(COCO90) == 90 and COCO90[0] == "person" and COCO90[17] == "dog" and COCO90[89] == "toothbrush"
+    unused = {i + 1 for i, name in enumerate(COCO90) if name.startswith("unused-")}
+    assert unused == {12, 26, 29, 30, 45, 66, 68, 69, 71, 83}
+
+
 def test_a_file_that_is_not_weights(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"conv.weight": torch.zeros(3)}, path)
