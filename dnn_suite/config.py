@@ -19,6 +19,8 @@ from dnn_suite.errors import UsageError
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry, check_variant
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+#: how measured windows are timed (dnn_suite.timing)
+TIMING_MODES = ("deferred", "synchronized")
 
 
 @dataclass
@@ -42,10 +44,17 @@ class RunConfig:
     profilers: list[str] = field(default_factory=list)
     output: str = "results"
     seed: int = 0
-    workers: int = 2
+    #: data-loader worker processes; None chooses from the device and the machine (dnn_suite.loading)
+    workers: int | None = None
     evaluate: bool = False
     #: BatchNorm layers as SyncBatchNorm in a multi-process run on CUDA
     sync_batchnorm: bool = False
+    #: ``deferred`` (read step times and losses at the window's end) or ``synchronized`` (per iteration)
+    timing: str = "deferred"
+    #: cuDNN benchmark mode (autotuned convolution algorithms; fixed input sizes make it pay)
+    cudnn_benchmark: bool = True
+    #: TF32 for fp32 matmuls and convolutions on CUDA; off, so that fp32 means fp32
+    tf32: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
     profiler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     benchmark: str | None = None
@@ -102,6 +111,9 @@ RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "workers": (_non_negative_int, "an integer >= 0"),
     "evaluate": (lambda v: isinstance(v, bool), "true or false"),
     "sync_batchnorm": (lambda v: isinstance(v, bool), "true or false"),
+    "timing": (lambda v: v in TIMING_MODES, " or ".join(TIMING_MODES)),
+    "cudnn_benchmark": (lambda v: isinstance(v, bool), "true or false"),
+    "tf32": (lambda v: isinstance(v, bool), "true or false"),
     "model_options": (_mapping, "a mapping of model option names to values"),
     "profiler_options": (_mapping, "a mapping of profiler names to option mappings"),
 }

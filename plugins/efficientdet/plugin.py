@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ from .evaluate import COCO_EVALUATORS
 from .evaluation import evaluate_model
 from .model import VARIANTS, build_efficientdet
 from .optim import build_sgd
-from .step import TrainStep, memory_format
+from .step import AMP_DTYPES, TrainStep, memory_format
 from .weights import class_difference, load_weights, set_backbone_bn_eps
 
 NAME = "efficientdet"
@@ -35,7 +36,9 @@ DEFAULT_REAL_ROOT = Path("/dataset")  # the original benchmark's layout
 
 OPTIONS: dict[str, tuple[Any, str]] = {
     "image_size": (0, "input size in pixels (0: the variant's, 512 for D0)"),
-    "amp": (False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA"),
+    "amp": (False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (see amp_dtype)"),
+    "amp_dtype": ("auto", "autocast dtype of --amp: auto (float16 + GradScaler on CUDA, bfloat16 on CPU), float16, "
+                          "or bfloat16 (no GradScaler: bf16 has fp32's exponent range)"),
     "channels_last": (True, "channels-last memory format for images and weights (1.3x faster D0 training on CPU)"),
     "clip_grad_norm": (10.0, "gradient-norm clipping (0 disables)"),
     "lr_per_64_images": (0.08, "SGD learning rate per 64 images, scaled linearly with the batch size"),
@@ -72,7 +75,8 @@ def dnn_suite_register_models(register):
         default_batch_size=4,
         options={key: default for key, (default, _) in OPTIONS.items()},
         option_help={key: text for key, (_, text) in OPTIONS.items()},
-        flags=("image_size", "amp", "channels_last", "backbone_weights", "weights", "voc07_metric", "score_threshold"),
+        flags=("image_size", "amp", "amp_dtype", "channels_last", "backbone_weights", "weights", "voc07_metric",
+               "score_threshold"),
     ))
 
 
@@ -182,9 +186,10 @@ def dataset(run: RunContext, split: str) -> DetectionDataset:
 def loader(run: RunContext, split: str, *, batch_size: int | None = None) -> torch.utils.data.DataLoader:
     train = split == "train"
     shard = (run.rank, run.world_size) if train and run.world_size > 1 else None
+    settings = run.data_loader
     return build_loader(dataset(run, split), batch_size or run.config.batch_size, shuffle=train,
-                        workers=run.config.workers, pin_memory=run.device.type == "cuda", drop_last=train,
-                        seed=run.config.seed, shard=shard)
+                        workers=settings["workers"], pin_memory=settings["pin_memory"], drop_last=train,
+                        seed=run.config.seed, shard=shard, prefetch_factor=settings["prefetch_factor"])
 
 
 def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
@@ -192,6 +197,7 @@ def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
     if "step" not in state:
         options = run.options
         state["step"] = TrainStep(unwrap(model), run.device, image_size=image_size(run), amp=options["amp"],
+                                  amp_dtype=options["amp_dtype"],
                                   channels_last=options["channels_last"], clip_grad_norm=options["clip_grad_norm"],
                                   world_size=run.world_size)
     return state["step"]
@@ -201,10 +207,30 @@ def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
 
 
 @hookimpl
+def dnn_suite_check_config(run: RunContext) -> None:
+    """Training BatchNorm needs two values per channel; the smallest level, P7, is
+    ceil(size / 128) pixels square, so batch size 1 cannot train at 128 px or less."""
+    if run.task.get("command") == "eval":  # evaluation uses the running statistics
+        return
+    variant = VARIANTS[run.config.variant]
+    size, stride = image_size(run), 2**variant.max_level
+    side = math.ceil(size / stride)
+    if run.config.batch_size * side * side < 2:
+        raise UsageError(
+            f"efficientdet {variant.name} at image size {size} with batch size {run.config.batch_size}: its smallest "
+            f"feature map (P{variant.max_level}) is {side}x{side}, so BatchNorm would get one value per channel and "
+            f"cannot train; use a batch size of 2 or more, or an image size above {stride} (e.g. --image-size "
+            f"{2 * stride})")
+
+
+@hookimpl
 def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
     if run.options["coco_evaluator"] not in COCO_EVALUATORS:  # checked before hours of training, not after
         raise UsageError(f"model efficientdet option 'coco_evaluator': expected one of {', '.join(COCO_EVALUATORS)}, "
                          f"got {run.options['coco_evaluator']!r}")
+    if run.options["amp_dtype"] not in AMP_DTYPES:
+        raise UsageError(f"model efficientdet option 'amp_dtype': expected one of {', '.join(AMP_DTYPES)}, "
+                         f"got {run.options['amp_dtype']!r}")
     split = "eval" if run.task.get("command") == "eval" else "train"
     class_names = dataset(run, split).class_names
     model = build_efficientdet(run.config.variant, len(class_names), image_size=image_size(run),
@@ -240,7 +266,8 @@ def dnn_suite_build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.
     options = run.options
     global_batch = run.config.batch_size * run.world_size  # the recipe's learning rate follows all ranks' images
     return build_sgd(model, batch_size=global_batch, lr_per_64_images=options["lr_per_64_images"],
-                     momentum=options["momentum"], weight_decay=options["weight_decay"])
+                     momentum=options["momentum"], weight_decay=options["weight_decay"],
+                     fused=run.device.type == "cuda")
 
 
 @hookimpl

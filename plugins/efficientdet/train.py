@@ -67,6 +67,7 @@ CHECKPOINT_FORMAT = "dnn-suite-efficientdet-train"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
 LAST = "last.pt"
+DEFAULT_LOG_EVERY = 10  # steps between reads of the loss on the host (--log-every)
 
 
 # ----------------------------------------------------------------------------- data order
@@ -151,10 +152,12 @@ def _ignore_sigint(_worker_id: int) -> None:
 
 
 def train_loader(run: RunContext, sampler: EpochBatchSampler) -> DataLoader:
-    workers = run.config.workers
+    settings = run.data_loader
+    workers = settings["workers"]
     return DataLoader(SeededSamples(plugin.dataset(run, "train"), run.config.seed), batch_sampler=sampler,
-                      num_workers=workers, collate_fn=collate, pin_memory=run.device.type == "cuda",
-                      persistent_workers=workers > 0, worker_init_fn=_ignore_sigint if workers else None,
+                      num_workers=workers, collate_fn=collate, pin_memory=settings["pin_memory"],
+                      prefetch_factor=settings["prefetch_factor"], persistent_workers=settings["persistent_workers"],
+                      worker_init_fn=_ignore_sigint if workers else None,
                       generator=torch.Generator().manual_seed(run.config.seed))
 
 
@@ -419,6 +422,9 @@ class Trainer:
         self.checkpoint_dir = run.run_dir / CHECKPOINT_DIR
         self.evaluations: list[dict[str, Any]] = list(state.get("evaluations", [])) if state else []
         self.losses: list[float] = []
+        # (step, loss tensor, learning rate, images) of the steps whose loss is not read yet
+        self.unread: list[tuple[int, Any, float, int]] = []
+        self.log_every = int(self.task.get("log_every") or DEFAULT_LOG_EVERY)
 
     # -- setup
 
@@ -548,31 +554,32 @@ class Trainer:
                 while self.step < self.total_steps:
                     self.sampler.epoch, self.sampler.start = divmod(self.step, self.steps_per_epoch)
                     for batch in loader:
+                        lr = self.optimizer.param_groups[0]["lr"]
                         output = self.step_fn(self.wrapped, batch, self.optimizer)
                         self.scheduler.step()
                         if self.ema is not None:
                             self.ema.update_parameters(self.model)
                         self.step += 1
-                        loss = float(output.loss)
-                        if not math.isfinite(loss):
-                            raise RunFailed(f"the training loss is {loss} at step {self.step}")
-                        self.losses.append(loss)
-                        progress.update(self.step, loss, self.optimizer.param_groups[0]["lr"],
-                                        output.samples * run.world_size)
+                        self.unread.append((self.step, output.loss, lr, output.samples * run.world_size))
+                        logging = self.step % self.log_every == 0
+                        if logging or self.step >= self.total_steps:
+                            self.read_losses(progress)
                         if self.step >= self.total_steps:
                             break
                         # Evaluate first, so that the checkpoint of this step records the evaluation.
                         if evaluate and eval_every and self.step % eval_every == 0:
                             self.evaluate(progress)
                         if checkpoint_every and self.step % checkpoint_every == 0:
+                            self.read_losses(progress)
                             self.save(progress)
-                        if self.interrupted(interrupts):  # between two steps: the state is consistent
+                        if self.interrupted(interrupts, logging):  # between two steps: the state is consistent
                             raise KeyboardInterrupt
                 progress.close()
                 self.save(progress)
                 if interrupts.requested:
                     raise KeyboardInterrupt
             except KeyboardInterrupt:
+                self.read_losses(progress)
                 progress.close()
                 # A second Ctrl-C may have struck mid-step: then there is no consistent state to save.
                 if interrupts.requested and not interrupts.aborted and self.step > self.start_step:
@@ -586,10 +593,22 @@ class Trainer:
         final = self.evaluate(progress, details=True) if evaluate else None
         return self.metrics(time.perf_counter() - started, progress, final)
 
-    def interrupted(self, interrupts: _Interrupts) -> bool:
+    def read_losses(self, progress: Progress) -> None:
+        """Read the losses of the steps since the last reading (one wait for the device), check
+        them and report progress; reading every step would stall the GPU's run-ahead."""
+        unread, self.unread = self.unread, []
+        for step, loss_value, lr, images in unread:
+            loss = float(loss_value)
+            if not math.isfinite(loss):
+                raise RunFailed(f"the training loss is {loss} at step {step}")
+            self.losses.append(loss)
+            progress.update(step, loss, lr, images)
+
+    def interrupted(self, interrupts: _Interrupts, logging: bool) -> bool:
         """Whether to stop after this step. Ctrl-C reaches the ranks at slightly different moments;
-        they agree (any rank interrupted) so that all stop after the same step and rank 0 saves it."""
-        if self.run.world_size > 1:
+        they agree (any rank interrupted) so that all stop after the same step and rank 0 saves it.
+        That takes an all-reduce and a host read, so several processes agree at logging steps only."""
+        if self.run.world_size > 1 and logging:
             flag = torch.tensor(int(interrupts.requested), device=self.run.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             interrupts.requested = bool(flag)
