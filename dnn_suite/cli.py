@@ -199,8 +199,8 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     download.add_argument("--mirror", metavar="URL", help="base URL replacing each archive URL's scheme and host")
     download.add_argument("--keep-archives", action="store_true", help="keep the archives after extraction")
     check = data.add_parser("check", help="check a data root's layout and annotations, or a voc:/coco: dataset")
-    check.add_argument("names", nargs="*", metavar="DATASET", help="catalogue names or specs (voc:DIR, "
-                                                                  "coco:FILE.json); default: every dataset under --root")
+    check.add_argument("names", nargs="*", metavar="DATASET",
+                       help="catalogue names or specs (voc:DIR, coco:FILE.json); default: every dataset under --root")
     check.add_argument("--images", action="store_true", help="decode every image; list unreadable or truncated ones")
     check.add_argument("--workers", type=_positive_int, metavar="N", help="image-decoding processes (default: cores)")
     check.add_argument("--root", type=Path, metavar="DIR", help="the data root, e.g. /dataset")

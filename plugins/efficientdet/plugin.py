@@ -162,9 +162,9 @@ def dataset(run: RunContext, split: str) -> DetectionDataset:
         options = run.options
         transform = build_transforms(split == "train", image_size(run), (options["scale_min"], options["scale_max"]))
         source = parse_source(name)
-        training = split == "eval" and run.task.get("command") != "eval"
+        after_training = split == "eval" and run.task.get("command") != "eval"  # evaluates what train/run trained
         if source is not None:
-            classes = class_option(run) or (dataset(run, "train").class_names if training and source.kind == "voc"
+            classes = class_option(run) or (dataset(run, "train").class_names if after_training and source.kind == "voc"
                                             else None)
             cache[split] = read_source(source, transform, classes)
         else:
@@ -174,7 +174,7 @@ def dataset(run: RunContext, split: str) -> DetectionDataset:
                                          image_size=image_size(run),
                                          scale_range=(options["scale_min"], options["scale_max"]),
                                          synthetic=synthetic)
-        if training:
+        if after_training:
             trained_on, evaluated = dataset(run, "train").class_names, cache[split].class_names
             if tuple(trained_on) != tuple(evaluated):
                 difference = class_difference(trained_on, evaluated, "training", "evaluation")
