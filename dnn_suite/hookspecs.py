@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from dnn_suite.context import RunContext, StepOutput, WindowResult
     from dnn_suite.metrics import Metric
-    from dnn_suite.registry import DatasetSpec, ModelSpec, ProfilerSpec
+    from dnn_suite.registry import DatasetCheck, DatasetSpec, ModelSpec, ProfilerSpec
 
 PROJECT = "dnn_suite"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -83,7 +83,29 @@ def dnn_suite_register_datasets(register: Callable[[DatasetSpec], None]) -> None
     """
 
 
+@hookspec(firstresult=True)
+def dnn_suite_check_dataset(spec: str) -> DatasetCheck | None:
+    """Read the dataset a spec outside the catalogue names (``dnn-suite data check voc:DIR``).
+
+    Implemented by plugins that read datasets from a location (the EfficientDet plugin: the
+    ``voc:`` and ``coco:`` specs of its ``dataset_schemes``). Return None for a spec that is
+    not the plugin's; raise :class:`~dnn_suite.errors.UsageError` naming what is wrong.
+    """
+
+
 # --------------------------------------------------------------------------- model hooks
+
+
+@hookspec
+def dnn_suite_check_config(run: RunContext) -> None:
+    """Check, before anything is built or created, that the model can run this configuration.
+
+    Implemented by model plugins with constraints torch would only report mid-run (BatchNorm
+    needs more than one value per channel in training: a batch size and input size too small
+    for the smallest feature map). Raise :class:`~dnn_suite.errors.UsageError` saying which
+    settings clash and what to change. ``run.task["command"]`` is ``"train"`` or ``"eval"``
+    for those commands and absent for ``dnn-suite run``.
+    """
 
 
 @hookspec(firstresult=True)
@@ -127,7 +149,8 @@ def dnn_suite_train_step(
     Implemented by model plugins; called for every warmup and measured iteration. Return a
     :class:`~dnn_suite.context.StepOutput` with the loss as a tensor (the runner reads it
     after synchronizing, so the step itself need not force a host-device sync), the number
-    of samples in the batch and optional loss components.
+    of samples in the batch and optional components: loss terms, plotted with the loss, and
+    counts (whole numbers at every step, e.g. matched anchors), plotted on their own axis.
     """
 
 
@@ -194,6 +217,10 @@ def dnn_suite_measured_window(run: RunContext, window: int) -> WindowResult:
     measurement: samplers start their threads, launcher profilers' in-child side opens the
     capture (``cudaProfilerStart``, an NVTX range). The core provides the implementation
     that times the iterations and returns a :class:`~dnn_suite.context.WindowResult`.
+    A profiler that needs iterations of its own, outside the measured ones (the memory
+    profiler tracks some before window 0), runs them before ``yield`` through
+    ``run.training`` (:class:`~dnn_suite.context.Training`: model, optimizer, next batch)
+    and ``run.hook.dnn_suite_train_step``.
     """
 
 

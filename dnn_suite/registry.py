@@ -28,6 +28,8 @@ class ModelSpec:
     datasets: tuple[str, ...]
     default_dataset: str
     default_batch_size: int = 8
+    #: prefixes of dataset specs the model reads besides its named datasets (``voc:`` for ``voc:DIR``)
+    dataset_schemes: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     option_help: dict[str, str] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
@@ -40,6 +42,9 @@ class ModelSpec:
         unknown = set(self.flags) - set(self.options)
         if unknown:
             raise ValueError(f"model {self.name!r}: flags {sorted(unknown)} are not options")
+
+    def accepts_dataset(self, dataset: str) -> bool:
+        return dataset in self.datasets or dataset.startswith(self.dataset_schemes)
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,21 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class DatasetCheck:
+    """What reading a dataset's annotations found: a one-line summary (e.g. image counts) and
+    the image files they list, which ``data check --images`` decodes."""
+
+    summary: str
+    images: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A dataset ``dnn-suite data download`` can fetch into a data root, and how to check it.
 
     ``layout`` lists the paths under the root that must exist once every archive is
     extracted. ``verify(root)`` reads the annotations with the plugin's own readers and
-    returns a one-line summary (e.g. image counts), raising
+    returns a one-line summary (e.g. image counts) or a :class:`DatasetCheck`, raising
     :class:`~dnn_suite.errors.UsageError` that says what is wrong or missing.
     """
 
@@ -96,7 +110,7 @@ class DatasetSpec:
     description: str
     files: tuple[RemoteFile, ...]
     layout: tuple[str, ...]
-    verify: Callable[[Path], str] | None = None
+    verify: Callable[[Path], str | DatasetCheck] | None = None
 
 
 @dataclass(frozen=True)
