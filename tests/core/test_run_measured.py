@@ -67,6 +67,6 @@ def test_a_duration_window_stops_at_the_first_iteration_past_it(tiny_plugin, cli
     document, rows = _run(cli, tmp_path, "--warmup", "0", "--duration", "0.05",
                           "--set", "model_options.data_delay_s=0.02")
     wall = document["metrics"]["windows"][0]["wall_s"]
-    assert wall >= 0.05 and len(rows) >= 3
+    assert wall >= 0.05 and rows  # each batch waits 0.02 s: a few iterations, however loaded the machine
     before_last = sum(float(r["step_s"]) + float(r["data_wait_s"]) for r in rows[:-1])
     assert before_last < 0.05  # it did not run on after the duration was reached
