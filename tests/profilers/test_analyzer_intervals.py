@@ -51,3 +51,10 @@ def test_union_length_matches_brute_force():
             t for a, b in zip(starts, ends, strict=True) for t in range(int(a), int(b)) if window[0] <= t < window[1]
         }
         assert union_length(starts, ends, window) == len(covered)
+
+
+def test_merge_drops_empty_and_reversed_intervals():
+    starts, ends = merge([5, 0, 9, 5], [5, 3, 2, 7])  # [5, 5) is empty, [9, 2) reversed
+    assert starts.tolist() == [0, 5] and ends.tolist() == [3, 7]
+    starts, ends = merge([4], [4])
+    assert starts.size == 0 and ends.size == 0
