@@ -10,7 +10,7 @@ one of the 5000 candidates goes through NMS on both sides (with the 0.01 prior b
 fall under our 0.05 score threshold and our post-processing has nothing to do, while effdet,
 which has no threshold, still runs NMS on 5000 boxes); ``--prior`` measures that case too.
 
-    .venv/bin/python benchmarks/inference.py [--quick] [--rounds N] [--threads N] [--prior]
+    .venv/bin/python benchmarks/inference.py [--quick] [--rounds N] [--threads N] [--prior] [--device cuda] [--amp]
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ def main(argv=None) -> None:
     args = ab.parse(p, argv)
     v, size = args.variant, args.image_size
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    results = ab.header("inference incl. post-processing: ours vs effdet", args, variant=v, image_size=size,
+    results = ab.header(f"inference incl. post-processing: ours vs effdet, {'AMP' if args.amp else 'fp32'}, "
+                        f"{args.device}", args, variant=v, image_size=size,
                         batch_sizes=batch_sizes, ours_channels_last=sides.DEFAULT_CHANNELS_LAST, target=TARGET)
     for busy in (True, False) if args.prior else (True,):
         scores = "scores ~0.5, 5000 candidates into NMS" if busy else "0.01 prior bias"
         for batch in batch_sizes:
-            ours = ab.Side(f"ours {v} b{batch}", sides.ours_predict(v, size, batch, busy_nms=busy), items=batch)
-            theirs = ab.Side(f"effdet {v} b{batch}", sides.effdet_predict(v, size, batch, busy_nms=busy),
-                             items=batch)
+            on = {"busy_nms": busy, "amp": args.amp, "device": args.device}
+            ours = ab.Side(f"ours {v} b{batch}", sides.ours_predict(v, size, batch, **on), items=batch)
+            theirs = ab.Side(f"effdet {v} b{batch}", sides.effdet_predict(v, size, batch, **on), items=batch)
             ab.alternate([ours, theirs], args.rounds, warmup=2, label=f"b{batch} ")
             ab.compare(results, f"{v} {size}px batch {batch} ({scores})", ours, theirs,
                        target=TARGET if busy else None, unit="images")

@@ -3,8 +3,8 @@
 The settings come from the run's record, ``train.json`` in the run directory that holds the
 checkpoint (written when the run starts and again when it ends, however it ends). On the
 command line only what may change on resume is accepted: the length (``--epochs``,
-``--steps``), ``--checkpoint-every``, ``--eval-every`` (the task's own flags), ``--workers`` and
-``--output`` (the run continues in its own directory all the same); any other setting that
+``--steps``), ``--checkpoint-every``, ``--eval-every``, ``--log-every`` (the task's own flags),
+``--workers`` and ``--output`` (the run continues in its own directory all the same); any other setting that
 differs from the run's is refused, naming each difference. A checkpoint without its run's
 record (a copied file) takes the settings from the command line; the model plugin then refuses
 a checkpoint written with other settings.
@@ -28,7 +28,7 @@ CHECKPOINTS = "checkpoints"
 RESUMABLE = ("workers", "output")
 #: names, not settings: never a difference
 _IGNORED = ("benchmark", "batch_sizes")
-_MAY_CHANGE = "--epochs or --steps, --checkpoint-every, --eval-every, --workers and --output"
+_MAY_CHANGE = "--epochs or --steps, --checkpoint-every, --eval-every, --log-every, --workers and --output"
 
 
 def run_dir(resume: str | Path) -> Path:
