@@ -9,6 +9,7 @@ the report's tables) work without it.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,17 +57,24 @@ class Axes:
 
 
 def lines(series: Sequence[Series], axes: Axes, markers: bool = False) -> bytes:
+    """One line per series; a missing value (None, e.g. the CPU figure of a window's first
+    sample, which covers no interval) is a gap in its line."""
     figure, plot = _figure()
     for s in series:
         style = {"marker": "o"} if markers else {}
+        y = _gaps(s.y)
         if s.error is not None:
-            plot.errorbar(s.x, s.y, yerr=s.error, label=s.label, capsize=3, **style)
+            plot.errorbar(s.x, y, yerr=s.error, label=s.label, capsize=3, **style)
         else:
-            plot.plot(s.x, s.y, label=s.label, linewidth=1.2, **style)
+            plot.plot(s.x, y, label=s.label, linewidth=1.2, **style)
         if s.low is not None and s.high is not None:
-            plot.fill_between(s.x, s.low, s.high, alpha=0.2)
+            plot.fill_between(s.x, _gaps(s.low), _gaps(s.high), alpha=0.2)
     _finish(plot, axes)
     return _png(figure)
+
+
+def _gaps(values: Sequence[float | None]) -> list[float]:
+    return [math.nan if value is None else value for value in values]
 
 
 def histogram(values: Sequence[float], axes: Axes, bins: int = 30) -> bytes:
