@@ -45,7 +45,8 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
                      task={"command": command, **task}, rank=world.rank, world_size=world.size)
     manager.hook.dnn_suite_check_config(run=run)
     run.run_dir = distributed.share(_task_dir(command, config, task) if world.rank == 0 else None, world.size)
-    if command == "eval" and not task.get("checkpoint"):  # after a bad output has been refused
+    if command == "eval" and not task.get("checkpoint") and not config.model_options.get("weights"):
+        # after a bad output has been refused
         print("dnn-suite: no --checkpoint given: evaluating freshly initialised weights", file=sys.stderr)
     seed_everything(config.seed)
     document: dict[str, Any] = {
