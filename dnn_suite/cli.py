@@ -25,7 +25,7 @@ from dnn_suite import __version__, distributed, environment, progress
 from dnn_suite.datasets import catalogue
 from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.config import RUN_KEYS, TIMING_MODES, RunConfig, load_suite, parse_set, resolve
-from dnn_suite.errors import DnnSuiteError, UsageError, one_line
+from dnn_suite.errors import DnnSuiteError, UsageError, one_line, reason
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.reporting.report import write_report
@@ -386,6 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dnn-suite: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a file that could not be read or written where no check caught it first
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dnn-suite: error: {where}{reason(exc)} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
     except Exception as exc:  # an unexpected failure: one line unless --debug
         if debug:
             traceback.print_exc()
