@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from dnn_suite.errors import UsageError
 
+from .checkpoint import load_tensors
 from .effdet_keys import EFFDET_BACKBONE_BN_EPS, coco90_class_names, convert_effdet_state, is_effdet_state
 from .model import VARIANTS
 
@@ -85,11 +86,7 @@ def read_weights(path: str | Path, model: nn.Module) -> Weights:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"weights {path}: no such file")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and weights_only refusals all mean "not a weights file we can read"
-        reason = " ".join(str(exc).split())[:300] or "unreadable"
-        raise UsageError(f"weights {path}: cannot be read with weights_only=True ({reason})") from None
+    content = load_tensors(path, f"weights {path}: not a readable weights file")
     if isinstance(content, dict) and _tensors(content.get("model")) is not None and "class_names" in content:
         check_layout(path, bool(content.get("tf_layout")), model)
         state = _tensors(content.get("ema")) or _tensors(content["model"])

@@ -219,3 +219,16 @@ def test_a_file_that_is_not_weights(tmp_path):
     torch.save({"conv.weight": torch.zeros(3)}, path)
     with pytest.raises(UsageError, match="expected a dnn-suite checkpoint or an effdet EfficientDet state dict"):
         load_weights(build_efficientdet("d0", 4, image_size=SIZE), path, ["a"] * 4, allow_new_classes=True)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_weights_with_code_are_refused_not_run(tmp_path, capsys):
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": _RunsCode()}, path)
+    with pytest.raises(UsageError, match="not a readable weights file .*could run code"):
+        load_weights(build_efficientdet("d0", 4, image_size=SIZE), path, ["a"] * 4, allow_new_classes=True)
+    assert "pwned" not in capsys.readouterr().out
