@@ -465,6 +465,7 @@ class Trainer:
             "config": self.config,
             "class_names": list(self.class_names),  # read by `dnn-suite eval --checkpoint`
             "backbone_bn_eps": backbone_bn_eps(self.model),  # 1e-5 when fine-tuned from effdet's weights
+            "tf_layout": bool(self.model.fpn.same_padding),
             "evaluations": self.evaluations,
         }
 
