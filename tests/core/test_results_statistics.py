@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dnn_suite.context import IterationRecord, WindowResult
+from dnn_suite.errors import UsageError
 from dnn_suite.results import (
     format_summary,
     new_run_dir,
@@ -194,7 +195,7 @@ def test_new_run_dir_gives_up_after_999_names(tmp_path, monkeypatch):
     for attempt in range(1, 999):
         (tmp_path / ("20260101-120000_x" + (f"-{attempt}" if attempt > 1 else ""))).mkdir()
     assert new_run_dir(tmp_path, "x").name == "20260101-120000_x-999"
-    with pytest.raises(RuntimeError, match=f"could not create a new run directory under {tmp_path}$"):
+    with pytest.raises(UsageError, match="999 run directories named 20260101-120000_x already exist"):
         new_run_dir(tmp_path, "x")
 
 
