@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from dnn_suite.context import RunContext, StepOutput, WindowResult
     from dnn_suite.metrics import Metric
-    from dnn_suite.registry import DatasetSpec, ModelSpec, ProfilerSpec
+    from dnn_suite.registry import DatasetCheck, DatasetSpec, ModelSpec, ProfilerSpec
 
 PROJECT = "dnn_suite"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -80,6 +80,16 @@ def dnn_suite_register_datasets(register: Callable[[DatasetSpec], None]) -> None
     and a ``verify`` function that reads the annotations with the plugin's readers. The core
     downloads (resumable, checksummed), extracts (refusing paths outside the data root) and
     checks; the plugin never touches the network.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_check_dataset(spec: str) -> DatasetCheck | None:
+    """Read the dataset a spec outside the catalogue names (``dnn-suite data check voc:DIR``).
+
+    Implemented by plugins that read datasets from a location (the EfficientDet plugin: the
+    ``voc:`` and ``coco:`` specs of its ``dataset_schemes``). Return None for a spec that is
+    not the plugin's; raise :class:`~dnn_suite.errors.UsageError` naming what is wrong.
     """
 
 

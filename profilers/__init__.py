@@ -15,7 +15,8 @@ nsight     launcher  (alias ncu) Nsight Compute: FMA/FP16/Tensor/SFU utilization
 =========  ========  ==========================================================================
 
 Launchers re-run the benchmark as a child under their tool (:mod:`.launching` holds what they
-share); ``analyze`` (:mod:`.analyze`) serves ``dnn-suite analyze`` from the analyzers in
+share; the child's CUDA profiler API and NVTX calls go through :mod:`.capture`, the one seam the
+tests' fake tools observe); ``analyze`` (:mod:`.analyze`) serves ``dnn-suite analyze`` from the analyzers in
 :mod:`.analyzers`.
 
 Which combinations make sense
