@@ -97,6 +97,8 @@ def analyze_path(path: Path, registry: Registry, *, as_json: bool) -> int:
     """
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
+    if not path.is_file() and not path.is_dir():
+        raise UsageError(f"{path}: not a regular file or a directory; expected a profiler output file or a run directory")
     hook = registry.manager.hook.dnn_suite_analyze_file
     if path.is_file():
         analysis = hook(path=path)
