@@ -62,6 +62,7 @@ class Sizes:
                           "--set", f"model_options.synthetic_val={4 if dry_run else 64}"]
         self.workers = ["--workers", "0"] if dry_run else []  # the CUDA default is the one to check
         self.launch_count = 20 if dry_run else 300
+        self.memory_fit = (2, 3) if dry_run else (8, 16)  # below batches[1]; BatchNorm needs 2 at 64 px
         self.timeout_scale = 3 if dry_run else 1  # step time limits are the GPU's; a 2-core CPU is slower
 
 
@@ -278,8 +279,12 @@ class Acceptance:
         if "memory" not in names:
             self.skip("run --profiler memory", "no profiler named memory is registered in this checkout")
             return
-        small = self.sizes.batches[0]
-        self.benchmark_run(f"run fp32 bs{small} --profiler memory", small, "--profiler", "memory")
+        # fitted on two smaller batch sizes, checked at the largest (the bound: within 10%)
+        large, fit_sizes = self.sizes.batches[1], self.sizes.memory_fit
+        self.benchmark_run(f"run fp32 bs{large} --profiler memory (fit on {fit_sizes[0]}, {fit_sizes[1]})", large,
+                           "--profiler", "memory", "--iterations", "5",  # the tracked iterations are the point
+                           "--set", f"profiler_options.memory.fit_batch_sizes=[{fit_sizes[0]},{fit_sizes[1]}]",
+                           timeout_s=240)
 
     # ------------------------------------------------------------------ results
 
