@@ -47,6 +47,9 @@ def parser(description: str, *, rounds: int, quick_rounds: int) -> argparse.Argu
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads for both sides (default: torch's default, the core count)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; on CUDA each call ends synchronized")
+    p.add_argument("--amp", action="store_true",
+                   help="autocast on both sides: fp16 (+ GradScaler when training) on CUDA, bf16 on the CPU")
     p.set_defaults(default_rounds=rounds, quick_rounds=quick_rounds)
     return p
 

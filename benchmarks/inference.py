@@ -15,9 +15,12 @@ Rows, each recording both sides' precision and memory format: both eager fp32 ch
 and with ``--as-it-comes`` each library's default (ours channels_last, effdet NCHW).
 
     .venv/bin/python benchmarks/inference.py [--quick] [--rounds N] [--threads N] [--prior] [--as-it-comes]
+        [--device cuda] [--amp]
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import ab
 import sides
@@ -37,23 +40,24 @@ def main(argv=None) -> None:
     args = ab.parse(p, argv)
     v, size = args.variant, args.image_size
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    results = ab.header("inference incl. post-processing: ours vs effdet", args, variant=v, image_size=size,
-                        batch_sizes=batch_sizes, target=TARGET)
+    results = ab.header(f"inference incl. post-processing: ours vs effdet, {args.device}", args, variant=v,
+                        image_size=size, batch_sizes=batch_sizes, amp=args.amp, target=TARGET)
     rows = FORMATS + ([("as each library comes", sides.AS_IT_COMES["ours"], sides.AS_IT_COMES["effdet"])]
                       if args.as_it_comes else [])
     for busy in (True, False) if args.prior else (True,):
         scores = "scores ~0.5, 5000 candidates into NMS" if busy else "0.01 prior bias"
         for batch in batch_sizes:
             for label, ours_mode, theirs_mode in rows:
-                mine, peer = sides.MODES[ours_mode], sides.MODES[theirs_mode]
-                ours = ab.Side(f"ours {v} b{batch} ({mine.label()})", sides.ours_predict(
-                    v, size, batch, channels_last=mine.channels_last, busy_nms=busy), items=batch)
-                theirs = ab.Side(f"effdet {v} b{batch} ({peer.label()})", sides.effdet_predict(
-                    v, size, batch, channels_last=peer.channels_last, busy_nms=busy), items=batch)
+                mine, peer = (dataclasses.replace(sides.MODES[m], amp=args.amp) for m in (ours_mode, theirs_mode))
+                on = {"busy_nms": busy, "amp": args.amp, "device": args.device}
+                ours = ab.Side(f"ours {v} b{batch} ({mine.label(args.device)})", sides.ours_predict(
+                    v, size, batch, channels_last=mine.channels_last, **on), items=batch)
+                theirs = ab.Side(f"effdet {v} b{batch} ({peer.label(args.device)})", sides.effdet_predict(
+                    v, size, batch, channels_last=peer.channels_last, **on), items=batch)
                 ab.alternate([ours, theirs], args.rounds, warmup=2, label=f"b{batch} {label}: ")
                 entry = ab.compare(results, f"{v} {size}px batch {batch}, {label} ({scores})", ours, theirs,
                                    target=TARGET if busy and label == FORMATS[0][0] else None, unit="images")
-                entry["ours"]["mode"], entry["theirs"]["mode"] = mine.describe(), peer.describe()
+                entry["ours"]["mode"], entry["theirs"]["mode"] = mine.describe(args.device), peer.describe(args.device)
     ab.finish(results, args)
 
 

@@ -15,8 +15,7 @@ DetBenchTrain labels anchors inside the step, as ours does (effdet's own trainin
 also label in the data loader workers instead). Its optimizer is SGD with the same learning rate,
 momentum and weight-decay groups, and the same gradient clipping. Inference uses
 ``bench_task="predict"`` (DetBenchPredict: top-5000 candidates, per-class NMS, 100 per image).
-Its bf16 mode is autocast around the whole DetBenchTrain call, as effdet's train.py does with
-``--amp``; its compile mode compiles ``bench.model`` (the network), as ours compiles the network.
+Its compile mode compiles ``bench.model`` (the network), as ours compiles the network.
 
 Both sides: random initialisation, the same batch of images and boxes, ``model.train()`` for
 training, ``model.eval()`` and ``torch.inference_mode()`` for inference.
@@ -45,19 +44,20 @@ CLIP = float(OPTIONS["clip_grad_norm"][0])
 
 @dataclass(frozen=True)
 class Mode:
-    """How one side runs: precision (fp32, or bf16 autocast), memory format, eager or torch.compile."""
+    """How one side runs: precision (fp32, or autocast), memory format, eager or torch.compile."""
 
     channels_last: bool = False
     amp: bool = False
     compile: bool = False
 
-    def describe(self) -> dict[str, str]:
-        return {"precision": "bf16 autocast" if self.amp else "fp32",
+    def describe(self, device: str = "cpu") -> dict[str, str]:
+        autocast = f"{'fp16' if torch.device(device).type == 'cuda' else 'bf16'} autocast"
+        return {"precision": autocast if self.amp else "fp32",
                 "memory_format": "channels_last" if self.channels_last else "NCHW",
                 "execution": "torch.compile" if self.compile else "eager"}
 
-    def label(self) -> str:
-        d = self.describe()
+    def label(self, device: str = "cpu") -> str:
+        d = self.describe(device)
         return f"{d['execution']} {d['precision']} {d['memory_format']}"
 
     def options(self) -> dict[str, bool]:
@@ -92,6 +92,17 @@ def batch(batch_size: int, image_size: int, num_classes: int, *, objects: int = 
     return images, targets, effdet_target
 
 
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """The autocast dtype of --amp, as the plugin's default: fp16 on CUDA, bf16 on the CPU."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
+def finished(device: torch.device) -> None:
+    """End a call with its GPU work done, so that its wall time covers it (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def ours_model(variant: str, num_classes: int, image_size: int, *, channels_last: bool, seed: int = 0):
     torch.manual_seed(seed)
     model = build_efficientdet(variant, num_classes, image_size=image_size)
@@ -99,18 +110,22 @@ def ours_model(variant: str, num_classes: int, image_size: int, *, channels_last
 
 
 def ours_train(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
-               channels_last: bool = DEFAULT_CHANNELS_LAST, amp: bool = False, compile: bool = False):
-    """A callable doing one training step of our model on a fixed batch."""
-    model = ours_model(variant, num_classes, image_size, channels_last=channels_last).train()
-    step = TrainStep(model, torch.device("cpu"), image_size=image_size, amp=amp, channels_last=channels_last,
+               channels_last: bool = DEFAULT_CHANNELS_LAST, amp: bool = False, compile: bool = False,
+               device: str = "cpu"):
+    """A callable doing one training step of our model on a fixed batch (on ``device``, as the plugin
+    builds it there: the batch copied from the host each step, the fused SGD on CUDA)."""
+    where = torch.device(device)
+    model = ours_model(variant, num_classes, image_size, channels_last=channels_last).to(where).train()
+    step = TrainStep(model, where, image_size=image_size, amp=amp, channels_last=channels_last,
                      clip_grad_norm=CLIP)
     optimizer = build_sgd(model, batch_size=batch_size, lr_per_64_images=LR_PER_64, momentum=MOMENTUM,
-                          weight_decay=WEIGHT_DECAY)
+                          weight_decay=WEIGHT_DECAY, fused=where.type == "cuda")
     images, targets, _ = batch(batch_size, image_size, num_classes)
     network = torch.compile(model) if compile else model
 
     def run() -> None:
         step(network, (images, targets), optimizer)
+        finished(where)
 
     return run
 
@@ -126,23 +141,30 @@ def effdet_model(variant: str, num_classes: int, image_size: int, task: str, *, 
 
 
 def effdet_train(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
-                 channels_last: bool = False, amp: bool = False, compile: bool = False):
-    """A callable doing one effdet training step (DetBenchTrain: forward, labeler, loss) + SGD."""
-    bench = effdet_model(variant, num_classes, image_size, "train", channels_last=channels_last).train()
+                 channels_last: bool = False, amp: bool = False, compile: bool = False, device: str = "cpu"):
+    """A callable doing one effdet training step (DetBenchTrain: forward, labeler, loss) + SGD; with
+    ``amp`` under autocast (fp16 with a GradScaler on CUDA, as effdet's train.py with native AMP)."""
+    where = torch.device(device)
+    bench = effdet_model(variant, num_classes, image_size, "train", channels_last=channels_last).to(where).train()
     optimizer = torch.optim.SGD(parameter_groups(bench, WEIGHT_DECAY), lr=LR_PER_64 * batch_size / 64,
-                                momentum=MOMENTUM)
+                                momentum=MOMENTUM, fused=where.type == "cuda" or None)
+    scaler = torch.amp.GradScaler(where.type, enabled=amp and amp_dtype(where) == torch.float16)
     if compile:
         bench.model = torch.compile(bench.model)
     images, _, target = batch(batch_size, image_size, num_classes)
     images = images.contiguous(memory_format=memory_format(channels_last))
+    target = {key: value.to(where) for key, value in target.items()}
 
     def run() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            loss = bench(images, target)["loss"]
+        with torch.autocast(where.type, dtype=amp_dtype(where), enabled=amp):
+            loss = bench(images.to(where, non_blocking=True), target)["loss"]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(bench.parameters(), CLIP)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
+        finished(where)
 
     return run
 
@@ -153,40 +175,48 @@ def _zero_bias(layer: torch.nn.Module) -> None:
 
 
 def ours_predict(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
-                 channels_last: bool = DEFAULT_CHANNELS_LAST, busy_nms: bool = True):
+                 channels_last: bool = DEFAULT_CHANNELS_LAST, busy_nms: bool = True, amp: bool = False,
+                 device: str = "cpu"):
     """A callable: forward in eval mode + post-processing (top 5000, decode, per-class NMS, 100 kept).
 
     ``busy_nms``: zero the class-output bias, so that untrained scores sit near 0.5 and all 5000
     candidates reach NMS (otherwise the 0.01 prior puts every score under our 0.05 threshold and
     post-processing has nothing to do, which would flatter us: effdet has no threshold).
     """
-    model = ours_model(variant, num_classes, image_size, channels_last=channels_last).eval()
+    where = torch.device(device)
+    model = ours_model(variant, num_classes, image_size, channels_last=channels_last).to(where).eval()
     if busy_nms:
         _zero_bias(model.class_net.predict[1])
-    anchors = model.anchors(image_size)
+    anchors = model.anchors(image_size).to(where)
     images, _, _ = batch(batch_size, image_size, num_classes, seed=1)
-    images = images.contiguous(memory_format=memory_format(channels_last))
+    images = images.contiguous(memory_format=memory_format(channels_last)).to(where)
     options = {k: OPTIONS[k][0] for k in ("score_threshold", "nms_iou", "max_detections")}
 
     def run() -> list:
         with torch.inference_mode():
-            class_outputs, box_outputs = model(images)
-            return postprocess(class_outputs, box_outputs, anchors, score_threshold=options["score_threshold"],
+            with torch.autocast(where.type, dtype=amp_dtype(where), enabled=amp):
+                class_outputs, box_outputs = model(images)
+            detections = postprocess(class_outputs, box_outputs, anchors, score_threshold=options["score_threshold"],
                                nms_iou=options["nms_iou"], max_detections=options["max_detections"])
+        finished(where)
+        return detections
 
     return run
 
 
 def effdet_predict(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
-                   channels_last: bool = False, busy_nms: bool = True):
-    bench = effdet_model(variant, num_classes, image_size, "predict", channels_last=channels_last).eval()
+                   channels_last: bool = False, busy_nms: bool = True, amp: bool = False, device: str = "cpu"):
+    where = torch.device(device)
+    bench = effdet_model(variant, num_classes, image_size, "predict", channels_last=channels_last).to(where).eval()
     if busy_nms:
         _zero_bias(bench.model.class_net.predict.conv_pw)
     images, _, _ = batch(batch_size, image_size, num_classes, seed=1)
-    images = images.contiguous(memory_format=memory_format(channels_last))
+    images = images.contiguous(memory_format=memory_format(channels_last)).to(where)
 
     def run():
-        with torch.inference_mode():
-            return bench(images)
+        with torch.inference_mode(), torch.autocast(where.type, dtype=amp_dtype(where), enabled=amp):
+            detections = bench(images)
+        finished(where)
+        return detections
 
     return run

@@ -11,10 +11,15 @@ Rows, each recording both sides' precision, memory format and execution (sides.M
   * with --as-it-comes, each library's default (ours channels_last, effdet contiguous NCHW).
 
     .venv/bin/python benchmarks/train_step.py [--quick] [--rounds N] [--threads N] [--as-it-comes]
-        [--variants d0,d1] [--json FILE]
+        [--variants d0,d1] [--json FILE] [--device cuda] [--amp] [--image-size S --batch-size B]
+
+``--amp`` puts every mode of both sides under autocast (fp16 on CUDA, bf16 on the CPU), and the
+rows say so.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import ab
 import sides
@@ -42,23 +47,28 @@ def main(argv=None) -> None:
     p.add_argument("--variants", default=None, help="comma-separated, of d0,d1 (default both; with --quick d0)")
     p.add_argument("--as-it-comes", action="store_true",
                    help="also compare each library's default mode (ours channels_last, effdet NCHW)")
+    p.add_argument("--image-size", type=int, default=None, help="instead of the variant's configuration")
+    p.add_argument("--batch-size", type=int, default=None, help="instead of the variant's configuration")
     args = ab.parse(p, argv)
     variants = (args.variants or ("d0" if args.quick else "d0,d1")).split(",")
-    results = ab.header("training step: ours vs effdet", args, variants=variants, target=TARGET,
-                        best_modes={side: sides.MODES[m].label() for side, m in sides.BEST.items()})
+    results = ab.header(f"training step: ours vs effdet, {args.device}", args, variants=variants, target=TARGET,
+                        best_modes={side: sides.MODES[m].label(args.device) for side, m in sides.BEST.items()},
+                        amp=args.amp)
     for variant in variants:
         size, batch = CONFIGS[variant]
+        size, batch = args.image_size or size, args.batch_size or batch
         for label, ours_mode, theirs_mode in rows(args.as_it_comes):
-            mine, theirs = sides.MODES[ours_mode], sides.MODES[theirs_mode]
-            ours = ab.Side(f"ours {variant} ({mine.label()})",
-                           sides.ours_train(variant, size, batch, **mine.options()), items=batch)
-            peer = ab.Side(f"effdet {variant} ({theirs.label()})",
-                           sides.effdet_train(variant, size, batch, **theirs.options()), items=batch)
+            mine, theirs = (dataclasses.replace(sides.MODES[m], amp=sides.MODES[m].amp or args.amp)
+                            for m in (ours_mode, theirs_mode))
+            ours = ab.Side(f"ours {variant} ({mine.label(args.device)})", sides.ours_train(
+                variant, size, batch, **mine.options(), device=args.device), items=batch)
+            peer = ab.Side(f"effdet {variant} ({theirs.label(args.device)})", sides.effdet_train(
+                variant, size, batch, **theirs.options(), device=args.device), items=batch)
             ab.alternate([ours, peer], args.rounds, warmup=2 if mine.compile or theirs.compile else 1,
                          label=f"{variant} {label}: ")
             entry = ab.compare(results, f"{variant} {size}px batch {batch}, {label}", ours, peer,
                                target=TARGET if label.startswith("best") else None, unit="images")
-            entry["ours"]["mode"], entry["theirs"]["mode"] = mine.describe(), theirs.describe()
+            entry["ours"]["mode"], entry["theirs"]["mode"] = mine.describe(args.device), theirs.describe(args.device)
     ab.finish(results, args)
 
 

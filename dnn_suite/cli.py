@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 from dnn_suite import __version__, distributed, environment, progress
 from dnn_suite.datasets import catalogue
 from dnn_suite.reporting.compare import compare_runs
-from dnn_suite.config import RUN_KEYS, RunConfig, load_suite, parse_set, resolve
+from dnn_suite.config import RUN_KEYS, TIMING_MODES, RunConfig, load_suite, parse_set, resolve
 from dnn_suite.errors import DnnSuiteError, UsageError, one_line
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
@@ -101,10 +101,18 @@ def _add_common(parser: argparse.ArgumentParser, registry: Registry) -> None:
     parser.add_argument("--variant", help="model variant (see `dnn-suite list`)")
     parser.add_argument("--batch-size", type=_batch_sizes, help="N, or N,M,... for a sweep (`run` only)")
     parser.add_argument("--device", type=_typed("device", str), help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--dataset", help="dataset name (see `dnn-suite list`)")
+    parser.add_argument("--dataset", help="dataset name (see `dnn-suite list`), voc:DIR[:IMAGESET] or "
+                                          "coco:ANNOTATIONS.json[:IMAGES_DIR]")
+    parser.add_argument("--eval-dataset", help="dataset to evaluate on (default: the dataset's own val/test split)")
     parser.add_argument("--data-root", help="directory holding the datasets (VOCdevkit/, annotations/, images/)")
     parser.add_argument("--output", help="results directory (default: results)")
-    parser.add_argument("--workers", type=_non_negative_int, help="data loader worker processes")
+    parser.add_argument("--workers", type=_non_negative_int,
+                        help="data loader worker processes (default: 2 on the CPU; on CUDA one per usable core, "
+                             "one left per process, up to 8)")
+    parser.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None,
+                        help="TF32 for fp32 matmuls and cuDNN convolutions on CUDA (default off: fp32 is fp32)")
+    parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=None,
+                        help="cuDNN autotuning of convolution algorithms (default on)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--set", dest="set_pairs", action="append", default=[], metavar="KEY=VALUE",
                         help="override any setting: batch_size=4, model_options.image_size=256, "
@@ -147,6 +155,9 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     window.add_argument("--iterations", type=_positive_int, help="measured iterations per window")
     window.add_argument("--duration", type=_typed("duration", float), metavar="SECONDS", help="measured seconds per window")
     run.add_argument("--repeat", type=_positive_int, help="number of measured windows")
+    run.add_argument("--timing", choices=TIMING_MODES,
+                     help="deferred (default): step times from CUDA events and losses read at the window's end; "
+                          "synchronized: wait for the device and read the loss after every iteration")
     run.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=None,
                      help="evaluate the model after the measured windows")
 
@@ -159,6 +170,8 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_positive_int, metavar="STEPS", help="save a checkpoint every N steps")
     train.add_argument("--eval-every", type=_positive_int, metavar="STEPS", help="evaluate every N steps")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue a training run from its checkpoint")
+    train.add_argument("--log-every", type=_positive_int, metavar="STEPS",
+                       help="read the loss on the host (progress, NaN check) every N steps (default 10)")
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint")
     _add_common(evaluate, registry)
@@ -198,8 +211,9 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
 def _flag_layer(args: argparse.Namespace) -> dict[str, Any]:
     """The command line's settings as a configuration layer (only what was given)."""
     layer = parse_set(args.set_pairs)
-    names = ("variant", "batch_size", "device", "dataset", "data_root", "output", "workers", "seed",
-             "warmup", "iterations", "duration", "repeat", "evaluate", "sync_batchnorm")
+    names = ("variant", "batch_size", "device", "dataset", "eval_dataset", "data_root", "output", "workers", "seed",
+             "warmup", "iterations", "duration", "repeat", "evaluate", "sync_batchnorm", "timing", "tf32",
+             "cudnn_benchmark")
     for name in names:
         value = getattr(args, name, None)
         if value is not None:
@@ -230,6 +244,7 @@ def _print_list(registry: Registry, as_json: bool) -> None:
         spec: ModelSpec = entry.spec
         models.append({"name": spec.name, "description": spec.description, "variants": list(spec.variants),
                        "default_variant": spec.default_variant, "datasets": list(spec.datasets),
+                       "dataset_schemes": list(spec.dataset_schemes),
                        "default_dataset": spec.default_dataset, "default_batch_size": spec.default_batch_size,
                        "options": spec.options, **origin(entry)})
     for entry in registry.profilers.values():
@@ -245,7 +260,8 @@ def _print_list(registry: Registry, as_json: bool) -> None:
     print("Models")
     for m in models:
         variants = " ".join(v + ("*" if v == m["default_variant"] else "") for v in m["variants"])
-        datasets = " ".join(d + ("*" if d == m["default_dataset"] else "") for d in m["datasets"])
+        datasets = " ".join([d + ("*" if d == m["default_dataset"] else "") for d in m["datasets"]]
+                            + [f"{scheme}..." for scheme in m["dataset_schemes"]])
         print(f"  {m['name']:<14} {m['description']}  [{m['distribution']} {m['version']}]")
         print(f"  {'':<14} variants: {variants}")
         print(f"  {'':<14} datasets: {datasets}")
@@ -313,7 +329,7 @@ def _cmd_task(args: argparse.Namespace, registry: Registry) -> int:
         return launched
     if args.command == "train":
         task = {"epochs": args.epochs, "steps": args.steps, "checkpoint_every": args.checkpoint_every,
-                "eval_every": args.eval_every, "resume": args.resume}
+                "eval_every": args.eval_every, "resume": args.resume, "log_every": args.log_every}
     else:
         task = {"checkpoint": args.checkpoint}
     return run_task(args.command, config, registry, task, as_json=args.json)

@@ -19,6 +19,8 @@ from dnn_suite.errors import UsageError
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry, check_variant
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+#: how measured windows are timed (dnn_suite.timing)
+TIMING_MODES = ("deferred", "synchronized")
 
 
 @dataclass
@@ -29,6 +31,8 @@ class RunConfig:
     variant: str
     dataset: str
     batch_size: int
+    #: the dataset evaluated during and after training (None: the dataset's own evaluation split)
+    eval_dataset: str | None = None
     #: a batch-size sweep (``dnn-suite run --batch-size 1,2,4``): every size in its own process
     batch_sizes: list[int] | None = None
     data_root: str | None = None
@@ -40,10 +44,17 @@ class RunConfig:
     profilers: list[str] = field(default_factory=list)
     output: str = "results"
     seed: int = 0
-    workers: int = 2
+    #: data-loader worker processes; None chooses from the device and the machine (dnn_suite.loading)
+    workers: int | None = None
     evaluate: bool = False
     #: BatchNorm layers as SyncBatchNorm in a multi-process run on CUDA
     sync_batchnorm: bool = False
+    #: ``deferred`` (read step times and losses at the window's end) or ``synchronized`` (per iteration)
+    timing: str = "deferred"
+    #: cuDNN benchmark mode (autotuned convolution algorithms; fixed input sizes make it pay)
+    cudnn_benchmark: bool = True
+    #: TF32 for fp32 matmuls and convolutions on CUDA; off, so that fp32 means fp32
+    tf32: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
     profiler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     benchmark: str | None = None
@@ -85,6 +96,7 @@ RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model": (_string, "a model name"),
     "variant": (_string, "a variant name"),
     "dataset": (_string, "a dataset name"),
+    "eval_dataset": (_string, "a dataset name"),
     "data_root": (_string, "a directory path"),
     "batch_size": (_positive_int, "a positive integer"),
     "batch_sizes": (_positive_int_list, "a list of positive integers (a sweep)"),
@@ -99,6 +111,9 @@ RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "workers": (_non_negative_int, "an integer >= 0"),
     "evaluate": (lambda v: isinstance(v, bool), "true or false"),
     "sync_batchnorm": (lambda v: isinstance(v, bool), "true or false"),
+    "timing": (lambda v: v in TIMING_MODES, " or ".join(TIMING_MODES)),
+    "cudnn_benchmark": (lambda v: isinstance(v, bool), "true or false"),
+    "tf32": (lambda v: isinstance(v, bool), "true or false"),
     "model_options": (_mapping, "a mapping of model option names to values"),
     "profiler_options": (_mapping, "a mapping of profiler names to option mappings"),
 }
@@ -287,8 +302,11 @@ def resolve(
     if variant_from_name and "variant" not in layer_flags:
         merged["variant"] = variant_from_name
     merged["variant"] = check_variant(spec, merged["variant"])
-    if merged["dataset"] not in spec.datasets:
-        raise UsageError(f"unknown dataset {merged['dataset']!r} for model {spec.name} (available: {', '.join(spec.datasets)})")
+    for key in ("dataset", "eval_dataset"):
+        if merged.get(key) is not None and not spec.accepts_dataset(merged[key]):
+            schemes = "".join(f", {scheme}..." for scheme in spec.dataset_schemes)
+            raise UsageError(f"unknown dataset {merged[key]!r} for model {spec.name} "
+                             f"(available: {', '.join(spec.datasets)}{schemes})")
     merged["model_options"] = _resolve_options(f"model {spec.name}", spec.options, merged.get("model_options", {}))
     merged["profilers"] = canonical_profilers(merged.get("profilers", []), registry)
     # A sweep runs profilers that cannot share a run in separate passes (dnn_suite.sweep).

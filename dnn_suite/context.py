@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from dnn_suite.config import RunConfig
+from dnn_suite.loading import loader_settings
 from dnn_suite.registry import ModelSpec, Registered
 
 
@@ -57,6 +58,17 @@ class WindowResult:
 
 
 @dataclass
+class Training:
+    """What the core built for a run, for profilers that run iterations of their own outside
+    the measured windows (the memory profiler tracks one): the model (as the train step gets
+    it), its optimizer, and the next batch of the run's training data."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    next_batch: Callable[[], Any]
+
+
+@dataclass
 class RunContext:
     """Passed to every hook of a run.
 
@@ -66,6 +78,7 @@ class RunContext:
     ``dnn-suite train``/``eval``; it is empty for ``dnn-suite run``. ``state`` is where plugins keep per-run objects between hooks, under
     their own name. ``rank`` and ``world_size`` place this process in a multi-process run
     (``--nproc-per-node``): a model plugin gives each rank its share of the data.
+    ``training`` is set once the model, its data and its optimizer are built.
     """
 
     config: RunConfig
@@ -79,6 +92,7 @@ class RunContext:
     state: dict[str, Any] = field(default_factory=dict)
     rank: int = 0
     world_size: int = 1
+    training: Training | None = None
 
     @property
     def spec(self) -> ModelSpec:
@@ -89,6 +103,12 @@ class RunContext:
     def options(self) -> dict[str, Any]:
         """The model's resolved options (hyper-parameters)."""
         return self.config.model_options
+
+    @property
+    def data_loader(self) -> dict[str, Any]:
+        """Data-loader settings for this run's device and machine (``workers``, ``pin_memory``,
+        ``prefetch_factor``, ``persistent_workers``; see dnn_suite.loading)."""
+        return loader_settings(self.config.workers, self.device, self.world_size)
 
     def profiler_options(self, name: str) -> dict[str, Any]:
         return self.config.profiler_options.get(name, {})

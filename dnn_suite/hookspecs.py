@@ -86,6 +86,18 @@ def dnn_suite_register_datasets(register: Callable[[DatasetSpec], None]) -> None
 # --------------------------------------------------------------------------- model hooks
 
 
+@hookspec
+def dnn_suite_check_config(run: RunContext) -> None:
+    """Check, before anything is built or created, that the model can run this configuration.
+
+    Implemented by model plugins with constraints torch would only report mid-run (BatchNorm
+    needs more than one value per channel in training: a batch size and input size too small
+    for the smallest feature map). Raise :class:`~dnn_suite.errors.UsageError` saying which
+    settings clash and what to change. ``run.task["command"]`` is ``"train"`` or ``"eval"``
+    for those commands and absent for ``dnn-suite run``.
+    """
+
+
 @hookspec(firstresult=True)
 def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
     """Build the model for ``run.config`` (variant, ``run.options``) on ``run.device``.
@@ -127,7 +139,8 @@ def dnn_suite_train_step(
     Implemented by model plugins; called for every warmup and measured iteration. Return a
     :class:`~dnn_suite.context.StepOutput` with the loss as a tensor (the runner reads it
     after synchronizing, so the step itself need not force a host-device sync), the number
-    of samples in the batch and optional loss components.
+    of samples in the batch and optional components: loss terms, plotted with the loss, and
+    counts (whole numbers at every step, e.g. matched anchors), plotted on their own axis.
     """
 
 

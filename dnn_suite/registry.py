@@ -28,6 +28,8 @@ class ModelSpec:
     datasets: tuple[str, ...]
     default_dataset: str
     default_batch_size: int = 8
+    #: prefixes of dataset specs the model reads besides its named datasets (``voc:`` for ``voc:DIR``)
+    dataset_schemes: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     option_help: dict[str, str] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
@@ -40,6 +42,9 @@ class ModelSpec:
         unknown = set(self.flags) - set(self.options)
         if unknown:
             raise ValueError(f"model {self.name!r}: flags {sorted(unknown)} are not options")
+
+    def accepts_dataset(self, dataset: str) -> bool:
+        return dataset in self.datasets or dataset.startswith(self.dataset_schemes)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ in the same folder, flushed, then renamed over its final name.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -19,6 +20,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from dnn_suite.context import IterationRecord, WindowResult
+from dnn_suite.errors import UsageError
+from dnn_suite.metrics import readable
 
 SCHEMA_VERSION = 1
 
@@ -76,18 +79,59 @@ def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[
 
 
 def new_run_dir(output: str | Path, name: str) -> Path:
-    """Create a fresh directory ``output/<timestamp>_<name>`` (suffixed if it exists)."""
+    """Create a fresh directory ``output/<timestamp>_<name>`` (suffixed if it exists).
+
+    An unusable output (a file, a read-only or full file system, no permission) is a
+    :class:`UsageError` here, before anything runs: the new directory must take a file of
+    :data:`PROBE_BYTES`, which is tried and removed.
+    """
     root = Path(output)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as e:
+        raise UsageError(f"output directory {root}: is a file; expected a directory (created if missing)") from e
+    except OSError as e:
+        raise UsageError(f"output directory {root}: cannot create it ({e.strerror}); "
+                         "expected a directory that exists or can be created") from e
     base = f"{time.strftime('%Y%m%d-%H%M%S')}_{name}"
     for attempt in range(1, 1000):
         candidate = root / (base if attempt == 1 else f"{base}-{attempt}")
         try:
             candidate.mkdir()
-            return candidate
         except FileExistsError:
             continue
-    raise RuntimeError(f"could not create a new run directory under {root}")
+        except OSError as e:
+            raise UsageError(f"output directory {root}: cannot create a run directory in it ({e.strerror}); "
+                             "expected a writable directory") from e
+        try:
+            check_writable(candidate, f"output directory {root}")
+        except UsageError:
+            candidate.rmdir()
+            raise
+        return candidate
+    raise UsageError(f"output directory {root}: 999 run directories named {base} already exist; expected fewer")
+
+
+PROBE_BYTES = 64 * 1024
+"""What a folder must take before a run writes in it: more than run.json and the CSVs of a short run."""
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Raise :class:`UsageError` unless a file of :data:`PROBE_BYTES` can be written (and
+    flushed to disk) in ``folder``. Trying is the only test that holds for root, for whom
+    permission bits do not apply but read-only mounts, immutable folders and full disks do."""
+    probe = folder / f".dnn-suite-probe.{os.getpid()}"
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(bytes(PROBE_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as e:
+        raise UsageError(f"{what}: cannot write in {folder} ({e.strerror}); "
+                         "expected a writable directory with free space") from e
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 def summarize(values: Sequence[float]) -> dict[str, float | None]:
@@ -177,10 +221,10 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
                                     f"max {spread['max']:.2f} CV {(spread['cv'] or 0) * 100:.1f}%"))
     memory = metrics.get("memory") or {}
     if memory.get("max_rss_bytes"):
-        text = f"max RSS {memory['max_rss_bytes'] / 2**20:.0f} MiB"
+        text = f"max RSS {readable(memory['max_rss_bytes'], 'bytes')}"
         if memory.get("cuda_max_allocated_bytes") is not None:
-            text += (f", CUDA allocated {memory['cuda_max_allocated_bytes'] / 2**20:.0f} MiB"
-                     f" / reserved {memory['cuda_max_reserved_bytes'] / 2**20:.0f} MiB")
+            text += (f", CUDA allocated {readable(memory['cuda_max_allocated_bytes'], 'bytes')}"
+                     f" / reserved {readable(memory['cuda_max_reserved_bytes'], 'bytes')}")
         rows.append(("peak memory", text))
     for name, report in (run.get("profilers") or {}).items():
         if report.get("error"):
@@ -198,7 +242,4 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
 
 
 def _format_value(metric: dict[str, Any]) -> str:
-    value, unit = metric.get("value"), metric.get("unit", "")
-    if isinstance(value, float):
-        return f"{value:.3g} {unit}".strip()
-    return f"{value} {unit}".strip()
+    return readable(metric.get("value"), metric.get("unit", ""))

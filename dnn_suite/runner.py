@@ -13,7 +13,6 @@ A run happens in one of two ways:
 from __future__ import annotations
 
 import json
-import math
 import random
 import resource
 import subprocess
@@ -26,9 +25,9 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import torch
 
-from dnn_suite import __version__, distributed, environment
+from dnn_suite import __version__, backends, distributed, environment
 from dnn_suite.config import RunConfig
-from dnn_suite.context import IterationRecord, RunContext, WindowResult
+from dnn_suite.context import RunContext, Training, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.plugins import run_plugin_manager
@@ -41,6 +40,7 @@ from dnn_suite.results import (
     write_iterations,
     write_json_atomic,
 )
+from dnn_suite.timing import CudaEventClock, HostClock, PendingIteration, Settled, make_clock, settle
 
 EXIT_INTERRUPTED = 130
 
@@ -80,7 +80,8 @@ class CoreLoop:
     """The core's hook implementations in a run's plugin manager: the timed loop itself.
 
     Windows are appended as they are measured, so what was measured survives a failure or
-    an interrupt and still reaches run.json.
+    an interrupt and still reaches run.json. How iterations are timed and when losses are read
+    is the run's timing mode (see :mod:`dnn_suite.timing`).
     """
 
     def __init__(self) -> None:
@@ -89,30 +90,39 @@ class CoreLoop:
         self.batches: Iterator[Any] | None = None
         self.windows: list[WindowResult] = []
         self.interrupted = False
+        self.clock: HostClock | CudaEventClock | None = None
 
-    def _iteration(self, run: RunContext, window: int, index: int) -> tuple[IterationRecord, float]:
+    def _clock(self, run: RunContext) -> HostClock | CudaEventClock:
+        if self.clock is None:
+            self.clock = make_clock(run.device, run.config.timing)
+        return self.clock
+
+    def _iteration(self, run: RunContext, window: int, index: int, pending: list[PendingIteration]) -> None:
+        """One iteration, queued: its marks and its loss tensor join ``pending``, unread."""
+        clock = self._clock(run)
         start = perf_counter()
         batch = next(self.batches)  # type: ignore[arg-type]
         fetched = perf_counter()
+        step_start = clock.mark()
         output = run.hook.dnn_suite_train_step(run=run, model=self.model, batch=batch, optimizer=self.optimizer)
-        run.synchronize()
-        end = perf_counter()
-        loss = float(output.loss)
-        if not math.isfinite(loss):
-            where = "warmup" if window < 0 else f"window {window}"
-            raise RunFailed(f"loss is {loss} at iteration {index} of {where}: training diverged")
-        components = {key: float(value) for key, value in output.components.items()}
-        record = IterationRecord(window, index, fetched - start, end - fetched, int(output.samples), loss, components,
-                                 run.rank)
-        return record, end
+        step_end = clock.mark()
+        pending.append(PendingIteration(window, index, fetched - start, step_start, step_end, int(output.samples),
+                                        output.loss, dict(output.components), run.rank))
+
+    def _synchronized(self, run: RunContext) -> bool:
+        return run.config.timing == "synchronized"
 
     @hookimpl
     def dnn_suite_training_loop(self, run: RunContext) -> list[WindowResult]:
+        clock, pending = self._clock(run), []
         try:
             with progress(total=run.config.warmup, label="warmup") as bar:
                 for index in range(run.config.warmup):
-                    self._iteration(run, -1, index)
+                    self._iteration(run, -1, index, pending)
+                    if self._synchronized(run):
+                        settle(pending, clock)
                     bar.update()
+                settle(pending, clock)
         except KeyboardInterrupt:
             self.interrupted = True
             return self.windows
@@ -130,21 +140,42 @@ class CoreLoop:
         result = WindowResult(window)
         self.windows.append(result)
         iterations, duration = run.config.iterations, run.config.duration
-        run.synchronize()
+        clock, pending = self._clock(run), []
+        clock.wait()
+        origin = clock.mark()
+        host_start = perf_counter()
+
+        def record(settled: Settled) -> None:
+            result.iterations.extend(settled.records)
+            if settled.last_end is not None:
+                result.wall_s = clock.seconds(origin, settled.last_end)
+
+        def take() -> None:
+            """Read the pending iterations into the window (those before a NaN too)."""
+            try:
+                settled = settle(pending, clock)
+            except RunFailed as error:
+                record(error.settled)  # type: ignore[attr-defined]
+                raise
+            record(settled)
+
         bar = progress(total=iterations, label=f"window {window + 1}/{run.config.repeat}")
-        start = perf_counter()
         try:
             index = 0
             while iterations is None or index < iterations:
-                record, end = self._iteration(run, window, index)
-                result.iterations.append(record)
-                result.wall_s = end - start
-                bar.update(loss=record.loss)
+                self._iteration(run, window, index, pending)
+                if self._synchronized(run):
+                    take()
+                    bar.update(loss=result.iterations[-1].loss)
+                else:
+                    bar.update()
                 index += 1
-                if duration is not None and result.wall_s >= duration:
+                if duration is not None and perf_counter() - host_start >= duration:
                     break
+            take()
         except KeyboardInterrupt:
             result.interrupted = True
+            take()
         finally:
             bar.close()
         return result
@@ -200,6 +231,9 @@ class Run:
                 "distribution": registered.origin.distribution, "version": registered.origin.version,
             },
             "device": str(self.context.device),
+            "timing": {"mode": config.timing, "step_clock": make_clock(device, config.timing).name},
+            "backends": backends.configure(config),
+            "data_loader": self.context.data_loader,
             "environment": environment.capture(),
             "metrics": None,
             "profilers": {},
@@ -209,10 +243,12 @@ class Run:
     # ----------------------------------------------------------------- helpers
 
     def preflight(self) -> None:
-        """Every chosen profiler's preflight: a launched run's own manager holds the launcher
-        only, but the in-process profilers its child will load must be checked here too."""
+        """The model's configuration check and every chosen profiler's preflight: a launched
+        run's own manager holds the launcher only, but the in-process profilers its child will
+        load must be checked here too."""
         plugins = [self.registry.profilers[name].plugin for name in self.config.profilers]
         manager = run_plugin_manager(None, self.registry.models[self.config.model].plugin, plugins)
+        manager.hook.dnn_suite_check_config(run=self.context)
         manager.hook.dnn_suite_profiler_preflight(run=self.context)
 
     def create_run_dir(self) -> Path:
@@ -278,6 +314,7 @@ class Run:
             self.core.model = distributed.wrap_model(run, hook.dnn_suite_build_model(run=run))
             self.core.batches = _endless(hook.dnn_suite_build_dataloader(run=run, split="train"))
             self.core.optimizer = hook.dnn_suite_build_optimizer(run=run, model=self.core.model)
+            run.training = Training(self.core.model, self.core.optimizer, lambda: next(self.core.batches))
             hook.dnn_suite_training_loop(run=run)
             self.core.windows, self.ranks = distributed.merge_windows(self.core.windows, run.world_size)
             distributed.leave()

@@ -121,8 +121,10 @@ class Sweep:
         assert config.batch_sizes
         self.config = config
         self.passes = profiler_passes(config.profilers, registry)
-        for profilers in self.passes:  # refuse a missing tool before anything runs
-            Run(dataclasses.replace(config, batch_sizes=None, profilers=profilers), registry).preflight()
+        for profilers in self.passes:  # refuse a missing tool, or a batch size too small, before anything runs
+            smallest = dataclasses.replace(config, batch_sizes=None, batch_size=min(config.batch_sizes),
+                                           profilers=profilers)
+            Run(smallest, registry).preflight()
         self.points = [Point(size, profilers) for size in config.batch_sizes for profilers in self.passes]
         self.dir = new_run_dir(config.output, f"sweep_{config.model}-{config.variant}")
         self.entry = config.benchmark or "sweep"

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dnn_suite import __version__, distributed, environment
+from dnn_suite import __version__, backends, distributed, environment
 from dnn_suite.config import RunConfig
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
@@ -45,12 +45,14 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     world, device = distributed.setup(config, resolve_device(config.device), None)
     run = RunContext(config=config, model=registered, device=device, hook=manager.hook,
                      task={"command": command, **task}, rank=world.rank, world_size=world.size)
+    manager.hook.dnn_suite_check_config(run=run)
     run.run_dir = distributed.share(_task_dir(command, config, task) if world.rank == 0 else None, world.size)
     seed_everything(config.seed)
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "dnn_suite_version": __version__, "command": command,
         "status": "running", "error": None, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": config.to_json(), "task": task, "device": str(run.device),
+        "backends": backends.configure(config), "data_loader": run.data_loader,
         "environment": environment.capture(), "metrics": None,
     }
     path = run.run_dir / f"{command}.json"

@@ -16,7 +16,7 @@ import csv
 from pathlib import Path
 
 from dnn_suite.hookspecs import hookimpl
-from dnn_suite_profilers.analyzers import InvalidProfileFile, detect_and_analyze
+from dnn_suite_profilers.analyzers import InvalidProfileFile, detect_and_analyze, is_memory_file
 from dnn_suite_profilers.analyzers.ncu import is_ncu_line
 from dnn_suite_profilers.analyzers.nsys import is_kern_sum_header
 from dnn_suite_profilers.analyzers.nvml import is_nvml_header
@@ -33,7 +33,7 @@ def _in_run_dir(path: Path) -> bool:
 
 def _looks_supported(path: Path) -> bool:
     """Whether ``path`` claims to be one of the formats (then its errors are worth showing)."""
-    if path.suffix in REPORT_SUFFIXES or is_sqlite(path):
+    if path.suffix in REPORT_SUFFIXES or is_sqlite(path) or is_memory_file(path):
         return True
     try:
         with path.open(encoding="utf-8", errors="replace", newline="") as f:

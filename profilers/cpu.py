@@ -7,6 +7,7 @@ cores busy.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -34,15 +35,24 @@ def dnn_suite_register_profilers(register):
 
 
 def _sampler(run: RunContext) -> Sampler:
+    """Each row's CPU figures cover the time since the previous row; the first row, taken as
+    the window starts, has no such interval and carries the RSS only. The process figure is
+    from ``time.process_time`` (nanoseconds, all threads of this process): psutil's reads
+    whole 10 ms ticks, so over the few milliseconds between priming and the first sample, or
+    before a window's last sample, one tick read as several hundred percent."""
     process = psutil.Process()
-    process.cpu_percent(None)  # first call primes the counters
-    psutil.cpu_percent(None, percpu=True)
+    psutil.cpu_percent(None, percpu=True)  # primes the machine-wide counters
+    last: dict[str, float] = {}
 
     def sample(elapsed: float) -> list[dict[str, Any]]:
-        memory = process.memory_info()
-        row = {"timestamp_s": elapsed, "process_cpu_pct": process.cpu_percent(None), "rss_bytes": memory.rss}
-        for index, value in enumerate(psutil.cpu_percent(None, percpu=True)):
-            row[f"core{index}_pct"] = value
+        cpu_time, cores = time.process_time(), psutil.cpu_percent(None, percpu=True)
+        row: dict[str, Any] = {"timestamp_s": elapsed, "interval_s": None, "process_cpu_pct": None,
+                               "rss_bytes": process.memory_info().rss}
+        if last:
+            row["interval_s"] = elapsed - last["elapsed"]
+            row["process_cpu_pct"] = 100.0 * (cpu_time - last["cpu_time"]) / row["interval_s"]
+        row |= {f"core{index}_pct": value if last else None for index, value in enumerate(cores)}
+        last.update(elapsed=elapsed, cpu_time=cpu_time)
         return [row]
 
     return Sampler(sample, run.profiler_options(NAME)["interval_ms"] / 1000.0)
@@ -65,20 +75,25 @@ def dnn_suite_profiler_report(run: RunContext):
     rows = [dict(row, window=w) for w, s in enumerate(samplers) for row in s.rows]
     if not rows:
         return NAME, {}
-    header = ["window", "timestamp_s", "process_cpu_pct", "rss_bytes"] + sorted(
-        (k for k in rows[0] if k.startswith("core")), key=lambda k: int(k[4:-4]))
+    core_columns = sorted((k for k in rows[0] if k.startswith("core")), key=lambda k: int(k[4:-4]))
+    header = ["window", "timestamp_s", "interval_s", "process_cpu_pct", "rss_bytes", *core_columns]
     write_csv_atomic(run.profiler_dir(NAME) / "samples.csv", header, ([row.get(k) for k in header] for row in rows))
-    # The first row of each window is primed at the window's start and reads 0: skip it.
-    busy = [row for s in samplers for row in list(s.rows)[1:]] or rows
-    process = np.array([row["process_cpu_pct"] for row in busy])
-    cores = np.array([[row[k] for k in header[4:]] for row in busy])
+    metrics = {"rss_peak": Metric(int(max(row["rss_bytes"] for row in rows)), "bytes"),
+               "samples": Metric(len(rows), "count")}
+    measured = [row for row in rows if row["interval_s"]]
+    if not measured:
+        return NAME, metrics
+    # Means weighted by each row's interval: a window's last one is usually short.
+    weights = np.array([row["interval_s"] for row in measured])
+    process = np.array([row["process_cpu_pct"] for row in measured])
+    cores = np.array([[row[k] for k in core_columns] for row in measured])
+    mean = float(np.average(process, weights=weights))
     metrics = {
-        "process_cpu_mean": Metric(float(process.mean()), "%", "process CPU time / wall time (100% = one core)"),
+        "process_cpu_mean": Metric(mean, "%", "process CPU time / wall time (100% = one core)"),
         "process_cpu_p95": Metric(float(np.percentile(process, 95)), "%"),
-        "cores_busy_mean": Metric(float(process.mean() / 100.0), "cores"),
-        "rss_peak": Metric(int(max(row["rss_bytes"] for row in rows)), "bytes"),
-        "samples": Metric(len(rows), "count"),
+        "cores_busy_mean": Metric(mean / 100.0, "cores"),
+        **metrics,
     }
-    for index, value in enumerate(cores.mean(axis=0)):
+    for index, value in enumerate(np.average(cores, axis=0, weights=weights)):
         metrics[f"core{index}_mean"] = Metric(float(value), "%", "machine-wide utilization of this core")
     return NAME, metrics

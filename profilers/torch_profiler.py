@@ -30,6 +30,8 @@ from dnn_suite.results import write_atomic, write_json_atomic
 
 NAME = "torch"
 WINDOW_RECORD = "dnn_suite.window"
+KINETO_LOG_LEVEL = "KINETO_LOG_LEVEL"
+KINETO_SILENT = "6"  # above kineto's highest level (USDT = 5): no log lines at all
 
 
 @hookimpl
@@ -63,7 +65,13 @@ def dnn_suite_profiler_preflight(run: RunContext):
 
 
 def _start(run: RunContext) -> profile:
+    """Start profiling. Without CUDA, kineto (torch's profiling library) would still print
+    its trace markers and ``ERROR ... gpuGetDeviceCount failed`` on a CUDA build of torch: it is
+    silenced before its first use, where it reads its log level. On a CUDA run its messages can
+    matter (CUPTI permissions) and are kept; an explicit KINETO_LOG_LEVEL always wins."""
     options = run.profiler_options(NAME)
+    if not _on_cuda(run):
+        os.environ.setdefault(KINETO_LOG_LEVEL, KINETO_SILENT)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if _on_cuda(run) else [])
     profiler = profile(activities=activities, record_shapes=options["record_shapes"],
                        with_stack=options["with_stack"], profile_memory=options["profile_memory"])

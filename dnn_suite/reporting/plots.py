@@ -9,6 +9,7 @@ the report's tables) work without it.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,10 +64,14 @@ def lines(series: Sequence[Series], axes: Axes, markers: bool = False) -> bytes:
             plot.errorbar(s.x, s.y, yerr=s.error, label=s.label, capsize=3, **style)
         else:
             plot.plot(s.x, s.y, label=s.label, linewidth=1.2, **style)
-        if s.low is not None and s.high is not None:
-            plot.fill_between(s.x, s.low, s.high, alpha=0.2)
+        if s.low is not None and s.high is not None:  # a missing bound (no reading yet) leaves a gap
+            plot.fill_between(s.x, _gaps(s.low), _gaps(s.high), alpha=0.2)
     _finish(plot, axes)
     return _png(figure)
+
+
+def _gaps(values: Sequence[float | None]) -> list[float]:
+    return [math.nan if v is None else v for v in values]
 
 
 def histogram(values: Sequence[float], axes: Axes, bins: int = 30) -> bytes:

@@ -18,7 +18,7 @@ import re
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,14 @@ from dnn_suite.errors import UsageError
 from dnn_suite.reporting.headline import headline_table, headlines
 from dnn_suite.reporting.plots import Axes, Series
 from dnn_suite.reporting.render import Block, Image, Report, Section, Table, Text, render_html, write_markdown
-from dnn_suite.results import ITERATION_COLUMNS, write_atomic
+from dnn_suite.results import ITERATION_COLUMNS, check_writable, write_atomic
 from dnn_suite.reporting.rundirs import RunDir, config_differences, flatten, load_runs, read_csv_numbers, read_json
 
 TOP = 15
 """Rows of the top kernels / operators tables (the bar charts show 10)."""
 CORE_TYPES = {"fma": "FMA", "fp16": "FP16", "tensor": "Tensor", "sfu": "SFU"}
 _CORE_COLUMN = re.compile(r"^core\d+_pct$")
-_NOT_WEIGHTED = {"process_id", "id", "device", "cycles", "duration_ns", "name"}
+_NOT_WEIGHTED = {"process_id", "id", "device", "cycles", "duration_ns", "name", "invocations"}
 
 
 def write_report(path: Path, fmt: str | None = None, output: Path | None = None) -> int:
@@ -44,8 +44,11 @@ def write_report(path: Path, fmt: str | None = None, output: Path | None = None)
     runs, sweep = load_runs(path)
     fmt = fmt or ("html" if output is not None and output.suffix.lower() in (".html", ".htm") else "md")
     output = output if output is not None else path / f"report.{fmt}"
+    if output.is_dir():
+        raise UsageError(f"--output {output}: is a directory; expected a file name such as report.{fmt}")
     if not output.parent.is_dir():
         raise UsageError(f"--output {output}: no such directory {output.parent}")
+    check_writable(output.parent, f"--output {output}")
     plotting = plots.available()
     if not plotting:
         print(f"dnn-suite: {plots.INSTALL_HINT}", file=sys.stderr)
@@ -178,15 +181,22 @@ class RunSections:
         rows = [row for row in self.run.iterations if row.get("loss") is not None]
         if not rows:
             return None
-        columns = ["loss", *(c for c in rows[0] if c not in ITERATION_COLUMNS)]
+        components = [c for c in rows[0] if c not in ITERATION_COLUMNS and c != "rank"]
+        # Loss terms share the loss's axis; counts the step reports (num_positives, matched
+        # anchors), told apart by being whole numbers throughout, are on a plot of their own.
+        others = [c for c in components if _whole_numbers(row.get(c) for row in rows)]
         x = list(range(len(rows)))
-        series = [Series(c, x, [row.get(c) for row in rows]) for c in columns]
+        series = [Series(c, x, [row.get(c) for row in rows]) for c in ["loss", *components] if c not in others]
         boundaries = [i - 0.5 for i in range(1, len(rows)) if rows[i]["window"] != rows[i - 1]["window"]]
         losses = [v for s in series for v in s.y if v is not None]
         log = min(losses) > 0 and max(losses) > 1000 * min(losses)  # e.g. a diverging run
         axes = Axes("measured iteration", "loss (log scale)" if log else "loss", boundaries=boundaries, log=log)
         blocks = self._image("loss", "Training loss per measured iteration (dotted lines: window boundaries)",
                              plots.lines, series, axes)
+        if others:
+            blocks += self._image("step_values", f"Other values of the training step: {', '.join(others)}",
+                                  plots.lines, [Series(c, x, [row.get(c) for row in rows]) for c in others],
+                                  Axes("measured iteration", "value", boundaries=boundaries))
         loss = self.run.metrics.get("loss") or {}
         blocks.append(Table(["first", "last", "mean"], [[_num(loss.get(k)) for k in ("first", "last", "mean")]]))
         return self._section("Loss", blocks)
@@ -353,7 +363,8 @@ def _continuous_times(rows: list[dict[str, float | None]]) -> tuple[list[float],
 
 def aggregate_kernels(launches: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per-launch rows (``per_kernel``) summed per kernel name: launches, cycles, duration, and
-    every other numeric column as a cycle-weighted mean (None where no launch has it)."""
+    every other numeric column as a cycle-weighted mean (None where no launch has it). A row
+    with ``invocations`` (from ncu's per-kernel summary) stands for that many launches."""
     columns = list(dict.fromkeys(column for launch in launches for column, value in launch.items()
                                  if column not in _NOT_WEIGHTED and isinstance(value, (int, float))))
     kernels: dict[str, dict[str, Any]] = {}
@@ -363,10 +374,11 @@ def aggregate_kernels(launches: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if name not in kernels:
             kernels[name] = {"name": name, "launches": 0, "cycles": 0.0, "duration_ns": 0.0}
             weighted[name] = {column: [0.0, 0.0] for column in columns}  # sum of cycles * value, of cycles
-        kernel, cycles = kernels[name], launch.get("cycles") or 0.0
-        kernel["launches"] += 1
+        count = launch.get("invocations") or 1
+        kernel, cycles = kernels[name], (launch.get("cycles") or 0.0) * count
+        kernel["launches"] += count
         kernel["cycles"] += cycles
-        kernel["duration_ns"] += launch.get("duration_ns") or 0.0
+        kernel["duration_ns"] += (launch.get("duration_ns") or 0.0) * count
         for column, sums in weighted[name].items():
             if isinstance(launch.get(column), (int, float)):
                 sums[0] += cycles * launch[column]
@@ -375,6 +387,11 @@ def aggregate_kernels(launches: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kernel.update({column: total / weight if weight else None
                        for column, (total, weight) in weighted[name].items()})
     return list(kernels.values())
+
+
+def _whole_numbers(values: Iterable[float | None]) -> bool:
+    present = [value for value in values if value is not None]
+    return bool(present) and all(float(value).is_integer() for value in present)
 
 
 def _key_values(flat: dict[str, Any]) -> Table:

@@ -24,9 +24,11 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_sgd(model: nn.Module, *, batch_size: int, lr_per_64_images: float, momentum: float,
-              weight_decay: float) -> torch.optim.SGD:
+              weight_decay: float, fused: bool = False) -> torch.optim.SGD:
+    """``fused`` (for CUDA): one kernel for the whole update, and GradScaler hands it the
+    inf/NaN flag on the device instead of reading it on the host every step."""
     lr = lr_per_64_images * batch_size / 64
-    return torch.optim.SGD(parameter_groups(model, weight_decay), lr=lr, momentum=momentum)
+    return torch.optim.SGD(parameter_groups(model, weight_decay), lr=lr, momentum=momentum, fused=fused or None)
 
 
 def warmup_cosine(optimizer: torch.optim.Optimizer, *, warmup_steps: int, total_steps: int,

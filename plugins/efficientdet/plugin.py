@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,15 @@ from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import ModelSpec
 
 from .checkpoint import load_checkpoint, load_model_state
-from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader
+from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader, build_transforms
+from .data.sources import SCHEMES, parse_source, read_source, split_source
 from .data.download import DATASETS as DOWNLOADABLE
 from .evaluate import COCO_EVALUATORS
 from .evaluation import evaluate_model
 from .model import VARIANTS, build_efficientdet
 from .optim import build_sgd
-from .step import TrainStep, memory_format
+from .step import AMP_DTYPES, TrainStep, memory_format
+from .weights import class_difference, load_weights, set_backbone_bn_eps
 
 NAME = "efficientdet"
 # User-facing dataset names; "synthetic" and "synthetic-coco" pick their train or val split.
@@ -31,13 +35,17 @@ DEFAULT_REAL_ROOT = Path("/dataset")  # the original benchmark's layout
 
 OPTIONS: dict[str, tuple[Any, str]] = {
     "image_size": (0, "input size in pixels (0: the variant's, 512 for D0)"),
-    "amp": (False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA"),
+    "amp": (False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (see amp_dtype)"),
+    "amp_dtype": ("auto", "autocast dtype of --amp: auto (float16 + GradScaler on CUDA, bfloat16 on CPU), float16, "
+                          "or bfloat16 (no GradScaler: bf16 has fp32's exponent range)"),
     "channels_last": (True, "channels-last memory format for images and weights (1.3x faster D0 training on CPU)"),
     "clip_grad_norm": (10.0, "gradient-norm clipping (0 disables)"),
     "lr_per_64_images": (0.08, "SGD learning rate per 64 images, scaled linearly with the batch size"),
     "momentum": (0.9, "SGD momentum"),
     "weight_decay": (4e-5, "weight decay on conv/linear weights (not BN or biases)"),
     "backbone_weights": (None, "torchvision EfficientNet weights file, or 'imagenet' from the torch hub cache"),
+    "classes": (None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' names"),
+    "weights": (None, "start from these weights: a dnn-suite checkpoint or an effdet EfficientDet state dict (.pth)"),
     "scale_min": (0.1, "training scale jitter, lower bound"),
     "scale_max": (2.0, "training scale jitter, upper bound"),
     "score_threshold": (0.05, "minimum detection score kept by post-processing"),
@@ -62,10 +70,12 @@ def dnn_suite_register_models(register):
         default_variant="d0",
         datasets=DATASETS,
         default_dataset="synthetic",
+        dataset_schemes=SCHEMES,
         default_batch_size=4,
         options={key: default for key, (default, _) in OPTIONS.items()},
         option_help={key: text for key, (_, text) in OPTIONS.items()},
-        flags=("image_size", "amp", "channels_last", "backbone_weights", "voc07_metric", "score_threshold"),
+        flags=("image_size", "amp", "amp_dtype", "channels_last", "backbone_weights", "weights", "voc07_metric",
+               "score_threshold"),
     ))
 
 
@@ -94,9 +104,22 @@ def data_root(run: RunContext, dataset: str) -> Path:
 
 
 def split_dataset(run: RunContext, split: str) -> str:
-    """The concrete dataset for ``split``: the eval split of a training set (VOC -> VOC2007
-    test, COCO -> val2017), except that `dnn-suite eval` evaluates the dataset it is given."""
+    """The concrete dataset for ``split``: ``--eval-dataset``, else the eval split of a training set
+    (VOC -> VOC2007 test, COCO -> val2017, ``voc:DIR`` -> its test/val set), except that
+    `dnn-suite eval` evaluates the dataset it is given."""
     name = run.config.dataset
+    if split == "eval" and run.config.eval_dataset:
+        return run.config.eval_dataset
+    source = parse_source(name)
+    if source is not None:
+        resolved = split_source(source, "train" if split == "train" else "eval")
+        if resolved is None and split == "train":
+            raise UsageError(f"dataset {name}: no ImageSets/Main/trainval.txt or train.txt under {source.path}; "
+                             f"name the image set: {name}:SET")
+        if resolved is None:
+            raise UsageError(f"dataset {name} has no evaluation split (a VOC test or val image set, a COCO val file "
+                             "beside the train file); name one with --eval-dataset")
+        return str(resolved)
     if name in ("synthetic", "synthetic-coco"):
         return f"{name}-{'train' if split == 'train' else 'val'}"
     if split == "eval" and run.task.get("command") != "eval":
@@ -104,25 +127,53 @@ def split_dataset(run: RunContext, split: str) -> str:
     return name
 
 
+def class_option(run: RunContext) -> list[str] | None:
+    """Model option ``classes``: a list, or names separated by commas."""
+    value = run.options["classes"]
+    names = value.split(",") if isinstance(value, str) else value
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names)
+                              or not names):
+        raise UsageError(f"model efficientdet option 'classes': expected a list of class names, got {value!r}")
+    return [n.strip() for n in names] if names is not None else None
+
+
 def dataset(run: RunContext, split: str) -> DetectionDataset:
-    """The dataset of ``split``, built once per run."""
+    """The dataset of ``split``, built once per run. While training, the evaluation set must have
+    the training set's classes (a ``voc:`` evaluation set takes them)."""
     cache = run.state.setdefault(NAME, {}).setdefault("datasets", {})
     if split not in cache:
         name = split_dataset(run, split)
         options = run.options
-        synthetic = SyntheticConfig(num_train=options["synthetic_train"], num_val=options["synthetic_val"],
-                                    image_size=image_size(run), seed=0)
-        cache[split] = build_dataset(name, data_root(run, name), train=split == "train", image_size=image_size(run),
-                                     scale_range=(options["scale_min"], options["scale_max"]), synthetic=synthetic)
+        transform = build_transforms(split == "train", image_size(run), (options["scale_min"], options["scale_max"]))
+        source = parse_source(name)
+        training = split == "eval" and run.task.get("command") != "eval"
+        if source is not None:
+            classes = class_option(run) or (dataset(run, "train").class_names if training and source.kind == "voc"
+                                            else None)
+            cache[split] = read_source(source, transform, classes)
+        else:
+            synthetic = SyntheticConfig(num_train=options["synthetic_train"], num_val=options["synthetic_val"],
+                                        image_size=image_size(run), seed=0)
+            cache[split] = build_dataset(name, data_root(run, name), train=split == "train",
+                                         image_size=image_size(run),
+                                         scale_range=(options["scale_min"], options["scale_max"]),
+                                         synthetic=synthetic)
+        if training:
+            trained_on, evaluated = dataset(run, "train").class_names, cache[split].class_names
+            if tuple(trained_on) != tuple(evaluated):
+                difference = class_difference(trained_on, evaluated, "training", "evaluation")
+                raise UsageError(f"evaluation dataset {name} has other classes than the training dataset "
+                                 f"{run.config.dataset}: {difference}")
     return cache[split]
 
 
 def loader(run: RunContext, split: str, *, batch_size: int | None = None) -> torch.utils.data.DataLoader:
     train = split == "train"
     shard = (run.rank, run.world_size) if train and run.world_size > 1 else None
+    settings = run.data_loader
     return build_loader(dataset(run, split), batch_size or run.config.batch_size, shuffle=train,
-                        workers=run.config.workers, pin_memory=run.device.type == "cuda", drop_last=train,
-                        seed=run.config.seed, shard=shard)
+                        workers=settings["workers"], pin_memory=settings["pin_memory"], drop_last=train,
+                        seed=run.config.seed, shard=shard, prefetch_factor=settings["prefetch_factor"])
 
 
 def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
@@ -130,6 +181,7 @@ def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
     if "step" not in state:
         options = run.options
         state["step"] = TrainStep(unwrap(model), run.device, image_size=image_size(run), amp=options["amp"],
+                                  amp_dtype=options["amp_dtype"],
                                   channels_last=options["channels_last"], clip_grad_norm=options["clip_grad_norm"],
                                   world_size=run.world_size)
     return state["step"]
@@ -139,22 +191,51 @@ def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
 
 
 @hookimpl
+def dnn_suite_check_config(run: RunContext) -> None:
+    """Training BatchNorm needs two values per channel; the smallest level, P7, is
+    ceil(size / 128) pixels square, so batch size 1 cannot train at 128 px or less."""
+    if run.task.get("command") == "eval":  # evaluation uses the running statistics
+        return
+    variant = VARIANTS[run.config.variant]
+    size, stride = image_size(run), 2**variant.max_level
+    side = math.ceil(size / stride)
+    if run.config.batch_size * side * side < 2:
+        raise UsageError(
+            f"efficientdet {variant.name} at image size {size} with batch size {run.config.batch_size}: its smallest "
+            f"feature map (P{variant.max_level}) is {side}x{side}, so BatchNorm would get one value per channel and "
+            f"cannot train; use a batch size of 2 or more, or an image size above {stride} (e.g. --image-size "
+            f"{2 * stride})")
+
+
+@hookimpl
 def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
     if run.options["coco_evaluator"] not in COCO_EVALUATORS:  # checked before hours of training, not after
         raise UsageError(f"model efficientdet option 'coco_evaluator': expected one of {', '.join(COCO_EVALUATORS)}, "
                          f"got {run.options['coco_evaluator']!r}")
+    if run.options["amp_dtype"] not in AMP_DTYPES:
+        raise UsageError(f"model efficientdet option 'amp_dtype': expected one of {', '.join(AMP_DTYPES)}, "
+                         f"got {run.options['amp_dtype']!r}")
     split = "eval" if run.task.get("command") == "eval" else "train"
     class_names = dataset(run, split).class_names
     model = build_efficientdet(run.config.variant, len(class_names), image_size=image_size(run),
                                backbone_weights=run.options["backbone_weights"])
-    checkpoint = run.task.get("checkpoint")
+    checkpoint, weights = run.task.get("checkpoint"), run.options["weights"]
+    if checkpoint and weights:
+        raise UsageError("give either --checkpoint or --weights, not both")
     if checkpoint:
         state = load_checkpoint(checkpoint)
         saved_classes = tuple(state.get("class_names", class_names))
         if saved_classes != tuple(class_names):
             raise UsageError(f"checkpoint {checkpoint} was trained on classes {', '.join(saved_classes[:5])}... "
-                             f"but dataset {run.config.dataset} has {', '.join(class_names[:5])}...")
+                             f"but dataset {run.config.dataset} has {', '.join(class_names[:5])}...: "
+                             f"{class_difference(saved_classes, class_names, 'the checkpoint')}")
         load_model_state(model, state.get("ema") or state["model"], checkpoint)
+        if state.get("backbone_bn_eps"):
+            set_backbone_bn_eps(model, state["backbone_bn_eps"])
+    elif weights and not run.task.get("resume"):  # a resumed run continues from its own checkpoint
+        report = load_weights(model, weights, class_names, allow_new_classes=split == "train")
+        if run.rank == 0:
+            print(f"dnn-suite: {report.summary()}", file=sys.stderr)
     model = model.to(run.device, memory_format=memory_format(run.options["channels_last"]))
     return model.train()
 
@@ -169,7 +250,8 @@ def dnn_suite_build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.
     options = run.options
     global_batch = run.config.batch_size * run.world_size  # the recipe's learning rate follows all ranks' images
     return build_sgd(model, batch_size=global_batch, lr_per_64_images=options["lr_per_64_images"],
-                     momentum=options["momentum"], weight_decay=options["weight_decay"])
+                     momentum=options["momentum"], weight_decay=options["weight_decay"],
+                     fused=run.device.type == "cuda")
 
 
 @hookimpl

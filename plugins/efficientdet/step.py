@@ -1,7 +1,8 @@
 """One EfficientDet training iteration: forward, loss, backward, optimizer step.
 
 Shared by the benchmark loop (``dnn-suite run``) and the trainer (``dnn-suite train``).
-Mixed precision is bf16 autocast on CPU and fp16 autocast with a GradScaler on CUDA; the
+Mixed precision is bf16 autocast on CPU and fp16 autocast with a GradScaler on CUDA, or the
+dtype asked for (``amp_dtype``: bf16 needs no GradScaler, its exponent range is fp32's); the
 loss is always computed in fp32. Nothing here reads a value back to the host, so the step
 queues its work without a host-device sync.
 
@@ -23,19 +24,30 @@ from dnn_suite.context import StepOutput
 from .model import DetectionLoss, EfficientDet
 
 
+AMP_DTYPES = ("auto", "float16", "bfloat16")
+
+
+def autocast_dtype(name: str, device: torch.device) -> torch.dtype:
+    """``auto``: fp16 on CUDA, bf16 on the CPU (where fp16 autocast is slow)."""
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.bfloat16
+    return getattr(torch, name)
+
+
 def memory_format(channels_last: bool) -> torch.memory_format:
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
 class TrainStep:
     def __init__(self, model: EfficientDet, device: torch.device, *, image_size: int, amp: bool,
-                 channels_last: bool, clip_grad_norm: float, world_size: int = 1) -> None:
+                 channels_last: bool, clip_grad_norm: float, world_size: int = 1, amp_dtype: str = "auto") -> None:
         self.device = device
         self.world_size = world_size
         self.loss = DetectionLoss(model.anchors(image_size), model.num_classes).to(device)
         self.amp = amp
-        self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-        self.scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+        self.amp_dtype = autocast_dtype(amp_dtype, device)
+        # fp16 gradients underflow without loss scaling; bf16 ones do not
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp and self.amp_dtype == torch.float16)
         self.memory_format = memory_format(channels_last)
         self.clip_grad_norm = clip_grad_norm
 

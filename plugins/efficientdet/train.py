@@ -61,11 +61,13 @@ from . import plugin
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .data import collate
 from .optim import warmup_cosine
+from .weights import backbone_bn_eps, set_backbone_bn_eps
 
 CHECKPOINT_FORMAT = "dnn-suite-efficientdet-train"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
 LAST = "last.pt"
+DEFAULT_LOG_EVERY = 10  # steps between reads of the loss on the host (--log-every)
 
 
 # ----------------------------------------------------------------------------- data order
@@ -150,10 +152,12 @@ def _ignore_sigint(_worker_id: int) -> None:
 
 
 def train_loader(run: RunContext, sampler: EpochBatchSampler) -> DataLoader:
-    workers = run.config.workers
+    settings = run.data_loader
+    workers = settings["workers"]
     return DataLoader(SeededSamples(plugin.dataset(run, "train"), run.config.seed), batch_sampler=sampler,
-                      num_workers=workers, collate_fn=collate, pin_memory=run.device.type == "cuda",
-                      persistent_workers=workers > 0, worker_init_fn=_ignore_sigint if workers else None,
+                      num_workers=workers, collate_fn=collate, pin_memory=settings["pin_memory"],
+                      prefetch_factor=settings["prefetch_factor"], persistent_workers=settings["persistent_workers"],
+                      worker_init_fn=_ignore_sigint if workers else None,
                       generator=torch.Generator().manual_seed(run.config.seed))
 
 
@@ -390,6 +394,7 @@ class Trainer:
         if state is not None:  # the model first: its key/shape check names the mismatch best
             try:
                 load_model_state(model, state["model"], self.resume_path)
+                set_backbone_bn_eps(model, state.get("backbone_bn_eps", backbone_bn_eps(model)))
             except UsageError as error:
                 saved = state.get("config") or {}
                 raise UsageError(f"--resume: {error} (checkpoint: {_describe(saved)}; "
@@ -417,6 +422,9 @@ class Trainer:
         self.checkpoint_dir = run.run_dir / CHECKPOINT_DIR
         self.evaluations: list[dict[str, Any]] = list(state.get("evaluations", [])) if state else []
         self.losses: list[float] = []
+        # (step, loss tensor, learning rate, images) of the steps whose loss is not read yet
+        self.unread: list[tuple[int, Any, float, int]] = []
+        self.log_every = int(self.task.get("log_every") or DEFAULT_LOG_EVERY)
 
     # -- setup
 
@@ -480,6 +488,7 @@ class Trainer:
             "rng": rng_state(),
             "config": self.config,
             "class_names": list(self.class_names),  # read by `dnn-suite eval --checkpoint`
+            "backbone_bn_eps": backbone_bn_eps(self.model),  # 1e-5 when fine-tuned from effdet's weights
             "evaluations": self.evaluations,
         }
 
@@ -545,31 +554,32 @@ class Trainer:
                 while self.step < self.total_steps:
                     self.sampler.epoch, self.sampler.start = divmod(self.step, self.steps_per_epoch)
                     for batch in loader:
+                        lr = self.optimizer.param_groups[0]["lr"]
                         output = self.step_fn(self.wrapped, batch, self.optimizer)
                         self.scheduler.step()
                         if self.ema is not None:
                             self.ema.update_parameters(self.model)
                         self.step += 1
-                        loss = float(output.loss)
-                        if not math.isfinite(loss):
-                            raise RunFailed(f"the training loss is {loss} at step {self.step}")
-                        self.losses.append(loss)
-                        progress.update(self.step, loss, self.optimizer.param_groups[0]["lr"],
-                                        output.samples * run.world_size)
+                        self.unread.append((self.step, output.loss, lr, output.samples * run.world_size))
+                        logging = self.step % self.log_every == 0
+                        if logging or self.step >= self.total_steps:
+                            self.read_losses(progress)
                         if self.step >= self.total_steps:
                             break
                         # Evaluate first, so that the checkpoint of this step records the evaluation.
                         if evaluate and eval_every and self.step % eval_every == 0:
                             self.evaluate(progress)
                         if checkpoint_every and self.step % checkpoint_every == 0:
+                            self.read_losses(progress)
                             self.save(progress)
-                        if self.interrupted(interrupts):  # between two steps: the state is consistent
+                        if self.interrupted(interrupts, logging):  # between two steps: the state is consistent
                             raise KeyboardInterrupt
                 progress.close()
                 self.save(progress)
                 if interrupts.requested:
                     raise KeyboardInterrupt
             except KeyboardInterrupt:
+                self.read_losses(progress)
                 progress.close()
                 # A second Ctrl-C may have struck mid-step: then there is no consistent state to save.
                 if interrupts.requested and not interrupts.aborted and self.step > self.start_step:
@@ -583,10 +593,22 @@ class Trainer:
         final = self.evaluate(progress, details=True) if evaluate else None
         return self.metrics(time.perf_counter() - started, progress, final)
 
-    def interrupted(self, interrupts: _Interrupts) -> bool:
+    def read_losses(self, progress: Progress) -> None:
+        """Read the losses of the steps since the last reading (one wait for the device), check
+        them and report progress; reading every step would stall the GPU's run-ahead."""
+        unread, self.unread = self.unread, []
+        for step, loss_value, lr, images in unread:
+            loss = float(loss_value)
+            if not math.isfinite(loss):
+                raise RunFailed(f"the training loss is {loss} at step {step}")
+            self.losses.append(loss)
+            progress.update(step, loss, lr, images)
+
+    def interrupted(self, interrupts: _Interrupts, logging: bool) -> bool:
         """Whether to stop after this step. Ctrl-C reaches the ranks at slightly different moments;
-        they agree (any rank interrupted) so that all stop after the same step and rank 0 saves it."""
-        if self.run.world_size > 1:
+        they agree (any rank interrupted) so that all stop after the same step and rank 0 saves it.
+        That takes an all-reduce and a host read, so several processes agree at logging steps only."""
+        if self.run.world_size > 1 and logging:
             flag = torch.tensor(int(interrupts.requested), device=self.run.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             interrupts.requested = bool(flag)

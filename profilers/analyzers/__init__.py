@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .base import Analysis
 from .errors import InvalidProfileFile, ProfilerToolError
+from .memory import analyze_memory, is_memory_file
 from .ncu import analyze_ncu, is_ncu_line
 from .nsys import analyze_nsys, analyze_nsys_kern_sum, is_kern_sum_header
 from .nvml import NvmlSample, analyze_nvml, is_nvml_header, read_nvml_samples, summarize_nvml, write_nvml_samples
@@ -36,6 +37,7 @@ __all__ = [
     "analyze_nvprof",
     "check_nvprof_output",
     "detect_and_analyze",
+    "is_memory_file",
     "read_nvml_samples",
     "summarize_nvml",
     "write_nvml_samples",
@@ -47,6 +49,7 @@ SUPPORTED_FORMATS = (
     "the cuda_gpu_kern_sum CSV of nsys stats",
     "an ncu --csv log",
     "an NVML samples CSV",
+    "a memory profiler's memory.json",
 )
 EXPECTED = "one of: " + "; ".join(SUPPORTED_FORMATS)
 # Report files that need converting first.
@@ -70,6 +73,8 @@ def detect_and_analyze(path: Path) -> Analysis:
         if "StringIds" in tables or any(t.startswith("TARGET_INFO_") for t in tables):
             return analyze_nsys(path)
         raise InvalidProfileFile(path, "an SQLite database with neither nvprof nor nsys tables", EXPECTED)
+    if is_memory_file(path):
+        return analyze_memory(path)
     analyzer = _text_analyzer(path)
     if analyzer is None:
         raise InvalidProfileFile(path, "not a supported profiler output", EXPECTED)

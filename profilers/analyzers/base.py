@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnn_suite.metrics import Metric
+from dnn_suite.metrics import Metric, readable
 
 Row = dict[str, Any]
 
@@ -36,14 +36,14 @@ class Analysis:
         }
 
     def format_text(self, max_rows: int = 15) -> str:
-        """Metrics as aligned ``key value unit  description`` lines, then each table."""
+        """Metrics as aligned ``key value unit  description`` lines (units a person reads), then each table."""
         lines = [f"{self.tool} analysis of {self.source}"]
         if self.metrics:
             key_width = max(len(key) for key in self.metrics)
-            values = {key: format_value(m.value) for key, m in self.metrics.items()}
+            values = {key: readable(m.value, m.unit) for key, m in self.metrics.items()}
             value_width = max(len(v) for v in values.values())
             for key, metric in self.metrics.items():
-                line = f"  {key:<{key_width}}  {values[key]:>{value_width}} {metric.unit}"
+                line = f"  {key:<{key_width}}  {values[key]:<{value_width}}"
                 if metric.description:
                     line += f"  ({metric.description})"
                 lines.append(line.rstrip())

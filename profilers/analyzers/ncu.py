@@ -7,13 +7,19 @@ by the busy fraction from nsys for that).
 
 The log is what ``ncu --csv ... | tee LOG`` captured: the program's own output and
 ``==PROF==`` lines around one or more CSV tables, each starting with a header line whose first
-field is ``"ID"``. Two layouts are read:
+field is ``"ID"``. Three layouts are read:
 
 * long (the default details page): one row per kernel launch and metric, with "Metric Name",
   "Metric Unit" and "Metric Value" columns; any of the known column sets (older versions put
   "Kernel Time" after "Kernel Name", newer ones add Block Size..CC and trailing Rule columns);
 * wide (``--page raw``): one row per launch, one column per metric (names contain ``__``),
-  and a second row with the units.
+  and a second row with the units;
+* per-kernel summary (``--print-summary per-kernel``): one row per kernel and metric, with
+  "Invocations" and the "Minimum", "Maximum" and "Average" over them, and no "ID". Each kernel
+  counts as its invocations, each with the average values: totals (cycles, kernel time) are
+  exact, the cycle-weighted means use the per-kernel averages of cycles and percentages.
+
+Units are read as :mod:`.ncu_units` says, and so are numbers written in another locale.
 
 Launch IDs restart in every profiled process, so a launch is identified by (Process ID, ID).
 """
@@ -38,7 +44,8 @@ from .ncu_metrics import (
     EXTRA_METRICS,
     core_metric_candidates,
 )
-from .textfile import open_text, parse_number
+from .ncu_units import UnknownUnit, canonical, number_style, parse_number
+from .textfile import open_text
 
 EXPECTED = 'the output of ncu --csv (a CSV header line starting with "ID")'
 PERMISSION_ERROR = "ERR_NVGPUCTRPERM"
@@ -49,11 +56,7 @@ PERMISSION_FIX = (
     "'options nvidia NVreg_RestrictProfilingToAdminUsers=0' in a file under /etc/modprobe.d/ and "
     "reload the nvidia kernel module or reboot; see https://developer.nvidia.com/ERR_NVGPUCTRPERM"
 )
-# ncu scales units for display ("usecond", "Mcycle", "Kbyte"); values are brought back to
-# nanoseconds, cycles and bytes.
-_SCALED_UNIT = re.compile(r"([KMGTmun]?)(cycle|second|byte)")
-_PREFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "m": 1e-3, "u": 1e-6, "n": 1e-9}
-_BASE_FACTOR = {"cycle": 1.0, "second": 1e9, "byte": 1.0}
+INVOCATIONS = "Invocations"
 
 
 @dataclass
@@ -63,6 +66,8 @@ class KernelLaunch:
     name: str
     device: str | None
     metrics: dict[str, float | None] = field(default_factory=dict)
+    invocations: int = 1
+    """Launches this entry stands for: 1, or a per-kernel summary's count (its metrics are averages)."""
 
 
 @dataclass
@@ -93,12 +98,8 @@ def analyze_ncu(path: Path, core_metrics: Mapping[str, str] | None = None) -> An
     weighted |= {key: (metric, description) for key, metric, description in EXTRA_METRICS}
 
     metrics = {
-        "kernel_count": Metric(len(launches), "kernels", "kernel launches profiled"),
-        "cycles": Metric(
-            round(sum(launch.metrics.get(CYCLES_METRIC) or 0 for launch in launches)),
-            "cycles",
-            f"sum of {CYCLES_METRIC}",
-        ),
+        "kernel_count": Metric(sum(launch.invocations for launch in launches), "kernels", "kernel launches profiled"),
+        "cycles": Metric(round(_total(launches, CYCLES_METRIC)), "cycles", f"sum of {CYCLES_METRIC}"),
     }
     # Core metrics asked for explicitly are reported even when missing (as None).
     present = {
@@ -112,8 +113,7 @@ def analyze_ncu(path: Path, core_metrics: Mapping[str, str] | None = None) -> An
         metrics[key] = Metric(value, "%", description)
     has_duration = _in_log(launches, DURATION_METRIC)
     if has_duration:
-        total = sum(launch.metrics.get(DURATION_METRIC) or 0 for launch in launches)
-        metrics["kernel_time"] = Metric(total, "ns", f"sum of {DURATION_METRIC}")
+        metrics["kernel_time"] = Metric(_total(launches, DURATION_METRIC), "ns", f"sum of {DURATION_METRIC}")
 
     tables = {"per_kernel": [_kernel_row(launch, present, has_duration) for launch in launches]}
     if log.messages:
@@ -122,22 +122,62 @@ def analyze_ncu(path: Path, core_metrics: Mapping[str, str] | None = None) -> An
 
 
 def parse_ncu_log(path: Path) -> NcuLog:
-    """Kernel launches with their metric values (ns, cycles, bytes or as printed) from a log."""
-    launches: dict[tuple[str, str], KernelLaunch] = {}
+    """Kernel launches with their metric values in canonical units (ns, cycles, bytes, ...)."""
+    parser = _LogParser()
     messages: list[str] = []
-    table: _CsvTable | None = None
     with open_text(path, EXPECTED) as f:
         for raw in f:
             line = raw.rstrip("\r\n")
             if line.startswith(("==ERROR==", "==WARNING==")) or PERMISSION_ERROR in line or INIT_FAILURE in line:
                 messages.append(line.strip())
             elif line.startswith('"'):
-                fields = next(csv.reader([line]))
-                if fields[0] == "ID":
-                    table = _CsvTable(fields)
-                elif table is not None and len(fields) == len(table.columns):
-                    table.add(fields, launches)
-    return NcuLog(list(launches.values()), messages, table is not None)
+                parser.add(next(csv.reader([line])))
+    return NcuLog(parser.finish(path), messages, parser.table is not None)
+
+
+class _LogParser:
+    """The CSV tables of a log. Values are kept as text until the whole log is read, because
+    which locale wrote the numbers shows only in some of them."""
+
+    def __init__(self) -> None:
+        self.table: _CsvTable | None = None
+        self.launches: dict[tuple[str, ...], KernelLaunch] = {}
+        self.cells: list[tuple[KernelLaunch, str, str, str]] = []  # launch, metric, value, unit
+        self.counts: dict[tuple[str, ...], tuple[KernelLaunch, str]] = {}  # per-kernel summary: invocations
+
+    def add(self, fields: list[str]) -> None:
+        if fields[0] == "ID" or (fields[0] == "Process ID" and INVOCATIONS in fields):
+            self.table = _CsvTable(fields)
+        elif self.table is not None and len(fields) == len(self.table.columns):
+            self.table.add(fields, self)
+
+    def launch(self, key: tuple[str, ...], process_id: str, launch_id: str, name: str,
+               device: str | None) -> KernelLaunch:
+        return self.launches.setdefault(key, KernelLaunch(process_id, launch_id, name, device))
+
+    def finish(self, path: Path) -> list[KernelLaunch]:
+        try:
+            style = number_style([text for _, _, text, _ in self.cells] + [text for _, text in self.counts.values()])
+        except ValueError as e:
+            raise InvalidProfileFile(path, f"cannot read the numbers: {e}", EXPECTED) from e
+        for launch, text in self.counts.values():
+            count = parse_number(text, style)
+            if count is None or count < 1 or count != int(count):
+                raise InvalidProfileFile(path, f"{INVOCATIONS} {text!r} of kernel {launch.name!r}",
+                                         f"{EXPECTED}, with a positive whole number of invocations")
+            launch.invocations = int(count)
+        for launch, metric, text, unit in self.cells:
+            value = parse_number(text, style)
+            if value is None:
+                launch.metrics[metric] = None
+                continue
+            try:
+                _, factor = canonical(unit)
+            except UnknownUnit as e:
+                raise InvalidProfileFile(path, f"metric {metric} has the unit {unit!r}, which ncu is not known to write",
+                                         f"{EXPECTED}; units such as ns, usecond, byte, GB/s, cycle, %") from e
+            launch.metrics[metric] = value * factor
+        return list(self.launches.values())
 
 
 class _CsvTable:
@@ -146,38 +186,35 @@ class _CsvTable:
     def __init__(self, columns: list[str]) -> None:
         self.columns = columns
         self.index = {name: i for i, name in enumerate(columns)}
-        self.long = "Metric Name" in self.index and "Metric Value" in self.index
+        self.summary = INVOCATIONS in self.index
+        self.value_column = "Average" if self.summary else "Metric Value"
+        self.long = "Metric Name" in self.index and self.value_column in self.index
         self.units = [""] * len(columns)
 
-    def add(self, fields: list[str], launches: dict[tuple[str, str], KernelLaunch]) -> None:
+    def add(self, fields: list[str], parser: _LogParser) -> None:
         if not fields[0].isdigit():
             if fields[0] == "" and not self.long:
                 self.units = fields
             return
         process_id = self._get(fields, "Process ID") or ""
-        launch = launches.setdefault(
-            (process_id, fields[0]),
-            KernelLaunch(process_id, fields[0], self._get(fields, "Kernel Name") or "", self._get(fields, "Device")),
-        )
-        if self.long:
-            name = fields[self.index["Metric Name"]]
-            launch.metrics[name] = _value(fields[self.index["Metric Value"]], self._get(fields, "Metric Unit") or "")
+        name = self._get(fields, "Kernel Name") or ""
+        if self.summary:  # one row per kernel (and metric): no launch ID
+            key = (process_id, name, self._get(fields, "Block Size") or "", self._get(fields, "Grid Size") or "")
+            launch = parser.launch(key, process_id, "", name, self._get(fields, "Device"))
+            parser.counts.setdefault(key, (launch, fields[self.index[INVOCATIONS]]))
         else:
-            for i, column in enumerate(self.columns):
-                if "__" in column:
-                    launch.metrics[column] = _value(fields[i], self.units[i])
+            launch = parser.launch((process_id, fields[0]), process_id, fields[0], name, self._get(fields, "Device"))
+        if self.long:
+            metric = fields[self.index["Metric Name"]]
+            parser.cells.append((launch, metric, fields[self.index[self.value_column]],
+                                 self._get(fields, "Metric Unit") or ""))
+        else:
+            parser.cells += [(launch, column, fields[i], self.units[i])
+                             for i, column in enumerate(self.columns) if "__" in column]
 
     def _get(self, fields: list[str], column: str) -> str | None:
         i = self.index.get(column)
         return None if i is None else fields[i]
-
-
-def _value(text: str, unit: str) -> float | None:
-    value = parse_number(text)
-    scaled = _SCALED_UNIT.fullmatch(unit)
-    if value is None or scaled is None:
-        return value
-    return value * _PREFIX[scaled.group(1)] * _BASE_FACTOR[scaled.group(2)]
 
 
 def _raise_failure(path: Path, log: NcuLog) -> NoReturn:
@@ -226,15 +263,20 @@ def _in_log(launches: list[KernelLaunch], metric: str) -> bool:
     return any(metric in launch.metrics for launch in launches)
 
 
+def _total(launches: list[KernelLaunch], metric: str) -> float:
+    return sum((launch.metrics.get(metric) or 0) * launch.invocations for launch in launches)
+
+
 def _cycle_weighted_mean(launches: list[KernelLaunch], metric: str) -> tuple[float | None, int]:
-    """(mean of ``metric`` weighted by cycles, number of kernels having both values)."""
+    """(mean of ``metric`` weighted by cycles, number of kernel launches having both values)."""
     pairs = [
-        (launch.metrics[CYCLES_METRIC], launch.metrics[metric])
+        (launch.metrics[CYCLES_METRIC] * launch.invocations, launch.metrics[metric], launch.invocations)  # type: ignore[operator]
         for launch in launches
         if launch.metrics.get(CYCLES_METRIC) is not None and launch.metrics.get(metric) is not None
     ]
-    total = sum(cycles for cycles, _ in pairs)
-    return (sum(cycles * value for cycles, value in pairs) / total if total else None), len(pairs)
+    total = sum(cycles for cycles, _, _ in pairs)
+    mean = sum(cycles * value for cycles, value, _ in pairs) / total if total else None
+    return mean, sum(count for _, _, count in pairs)
 
 
 def _kernel_row(launch: KernelLaunch, present: dict[str, str], has_duration: bool) -> Row:
@@ -243,6 +285,7 @@ def _kernel_row(launch: KernelLaunch, present: dict[str, str], has_duration: boo
         "id": launch.launch_id,
         "device": launch.device,
         "cycles": launch.metrics.get(CYCLES_METRIC),
+        "invocations": launch.invocations,
     }
     row |= {key: launch.metrics.get(metric) for key, metric in present.items()}
     if has_duration:
@@ -253,4 +296,4 @@ def _kernel_row(launch: KernelLaunch, present: dict[str, str], has_duration: boo
 
 def is_ncu_line(line: str) -> bool:
     """Whether a line can only come from ncu: its CSV header or one of its ``==...==`` lines."""
-    return line.startswith(('"ID","Process ID"', "==PROF==", "==ERROR==", "==WARNING=="))
+    return line.startswith(('"ID","Process ID"', '"Process ID","Kernel Name"', "==PROF==", "==ERROR==", "==WARNING=="))

@@ -30,7 +30,7 @@ def test_format_text():
     lines = text.splitlines()
     assert lines[0] == "demo analysis of /tmp/x.log"
     assert "compute_utilization" in lines[1] and "62.5 %" in lines[1] and "(mean over devices)" in lines[1]
-    assert "1,234,567 ns" in lines[2]
+    assert "1.23 ms" in lines[2]  # 1,234,567 ns, as a person reads it
     assert "n/a J" in lines[3]
     assert "top_kernels (20 rows, first 3 shown)" in text
     assert "k" * 97 + "..." in text and "k" * 101 not in text

@@ -99,6 +99,7 @@ def build_loader(
     drop_last: bool = False,
     seed: int = 0,
     shard: tuple[int, int] | None = None,
+    prefetch_factor: int | None = None,
 ) -> DataLoader:
     """A DataLoader of ``(images [N, 3, S, S], targets)``; shuffling and augmentation follow ``seed``.
 
@@ -121,4 +122,5 @@ def build_loader(
         drop_last=drop_last,
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=workers > 0,
+        prefetch_factor=prefetch_factor if workers > 0 else None,
     )

@@ -69,6 +69,16 @@ def _require_dir(path: Path, what: str) -> Path:
     return path
 
 
+def _image_files(images: Path) -> dict[str, Path]:
+    """Image name -> file in ``JPEGImages``: ``.jpg``, else ``.jpeg``, else ``.png`` (any letter case)."""
+    preference = {".jpg": 0, ".jpeg": 1, ".png": 2}
+    candidates = sorted((preference[p.suffix.lower()], p) for p in images.iterdir() if p.suffix.lower() in preference)
+    files: dict[str, Path] = {}
+    for _, path in candidates:
+        files.setdefault(path.stem, path)
+    return files
+
+
 def read_voc(
     voc_dirs: Sequence[Path],
     image_set: str,
@@ -89,13 +99,14 @@ def read_voc(
         if not set_file.is_file():
             raise UsageError(f"VOC image set not found: expected the file {set_file}")
         repairs = BoxRepairs()
+        image_files = _image_files(images)
         for name in set_file.read_text().split():
             xml_path = annotations / f"{name}.xml"
             if not xml_path.is_file():
                 raise UsageError(f"{xml_path}: annotation of image {name!r} listed in {set_file} does not exist")
             width, height, boxes, labels, difficult = parse_voc_xml(xml_path, class_index)
             boxes, keep = repairs.fit(boxes, width, height)
-            image_path = images / f"{name}.jpg"
+            image_path = image_files.get(name, images / f"{name}.jpg")  # a missing image is found when read
             records.append(ImageRecord(image_path, len(records), boxes[keep], labels[keep], difficult[keep]))
         repairs.warn(set_file)
     return DetectionDataset(records, class_names, transform)

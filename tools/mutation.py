@@ -1,0 +1,143 @@
+"""Mutation testing of the modules where a wrong number is silent, one module at a time, with mutmut.
+
+    python tools/mutation.py                      # every module of [tool.dnn-suite.mutation]
+    python tools/mutation.py dnn_suite/results.py # one module (repository path)
+    python tools/mutation.py --list               # the modules and the tests each one runs
+
+mutmut imports the mutated copy by the module's import name, but the plugins live under
+other folder names (``plugins/efficientdet`` is ``dnn_suite_efficientdet``). So each module
+is tested in a staging tree, ``build/mutation/<module>/``, laid out by import name: the three
+packages and ``tests/``, with a pyproject.toml whose ``[tool.mutmut]`` is this repository's,
+plus ``only_mutate`` (the module) and the fast unit tests pyproject.toml lists for it. The
+run is niced and single-threaded (the development machine has 2 shared cores). The score of
+each module (killed / all mutants; timeouts count as killed) is printed and written to
+``build/mutation/scores.json``; survivors are listed with ``mutmut results`` in the
+module's staging tree and shown with ``mutmut show NAME`` there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+STAGING = REPO / "build" / "mutation"
+CLASS_SEPARATOR = "\u01c1"  # how mutmut joins class and method in a mutant's name
+KILLED = {"killed", "timeout", "caught by type check"}
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def import_path(repo_path: str, package_dirs: dict[str, str]) -> str:
+    """``plugins/efficientdet/model/anchors.py`` -> ``dnn_suite_efficientdet/model/anchors.py``."""
+    for package, folder in package_dirs.items():
+        if repo_path.startswith(folder.rstrip("/") + "/"):
+            return package + repo_path[len(folder.rstrip("/")):]
+    raise SystemExit(f"mutation: {repo_path} is in none of the packages {sorted(package_dirs)}")
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def stage(repo_path: str, tests: list[str]) -> Path:
+    """A fresh staging tree for one module; returns its folder."""
+    project = _pyproject()
+    package_dirs = project["tool"]["setuptools"]["package-dir"]
+    target = import_path(repo_path, package_dirs)
+    root = STAGING / repo_path.replace("/", "_").removesuffix(".py")
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for package, folder in package_dirs.items():
+        shutil.copytree(REPO / folder, root / package, ignore=ignore)
+    shutil.copytree(REPO / "tests", root / "tests", ignore=ignore)
+    settings = "\n".join(f"{key} = {json.dumps(value) if not isinstance(value, list) else _toml_list(value)}"
+                         for key, value in project["tool"]["mutmut"].items())
+    (root / "pyproject.toml").write_text(
+        "[tool.mutmut]\n" + settings + "\n"
+        f"source_paths = {_toml_list(sorted(package_dirs))}\n"
+        f"only_mutate = {_toml_list([target])}\n"
+        f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n\n"
+        "[tool.pytest.ini_options]\n"
+        f"markers = {_toml_list(project['tool']['pytest']['ini_options']['markers'])}\n")
+    return root
+
+
+def score(root: Path, patterns: list[str]) -> dict[str, int]:
+    """Counts by mutmut's verdict, read from ``mutmut results --all true`` (only ``patterns``' mutants if given)."""
+    listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=root,
+                             capture_output=True, text=True, check=True).stdout
+    counts: dict[str, int] = {}
+    for line in listing.splitlines():
+        name, _, verdict = line.strip().rpartition(": ")
+        if name and (not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)):
+            counts[verdict] = counts.get(verdict, 0) + 1
+    return counts
+
+
+def _mutant_patterns(repo_path: str, functions: list[str]) -> list[str]:
+    """mutmut's mutant-name patterns for some functions of a module (``seed``, ``CoreLoop._iteration``)."""
+    module = import_path(repo_path, _pyproject()["tool"]["setuptools"]["package-dir"])
+    module = module.removesuffix(".py").replace("/", ".")
+    mangled = (f"x{CLASS_SEPARATOR}{name.replace('.', CLASS_SEPARATOR)}" if "." in name else f"x_{name}"
+               for name in functions)
+    return [f"{module}.{name}__mutmut_*" for name in mangled]
+
+
+def run(repo_path: str, tests: list[str], functions: list[str]) -> dict[str, object]:
+    tests = sorted(str(p.relative_to(REPO)) for pattern in tests for p in REPO.glob(pattern))
+    root = stage(repo_path, tests)
+    patterns = _mutant_patterns(repo_path, functions) if functions else []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    env.pop("PYTHONPATH", None)
+    subprocess.run(["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "1", *patterns],
+                   cwd=root, env=env, check=True)
+    counts = score(root, patterns)
+    total = sum(counts.values())
+    killed = sum(n for verdict, n in counts.items() if verdict in KILLED)
+    return {"module": repo_path, "mutants": total, "killed": killed,
+            "score": round(killed / total, 4) if total else None, "verdicts": counts}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help="repository paths (default: every configured module)")
+    parser.add_argument("--list", action="store_true", help="print the modules and their tests, run nothing")
+    args = parser.parse_args()
+    settings = _pyproject()["tool"]["dnn-suite"]["mutation"]
+    configured: dict[str, list[str]] = settings["modules"]
+    functions: dict[str, list[str]] = settings.get("functions", {})
+    unknown = [m for m in args.modules if m not in configured]
+    if unknown:
+        parser.error(f"not configured in [tool.dnn-suite.mutation.modules]: {', '.join(unknown)} "
+                     f"(configured: {', '.join(configured)})")
+    selected = args.modules or list(configured)
+    if args.list:
+        for module in selected:
+            only = f" (only {', '.join(functions[module])})" if module in functions else ""
+            print(f"{module}{only}: {' '.join(configured[module])}")
+        return 0
+    scores_path = STAGING / "scores.json"
+    scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
+    for module in selected:
+        result = run(module, configured[module], functions.get(module, []))
+        scores[module] = result
+        STAGING.mkdir(parents=True, exist_ok=True)
+        scores_path.write_text(json.dumps(scores, indent=2) + "\n")
+        print(f"mutation: {module}: {result['killed']}/{result['mutants']} killed ({result['score']:.1%})"
+              if result["mutants"] else f"mutation: {module}: no mutants")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
