@@ -73,16 +73,16 @@ def sampler_factories(pynvml, device: torch.device):
         indices = [nvml.nvml_index_of_cuda_device(pynvml, device.index or 0)]
     else:
         indices = [0]
-    handles = [(i, pynvml.nvmlDeviceGetHandleByIndex(i)) for i in indices]
+    devices = nvml.open_devices(pynvml, indices)
 
     def nvml_sampler(interval_ms: float) -> Sampler:
-        return Sampler(nvml._sample_function(pynvml, handles), interval_ms / 1000.0)
+        return Sampler(nvml.sample_function(pynvml, devices), interval_ms / 1000.0)
 
     def cpu_sampler(interval_ms: float) -> Sampler:
         run = SimpleNamespace(profiler_options=lambda name: {"interval_ms": interval_ms})
         return cpu._sampler(run)  # type: ignore[arg-type]
 
-    return {"nvml": nvml_sampler, "cpu": cpu_sampler}, nvml._sample_function(pynvml, handles)
+    return {"nvml": nvml_sampler, "cpu": cpu_sampler}, nvml.sample_function(pynvml, devices)
 
 
 def time_steps(step, steps: int) -> list[float]:

@@ -25,7 +25,8 @@ def _set_tf32(enabled: bool) -> None:
     if hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cudnn.conv, "fp32_precision"):
         torch.backends.cuda.matmul.fp32_precision = precision
         torch.backends.cudnn.conv.fp32_precision = precision
-        torch.backends.cudnn.rnn.fp32_precision = precision
+        if hasattr(torch.backends.cudnn, "rnn"):  # conv and rnn must agree for the legacy getter to work
+            torch.backends.cudnn.rnn.fp32_precision = precision
     else:
         torch.backends.cuda.matmul.allow_tf32 = enabled
         torch.backends.cudnn.allow_tf32 = enabled

@@ -25,7 +25,7 @@ from dnn_suite import __version__, distributed, environment, progress
 from dnn_suite.datasets import catalogue
 from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.config import RUN_KEYS, TIMING_MODES, RunConfig, load_suite, parse_set, resolve
-from dnn_suite.errors import DnnSuiteError, UsageError, one_line
+from dnn_suite.errors import DnnSuiteError, UsageError, one_line, reason
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.reporting.report import write_report
@@ -198,10 +198,13 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     download.add_argument("names", nargs="+", metavar="DATASET")
     download.add_argument("--mirror", metavar="URL", help="base URL replacing each archive URL's scheme and host")
     download.add_argument("--keep-archives", action="store_true", help="keep the archives after extraction")
-    check = data.add_parser("check", help="check a data root's layout and annotations")
-    check.add_argument("names", nargs="*", metavar="DATASET", help="default: every dataset found under --root")
-    for sub in (download, check):
-        sub.add_argument("--root", type=Path, required=True, metavar="DIR", help="the data root, e.g. /dataset")
+    check = data.add_parser("check", help="check a data root's layout and annotations, or a voc:/coco: dataset")
+    check.add_argument("names", nargs="*", metavar="DATASET",
+                       help="catalogue names or specs (voc:DIR, coco:FILE.json); default: every dataset under --root")
+    check.add_argument("--images", action="store_true", help="decode every image; list unreadable or truncated ones")
+    check.add_argument("--workers", type=_positive_int, metavar="N", help="image-decoding processes (default: cores)")
+    check.add_argument("--root", type=Path, metavar="DIR", help="the data root, e.g. /dataset")
+    download.add_argument("--root", type=Path, required=True, metavar="DIR", help="the data root, e.g. /dataset")
 
     child = commands.add_parser("_child")  # internal: the re-run under a launcher profiler
     child.add_argument("run_dir", type=Path)
@@ -340,7 +343,7 @@ def _cmd_data(args: argparse.Namespace, registry: Registry) -> int:
         return catalogue.list_datasets(registry)
     if args.data_command == "download":
         return catalogue.download(args.names, registry, args.root, mirror=args.mirror, keep_archives=args.keep_archives)
-    return catalogue.check(args.names, registry, args.root)
+    return catalogue.check(args.names, registry, args.root, images=args.images, workers=args.workers)
 
 
 def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
@@ -383,6 +386,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dnn-suite: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a file that could not be read or written where no check caught it first
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dnn-suite: error: {where}{reason(exc)} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
     except Exception as exc:  # an unexpected failure: one line unless --debug
         if debug:
             traceback.print_exc()

@@ -154,6 +154,8 @@ def load_suite(path: str | Path) -> SuiteFile:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not a text file (byte {exc.start} is not UTF-8); expected a suite.yaml") from exc
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -41,3 +41,15 @@ def one_line(exc: BaseException) -> str:
         name, _, message = lines[-1].partition(": ")
         return message or name
     return " ".join(lines)
+
+
+def reason(exc: BaseException) -> str:
+    """Why ``exc`` happened, in words, for the parentheses of a message: an OSError's text
+    without ``[Errno N]`` and the path, a decoding error's byte, else the first line of the
+    message; never the exception's class name."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, UnicodeDecodeError):
+        return f"byte {exc.start} is not UTF-8 text"
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else "no details given"

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from dnn_suite.context import RunContext, StepOutput, WindowResult
     from dnn_suite.metrics import Metric
-    from dnn_suite.registry import DatasetSpec, ModelSpec, ProfilerSpec
+    from dnn_suite.registry import DatasetCheck, DatasetSpec, ModelSpec, ProfilerSpec
 
 PROJECT = "dnn_suite"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -80,6 +80,16 @@ def dnn_suite_register_datasets(register: Callable[[DatasetSpec], None]) -> None
     and a ``verify`` function that reads the annotations with the plugin's readers. The core
     downloads (resumable, checksummed), extracts (refusing paths outside the data root) and
     checks; the plugin never touches the network.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_check_dataset(spec: str) -> DatasetCheck | None:
+    """Read the dataset a spec outside the catalogue names (``dnn-suite data check voc:DIR``).
+
+    Implemented by plugins that read datasets from a location (the EfficientDet plugin: the
+    ``voc:`` and ``coco:`` specs of its ``dataset_schemes``). Return None for a spec that is
+    not the plugin's; raise :class:`~dnn_suite.errors.UsageError` naming what is wrong.
     """
 
 
@@ -207,6 +217,10 @@ def dnn_suite_measured_window(run: RunContext, window: int) -> WindowResult:
     measurement: samplers start their threads, launcher profilers' in-child side opens the
     capture (``cudaProfilerStart``, an NVTX range). The core provides the implementation
     that times the iterations and returns a :class:`~dnn_suite.context.WindowResult`.
+    A profiler that needs iterations of its own, outside the measured ones (the memory
+    profiler tracks some before window 0), runs them before ``yield`` through
+    ``run.training`` (:class:`~dnn_suite.context.Training`: model, optimizer, next batch)
+    and ``run.hook.dnn_suite_train_step``.
     """
 
 

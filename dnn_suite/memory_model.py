@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 TOTAL = "total"
+FILE_FORMAT = "dnn-suite memory breakdown"
+"""The ``format`` field of the memory profiler's ``memory.json`` (written and analyzed by the
+memory profiler plugin, read by ``dnn-suite report``)."""
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,13 @@ def fit_with_holdout(peaks: dict[int, dict[str, float]]) -> tuple[BatchModel, in
         return fit(peaks), None
     held_out = sizes[-1]
     return fit({b: peaks[b] for b in sizes[:-1]}), held_out
+
+
+def fit_tracked(peaks: dict[int, dict[str, float]], fit_sizes: list[int]) -> tuple[BatchModel | None, int | None]:
+    """One run's fit: over the tracked batch sizes named in ``fit_sizes`` (None with fewer
+    than two), checked at the largest tracked batch size that is not among them (if any)."""
+    sizes = sorted(set(fit_sizes) & set(peaks))
+    if len(sizes) < 2:
+        return None, None
+    held_out = next((b for b in sorted(peaks, reverse=True) if b not in sizes), None)
+    return fit({b: peaks[b] for b in sizes}), held_out

@@ -88,12 +88,21 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class DatasetCheck:
+    """What reading a dataset's annotations found: a one-line summary (e.g. image counts) and
+    the image files they list, which ``data check --images`` decodes."""
+
+    summary: str
+    images: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A dataset ``dnn-suite data download`` can fetch into a data root, and how to check it.
 
     ``layout`` lists the paths under the root that must exist once every archive is
     extracted. ``verify(root)`` reads the annotations with the plugin's own readers and
-    returns a one-line summary (e.g. image counts), raising
+    returns a one-line summary (e.g. image counts) or a :class:`DatasetCheck`, raising
     :class:`~dnn_suite.errors.UsageError` that says what is wrong or missing.
     """
 
@@ -101,7 +110,7 @@ class DatasetSpec:
     description: str
     files: tuple[RemoteFile, ...]
     layout: tuple[str, ...]
-    verify: Callable[[Path], str] | None = None
+    verify: Callable[[Path], str | DatasetCheck] | None = None
 
 
 @dataclass(frozen=True)

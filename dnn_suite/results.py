@@ -230,8 +230,11 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
         if report.get("error"):
             rows.append((name, f"error: {report['error']}"))
             continue
-        shown = list((report.get("metrics") or {}).items())[:4]
+        metrics_shown = {k: v for k, v in (report.get("metrics") or {}).items() if not k.startswith("warning.")}
+        shown = list(metrics_shown.items())[:4]
         rows.append((name, "; ".join(f"{k} {_format_value(v)}" for k, v in shown) or "no metrics"))
+        rows += [(name, f"warning: {v.get('description', k)}") for k, v in (report.get("metrics") or {}).items()
+                 if k.startswith("warning.")]
     if run.get("evaluation"):
         shown = [(k, v) for k, v in run["evaluation"].items() if isinstance(v, (int, float))][:4]
         rows.append(("evaluation", ", ".join(f"{k} {v:.4f}" for k, v in shown)))

@@ -14,7 +14,10 @@ launcher and a sampler it conflicts with) run as separate *passes* of each point
 
 The sweep directory ``<output>/<time>_sweep_<model>-<variant>/`` holds every point's run
 directory, its console log (``bs<B>[_<profilers>].log``) and ``sweep.json``: ``runs`` (the
-run directories relative to the sweep, what ``dnn-suite report`` reads) and ``points``.
+run directories relative to the sweep, what ``dnn-suite report`` reads) and ``points``; with
+the memory profiler, ``memory_fit``: memory = fixed + per-sample x batch size fitted on every
+batch size but the largest, its error there and the largest batch that fits (see
+:func:`dnn_suite.reporting.memory.sweep_fit`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 import yaml
 
 from dnn_suite.config import RunConfig, combination_error
+from dnn_suite.reporting import memory
 from dnn_suite.reporting.headline import headlines
 from dnn_suite.registry import Registry
 from dnn_suite.results import SCHEMA_VERSION, new_run_dir, to_json_text, write_atomic, write_json_atomic
@@ -182,7 +186,8 @@ class Sweep:
                 break
         statuses = {point.status for point in self.points}
         status = "interrupted" if "interrupted" in statuses else "ok" if statuses == {"ok"} else "failed"
-        self.document.update(status=status, finished_at=_now())
+        runs = [load_run(self.dir / point.run_dir) for point in self.points if point.run_dir]
+        self.document.update(status=status, finished_at=_now(), memory_fit=memory.sweep_fit(runs))
         self.save()
         return {"ok": 0, "failed": 1, "interrupted": EXIT_INTERRUPTED}[status]
 
@@ -221,6 +226,11 @@ def format_sweep(document: dict[str, Any], sweep_dir: Path) -> str:
     for point in points:
         if point["status"] != "ok":
             lines.append(f"bs {point['batch_size']} {point['status']}: {point['reason']} (log: {point['log']})")
+    if document.get("memory_fit"):
+        fit = document["memory_fit"]
+        total = fit["lines"]["total"]
+        lines.append(f"memory fit on batch sizes {', '.join(map(str, fit['batch_sizes']))}: {total['fixed'] / 2**20:,.1f} MiB"
+                     f" + {total['per_sample'] / 2**20:,.2f} MiB per sample. " + " ".join(fit["notes"]))
     lines.append(f"sweep {document['status']}: {sweep_dir}")
     return "\n".join(lines)
 

@@ -40,13 +40,14 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     hook = getattr(manager.hook, HOOKS[command])
     if not hook.get_hookimpls():
         raise UsageError(f"model {config.model} does not support `dnn-suite {command}`")
-    if command == "eval" and not task.get("checkpoint"):
-        print("dnn-suite: no --checkpoint given: evaluating freshly initialised weights", file=sys.stderr)
     world, device = distributed.setup(config, resolve_device(config.device), None)
     run = RunContext(config=config, model=registered, device=device, hook=manager.hook,
                      task={"command": command, **task}, rank=world.rank, world_size=world.size)
     manager.hook.dnn_suite_check_config(run=run)
     run.run_dir = distributed.share(_task_dir(command, config, task) if world.rank == 0 else None, world.size)
+    if command == "eval" and not task.get("checkpoint") and not config.model_options.get("weights"):
+        # after a bad output has been refused
+        print("dnn-suite: no --checkpoint given: evaluating freshly initialised weights", file=sys.stderr)
     seed_everything(config.seed)
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "dnn_suite_version": __version__, "command": command,
@@ -96,6 +97,8 @@ def analyze_path(path: Path, registry: Registry, *, as_json: bool) -> int:
     """
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
+    if not path.is_file() and not path.is_dir():
+        raise UsageError(f"{path}: not a regular file or a directory; expected a profiler output file or a run directory")
     hook = registry.manager.hook.dnn_suite_analyze_file
     if path.is_file():
         analysis = hook(path=path)

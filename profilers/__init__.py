@@ -7,13 +7,16 @@ profiler   kind      what it measures
 cpu        sampler   process CPU %, per-core CPU %, RSS (psutil)
 nvml       sampler   GPU utilization, memory, power, energy, SM clock, temperature (pynvml)
 torch      in-proc.  torch.profiler: Chrome trace, top operators (CPU, CUDA)
+memory     in-proc.  MemTracker: bytes per category and top-level module on tracked iterations, CUDA
+                     allocator view and snapshot, fixed + per-sample batch-size fit
 nsys       launcher  Nsight Systems: GPU compute utilization per device, kernels, memcpy
 nvprof     launcher  (alias nvvp) the same with legacy nvprof, GPUs below compute capability 8.0
 nsight     launcher  (alias ncu) Nsight Compute: FMA/FP16/Tensor/SFU utilization per kernel
 =========  ========  ==========================================================================
 
 Launchers re-run the benchmark as a child under their tool (:mod:`.launching` holds what they
-share); ``analyze`` (:mod:`.analyze`) serves ``dnn-suite analyze`` from the analyzers in
+share; the child's CUDA profiler API and NVTX calls go through :mod:`.capture`, the one seam the
+tests' fake tools observe); ``analyze`` (:mod:`.analyze`) serves ``dnn-suite analyze`` from the analyzers in
 :mod:`.analyzers`.
 
 Which combinations make sense

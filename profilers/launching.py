@@ -7,9 +7,9 @@
   around the measured windows. The capture starts (``cudaProfilerStart``) before window 0
   and stops (``cudaProfilerStop``) after the last window, so with ``--repeat N`` every
   window is in one capture, and each window is marked by an NVTX range ``dnn_suite.window``
-  that the analyzers use as the denominator. Nothing is done when the run is not on a CUDA
-  device: ``torch.cuda.profiler`` and ``torch.cuda.nvtx`` fail without a driver, and there
-  would be no GPU work to capture anyway.
+  that the analyzers use as the denominator. The calls go through :mod:`.capture`, the one
+  seam the tests' fake tools observe; on a device that is not CUDA it records them without
+  calling CUDA (there is no driver, and no GPU work to capture).
 
 :class:`Launcher` implements the hooks once; each tool's module subclasses it with what
 differs (its spec, its arguments, where its output lives, how to analyze it) and exposes an
@@ -28,14 +28,13 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, Generator
 
-import torch
-
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite.results import write_atomic, write_json_atomic
+from dnn_suite_profilers import capture
 from dnn_suite_profilers.analyzers import WINDOW_RANGE, Analysis, InvalidProfileFile  # noqa: F401 (re-exported)
 
 TOOL_LOG = "tool.log"
@@ -112,15 +111,14 @@ def is_main(run: RunContext, name: str) -> bool:
 
 
 def _capturing(run: RunContext, name: str) -> bool:
-    return run.role == "child" and run.launcher == name and run.device.type == "cuda"
+    return run.role == "child" and run.launcher == name
 
 
 def _stop(run: RunContext, name: str) -> None:
     state = run.state.setdefault(name, {})
     if state.get("capturing"):
         state["capturing"] = False
-        torch.cuda.synchronize(run.device)
-        torch.cuda.profiler.stop()
+        capture.profiler_stop(run.device)
 
 
 def capture_window(run: RunContext, name: str, window: int) -> Generator[None, Any, Any]:
@@ -129,14 +127,13 @@ def capture_window(run: RunContext, name: str, window: int) -> Generator[None, A
         return (yield)
     state = run.state.setdefault(name, {})
     if not state.get("capturing"):
-        torch.cuda.synchronize(run.device)  # queued warmup work stays out of the capture
-        torch.cuda.profiler.start()
+        capture.profiler_start(run.device)
         state["capturing"] = True
-    torch.cuda.nvtx.range_push(WINDOW_RANGE)
+    capture.range_push(WINDOW_RANGE, run.device)
     try:
         result = yield
     finally:
-        torch.cuda.nvtx.range_pop()
+        capture.range_pop(run.device)
     if window >= run.config.repeat - 1:
         _stop(run, name)
     return result

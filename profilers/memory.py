@@ -123,7 +123,11 @@ def _track(run: RunContext) -> dict[str, Any]:
         if str(batch_size) in points:
             continue
         context, batches = _batches(run, batch_size)
-        points[str(batch_size)] = _tracked(run, context, next(batches))
+        batch = next(batches, None)
+        if batch is None:
+            raise UsageError(f"profiler memory option 'fit_batch_sizes': the training data yields no batch of "
+                             f"{batch_size} samples (expected batch sizes up to the training set's size)")
+        points[str(batch_size)] = _tracked(run, context, batch)
         tracked.append({"batch_size": batch_size, "iteration": 0, "when": when})
     capacity, source = _capacity(run)
     return {"device": str(run.device), "unit": "bytes", "run_batch_size": run.config.batch_size,
@@ -151,8 +155,10 @@ def _snapshot(run: RunContext) -> str:
     return SNAPSHOT_FILE
 
 
-@hookimpl(wrapper=True)
+@hookimpl(wrapper=True, tryfirst=True)
 def dnn_suite_measured_window(run: RunContext, window: int):
+    """Outermost of the window wrappers (``tryfirst``), so that the tracked iterations happen
+    before any other profiler opens its capture or starts sampling."""
     if window == 0 and run.training is not None:
         document = _track(run)
         if run.profiler_options(NAME)["snapshot"]:

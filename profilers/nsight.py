@@ -2,9 +2,11 @@
 
 A launcher: the benchmark re-runs as a child under::
 
-    ncu --csv --target-processes all --profile-from-start off --clock-control none
+    ncu --csv --target-processes all --profile-from-start off --replay-mode kernel
+        --clock-control none --cache-control none
         --metrics <core metrics of this GPU's architecture>,gpc__cycles_elapsed.max[,extras]
-        [--launch-skip N] [--launch-count M] [--nvtx --nvtx-include dnn_suite.window/]
+        [--launch-skip N] --launch-count 3000
+        [--nvtx --nvtx-include dnn_suite.window/ --nvtx-push-pop-scope process]
         --log-file RUN/nsight/ncu_bs<B>.log [extra_args] CHILD
 
 ``--log-file`` keeps ncu's CSV apart from the program's output (which the core tees into
@@ -13,6 +15,24 @@ are profiled. For each core type (FMA, FP16, Tensor, SFU) the report gives the
 cycle-weighted mean over *all* profiled kernels of the percentage of peak issue rate (weights:
 ``gpc__cycles_elapsed.max`` of each kernel): utilization while kernels run, not over wall
 time. The per-kernel numbers go to ``per_kernel.csv`` and ``analysis.json``.
+
+What is sampled, and how (run.json says it too: ``launch_skip``, ``launch_count`` and the
+``sampling`` metric)
+    * The capture opens after warmup, so ``launch_skip`` (default 0) counts launches from the
+      first measured iteration; ``launch_count`` (default 3000, 0 = every launch) bounds the
+      run: ncu replays each kernel, and an EfficientDet training step launches a few thousand
+      kernels, so profiling every kernel of a 10-iteration window would take hours. 3000 is
+      meant to cover about one D0 step, forward and backward (an estimate, to be checked on a
+      GPU); set ``launch_count`` for more.
+    * ``cache_control`` ``none`` (default) keeps the caches as the previous kernel left them,
+      as in training; ``all`` is ncu's own default, flushing every cache before each kernel,
+      which understates pipe utilization for a model whose activations stay in L2.
+      ``clock_control`` ``none`` (default) leaves the clocks to the driver, as in training;
+      ``base`` is ncu's default, locking them to base clocks.
+    * ``nvtx``: only kernels inside the ``dnn_suite.window`` range. ncu matches push/pop
+      ranges per thread by default, and on CUDA autograd launches the backward kernels from a
+      thread of its own, so the range is matched process-wide (``--nvtx-push-pop-scope
+      process``) or about half of every step would be left out.
 
 Metric names differ per architecture; they come from
 :func:`~dnn_suite_profilers.analyzers.ncu_metrics.core_utilization_metrics` for the compute
@@ -33,11 +53,13 @@ import torch
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
+from dnn_suite.metrics import Metric
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite_profilers import launching
 from dnn_suite_profilers.analyzers import analyze_ncu
 from dnn_suite_profilers.analyzers.ncu import is_ncu_line
 from dnn_suite_profilers.analyzers.ncu_metrics import (
+    chip_of,
     core_utilization_metrics,
     missing_metrics,
     parse_query_metrics,
@@ -46,6 +68,9 @@ from dnn_suite_profilers.analyzers.ncu_metrics import (
 
 NAME = "nsight"
 METRIC_SETS = ("core", "extra")
+CACHE_CONTROL = ("none", "all")
+CLOCK_CONTROL = ("none", "base")
+REPLAY_MODE = "kernel"
 #: metric names used when the run's GPU is unknown (not a CUDA run): Volta to GA100, as the
 #: original benchmark
 DEFAULT_COMPUTE_CAPABILITY = (7, 0)
@@ -63,12 +88,13 @@ def compute_capability(run: RunContext) -> tuple[int, int]:
     return DEFAULT_COMPUTE_CAPABILITY
 
 
-def unknown_metrics(executable: str, names: list[str]) -> list[str]:
-    """The ``names`` whose base name ``ncu --query-metrics`` does not list; nothing when ncu
-    cannot list metrics here (no GPU, an old ncu): then the run itself will tell."""
+def unknown_metrics(executable: str, names: list[str], chip: str | None = None) -> list[str]:
+    """The ``names`` whose base name ``ncu --query-metrics`` does not list for ``chip`` (None:
+    the GPU attached here); nothing when ncu cannot list metrics (no GPU, an old ncu): then the
+    run itself will tell."""
+    command = [executable, "--query-metrics", *(["--chips", chip] if chip else [])]
     try:
-        completed = subprocess.run([executable, "--query-metrics"], capture_output=True, text=True,
-                                   stdin=subprocess.DEVNULL, timeout=300)
+        completed = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
     except (OSError, subprocess.TimeoutExpired):
         return []
     available = parse_query_metrics(completed.stdout)
@@ -88,16 +114,20 @@ class Nsight(launching.Launcher):
         requires=("ncu (Nsight Compute) on PATH", "a CUDA GPU of compute capability >= 7.0",
                   "access to GPU performance counters"),
         conflicts=dict(CONFLICTS),
-        options={"executable": "ncu", "extra_args": [], "metrics": "core", "launch_skip": 0, "launch_count": 0,
-                 "nvtx": False, "check_metrics": True},
+        options={"executable": "ncu", "extra_args": [], "metrics": "core", "launch_skip": 0, "launch_count": 3000,
+                 "nvtx": False, "cache_control": "none", "clock_control": "none", "check_metrics": True},
         option_help={
             "executable": "the ncu command or its path",
             "extra_args": "more ncu arguments, placed before the program (e.g. ['-k', 'regex:gemm'])",
             "metrics": "core: FMA/FP16/Tensor/SFU utilization; extra: also SM throughput, achieved occupancy, "
                        "DRAM throughput and kernel duration",
-            "launch_skip": "kernel launches to skip after the capture opens (--launch-skip)",
-            "launch_count": "kernel launches to profile, 0 = all (--launch-count)",
-            "nvtx": "profile only kernels inside the dnn_suite.window NVTX range (--nvtx --nvtx-include)",
+            "launch_skip": "kernel launches to skip after the capture opens, i.e. after warmup (--launch-skip)",
+            "launch_count": "kernel launches to profile, 0 = all (--launch-count); the default bounds the run "
+                            "to minutes",
+            "nvtx": "profile only kernels inside the dnn_suite.window NVTX range, from every thread "
+                    "(--nvtx --nvtx-include, --nvtx-push-pop-scope process)",
+            "cache_control": "none: caches as training leaves them; all: flush before each kernel (--cache-control)",
+            "clock_control": "none: clocks as the driver sets them; base: lock to base clocks (--clock-control)",
             "check_metrics": "before running, ask `ncu --query-metrics` whether this GPU knows the metric names",
         },
     )
@@ -108,6 +138,10 @@ class Nsight(launching.Launcher):
         if options["metrics"] not in METRIC_SETS:
             raise UsageError(f"profiler nsight option 'metrics': expected one of {', '.join(METRIC_SETS)}, "
                              f"got {options['metrics']!r}")
+        for key, allowed in (("cache_control", CACHE_CONTROL), ("clock_control", CLOCK_CONTROL)):
+            if options[key] not in allowed:
+                raise UsageError(f"profiler nsight option {key!r}: expected one of {', '.join(allowed)}, "
+                                 f"got {options[key]!r}")
         launching.non_negative_options(run, NAME, ("launch_skip", "launch_count"))
         try:
             core_utilization_metrics(compute_capability(run))
@@ -115,7 +149,9 @@ class Nsight(launching.Launcher):
             raise UsageError(f"profiler nsight: {exc}") from exc
         executable = self.executable(run)
         if options["check_metrics"]:
-            unknown = unknown_metrics(executable, self._metric_names(run))
+            on_gpu = run.device.type == "cuda"  # else ask for the chip whose names the run uses
+            unknown = unknown_metrics(executable, self._metric_names(run),
+                                      None if on_gpu else chip_of(compute_capability(run)))
             if unknown:
                 raise UsageError(
                     f"profiler nsight: this GPU's ncu does not know the metric(s) {', '.join(unknown)} "
@@ -131,7 +167,8 @@ class Nsight(launching.Launcher):
     def tool_args(self, run: RunContext):
         options = run.profiler_options(NAME)
         args = [
-            "--csv", "--target-processes", "all", "--profile-from-start", "off", "--clock-control", "none",
+            "--csv", "--target-processes", "all", "--profile-from-start", "off", "--replay-mode", REPLAY_MODE,
+            "--clock-control", options["clock_control"], "--cache-control", options["cache_control"],
             "--metrics", ",".join(self._metric_names(run)),
         ]
         if options["launch_skip"]:
@@ -139,7 +176,7 @@ class Nsight(launching.Launcher):
         if options["launch_count"]:
             args += ["--launch-count", str(options["launch_count"])]
         if options["nvtx"]:
-            args += ["--nvtx", "--nvtx-include", f"{launching.WINDOW_RANGE}/"]
+            args += ["--nvtx", "--nvtx-include", f"{launching.WINDOW_RANGE}/", "--nvtx-push-pop-scope", "process"]
         return [*args, "--log-file", str(self.output(run))]
 
     def output(self, run: RunContext):
@@ -155,6 +192,22 @@ class Nsight(launching.Launcher):
 
     def analyze(self, run: RunContext, path: Path):
         return analyze_ncu(path, core_utilization_metrics(compute_capability(run)))
+
+    def metrics(self, run: RunContext, analysis) -> dict[str, Metric]:
+        """The analyzer's metrics and what was sampled, and how."""
+        options = run.profiler_options(NAME)
+        profiled = analysis.metrics["kernel_count"].value if "kernel_count" in analysis.metrics else 0
+        where = (f"inside the {launching.WINDOW_RANGE} NVTX range, every thread" if options["nvtx"]
+                 else "from the first measured iteration on")
+        how = (f"{profiled} kernel launches profiled {where}: --launch-skip {options['launch_skip']} "
+               f"--launch-count {options['launch_count'] or 'all'}, --replay-mode {REPLAY_MODE}, "
+               f"--cache-control {options['cache_control']}, --clock-control {options['clock_control']}")
+        return {
+            **analysis.metrics,
+            "launch_skip": Metric(options["launch_skip"], "launches", "launches skipped after the capture opened"),
+            "launch_count": Metric(options["launch_count"], "launches", "most launches profiled (0: all)"),
+            "sampling": Metric(profiled, "kernels", how),
+        }
 
 
 plugin = Nsight()

@@ -22,6 +22,20 @@ Samples and numbers
     training sample (samples trained in the measured windows). NVML's utilization is the
     fraction of the last 1/6 s to 1 s in which *any* kernel ran, a coarse upper bound of how
     busy the GPU is; ``nsys`` gives the exact busy time.
+
+Power
+    ``nvmlDeviceGetPowerUsage`` is, on recent GPUs (Ampere and newer), a running average over
+    the last second, so the samples of a short window would mostly describe what ran before
+    it. Where the driver has the instantaneous power field (``nvmlDeviceGetFieldValues`` with
+    ``NVML_FI_DEV_POWER_INSTANT``, NVML 12 / drivers 530 and newer) it is read instead; the
+    metric ``gpu<N>.power_instant`` says which one was used (1: the instantaneous field).
+
+Windows too short for NVML
+    Utilization covers NVML's last sample period (1/6 s to 1 s, depending on the GPU) and the
+    averaged power the last second: a window shorter than :data:`MIN_WINDOW_S` gets numbers
+    dominated by what ran before and around it. Such a run is not refused (the other numbers
+    stand); ``warning.short_window`` in run.json, a line in the summary and one on stderr say
+    so, and how long to measure instead (``--duration``).
 """
 
 from __future__ import annotations
@@ -44,6 +58,8 @@ from dnn_suite_profilers.sampling import Sampler
 
 NAME = "nvml"
 SAMPLES_FILE = "samples.csv"
+#: the longest of NVML's averaging periods (utilization: 1/6 s to 1 s; average power: 1 s)
+MIN_WINDOW_S = 1.0
 
 
 @hookimpl
@@ -177,15 +193,51 @@ def _reader(pynvml):
     return read
 
 
-def _sample_function(pynvml, handles: list[tuple[int, Any]]):
+def _instant_power_mw(pynvml, handle) -> int | None:
+    """The instantaneous power field in mW, or None where this driver or GPU lacks it."""
+    field = getattr(pynvml, "NVML_FI_DEV_POWER_INSTANT", None)
+    if field is None:
+        return None
+    try:
+        [value] = pynvml.nvmlDeviceGetFieldValues(handle, [field])
+    except pynvml.NVMLError:  # an old driver without nvmlDeviceGetFieldValues, or no such field
+        return None
+    if value.nvmlReturn != getattr(pynvml, "NVML_SUCCESS", 0):
+        return None
+    return int(value.value.uiVal)
+
+
+def _power_function(pynvml, handle):
+    """A function giving the power in mW: the instantaneous field if the device answers it,
+    else ``nvmlDeviceGetPowerUsage``; and whether it is the instantaneous one."""
+    if _instant_power_mw(pynvml, handle) is not None:
+        return (lambda: _instant_power_mw(pynvml, handle)), True
+    read = _reader(pynvml)
+    return (lambda: read(pynvml.nvmlDeviceGetPowerUsage, handle)), False
+
+
+def open_devices(pynvml, indices: list[int]) -> list[dict[str, Any]]:
+    """Per NVML index (NVML initialised): its handle, its power reader and whether that reads
+    the instantaneous power (see :func:`_power_function`)."""
+    devices = []
+    for index in indices:
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        power, instant = _power_function(pynvml, handle)
+        devices.append({"index": index, "handle": handle, "power": power, "instant": instant})
+    return devices
+
+
+def sample_function(pynvml, devices: list[dict[str, Any]]):
+    """The sampler's function: one :class:`NvmlSample` per device of :func:`open_devices`."""
     read = _reader(pynvml)
 
     def sample(elapsed: float) -> list[NvmlSample]:
         rows = []
-        for index, handle in handles:
+        for device in devices:
+            index, handle = device["index"], device["handle"]
             util = read(pynvml.nvmlDeviceGetUtilizationRates, handle)
             memory = read(pynvml.nvmlDeviceGetMemoryInfo, handle)
-            power = read(pynvml.nvmlDeviceGetPowerUsage, handle)
+            power = device["power"]()
             rows.append(NvmlSample(
                 timestamp_s=elapsed,
                 device_index=index,
@@ -213,19 +265,17 @@ def dnn_suite_training_loop(run: RunContext):
     _init(pynvml)
     state = _state(run)
     try:
-        indices = _devices(run, pynvml)
         state["pynvml"] = pynvml
-        state["handles"] = [(i, pynvml.nvmlDeviceGetHandleByIndex(i)) for i in indices]
+        state["devices"] = open_devices(pynvml, _devices(run, pynvml))
         return (yield)
     finally:
-        state.pop("handles", None)
         pynvml.nvmlShutdown()
 
 
 @hookimpl(wrapper=True)
 def dnn_suite_measured_window(run: RunContext, window: int):
     state = _state(run)
-    sampler = Sampler(_sample_function(state["pynvml"], state["handles"]),
+    sampler = Sampler(sample_function(state["pynvml"], state["devices"]),
                       run.profiler_options(NAME)["interval_ms"] / 1000.0)
     entry: dict[str, Any] = {"sampler": sampler, "result": None}
     state["windows"].append(entry)
@@ -265,4 +315,26 @@ def dnn_suite_profiler_report(run: RunContext):
     metrics = dict(analysis.metrics)
     metrics["sample_count"] = Metric(len(samples), "samples", "NVML samples, all devices and windows")
     metrics["training_samples"] = Metric(trained, "samples", "samples trained in the measured windows")
+    for device in _state(run)["devices"]:
+        metrics[f"gpu{device['index']}.power_instant"] = Metric(
+            int(device["instant"]), "bool",
+            "power from NVML_FI_DEV_POWER_INSTANT (instantaneous)" if device["instant"] else
+            "power from nvmlDeviceGetPowerUsage (a 1 s running average on recent GPUs): this driver has no "
+            "instantaneous power field")
+    warning = short_window_warning([w["sampler"].stopped_at - w["sampler"].started_at for w in windows])
+    if warning is not None:
+        print(f"dnn-suite: warning: profiler nvml: {warning.description}", file=sys.stderr)
+        metrics["warning.short_window"] = warning
     return NAME, metrics
+
+
+def short_window_warning(window_seconds: list[float]) -> Metric | None:
+    """A warning metric (value: the shortest window, s) when a window is shorter than NVML's
+    averaging periods, else None."""
+    shortest = min(window_seconds, default=MIN_WINDOW_S)
+    if shortest >= MIN_WINDOW_S:
+        return None
+    return Metric(round(shortest, 3), "s",
+                  f"the shortest window lasted {shortest:.2f} s, less than NVML's averaging periods (utilization "
+                  f"over the last 1/6 s to 1 s, average power over 1 s), so its utilization and power describe "
+                  f"mostly the window's edges; measure for longer (--duration {10 * MIN_WINDOW_S:g} or more)")

@@ -3,6 +3,8 @@
     python tools/mutation.py                      # every module of [tool.dnn-suite.mutation]
     python tools/mutation.py dnn_suite/results.py # one module (repository path)
     python tools/mutation.py --list               # the modules and the tests each one runs
+    python tools/mutation.py --retest MODULE      # only its last survivors, against the current tests
+    python tools/mutation.py --report             # the last runs' scores, as a Markdown table
 
 mutmut imports the mutated copy by the module's import name, but the plugins live under
 other folder names (``plugins/efficientdet`` is ``dnn_suite_efficientdet``). So each module
@@ -10,8 +12,8 @@ is tested in a staging tree, ``build/mutation/<module>/``, laid out by import na
 packages and ``tests/``, with a pyproject.toml whose ``[tool.mutmut]`` is this repository's,
 plus ``only_mutate`` (the module) and the fast unit tests pyproject.toml lists for it. The
 run is niced and single-threaded (the development machine has 2 shared cores). The score of
-each module (killed / all mutants; timeouts count as killed) is printed and written to
-``build/mutation/scores.json``; survivors are listed with ``mutmut results`` in the
+each module (killed / all mutants; timeouts count as killed) is printed; ``--report`` prints
+the last runs' scores again as a table. Survivors are listed with ``mutmut results`` in the
 module's staging tree and shown with ``mutmut show NAME`` there.
 """
 
@@ -54,7 +56,7 @@ def stage(repo_path: str, tests: list[str]) -> Path:
     project = _pyproject()
     package_dirs = project["tool"]["setuptools"]["package-dir"]
     target = import_path(repo_path, package_dirs)
-    root = STAGING / repo_path.replace("/", "_").removesuffix(".py")
+    root = _staging_root(repo_path)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -94,25 +96,65 @@ def _mutant_patterns(repo_path: str, functions: list[str]) -> list[str]:
     return [f"{module}.{name}__mutmut_*" for name in mangled]
 
 
-def run(repo_path: str, tests: list[str], functions: list[str]) -> dict[str, object]:
+def _staging_root(repo_path: str) -> Path:
+    return STAGING / repo_path.replace("/", "_").removesuffix(".py")
+
+
+def run(repo_path: str, tests: list[str], functions: list[str]) -> None:
+    """Stage ``repo_path`` with its ``tests`` and let mutmut mutate it (only ``functions`` if given)."""
     tests = sorted(str(p.relative_to(REPO)) for pattern in tests for p in REPO.glob(pattern))
-    root = stage(repo_path, tests)
-    patterns = _mutant_patterns(repo_path, functions) if functions else []
+    _mutmut_run(stage(repo_path, tests), _mutant_patterns(repo_path, functions))
+
+
+def retest(repo_path: str, functions: list[str]) -> None:
+    """Rerun the last run's survivors of a module against the repository's current tests."""
+    root = _staging_root(repo_path)
+    for tests in (root / "tests", root / "mutants" / "tests"):
+        shutil.rmtree(tests, ignore_errors=True)
+        shutil.copytree(REPO / "tests", tests, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    patterns = _mutant_patterns(repo_path, functions)
+    listing = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout
+    survivors = [name for name, _, verdict in (line.strip().rpartition(": ") for line in listing.splitlines())
+                 if verdict == "survived" and (not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns))]
+    if survivors:
+        _mutmut_run(root, survivors)
+
+
+def _mutmut_run(root: Path, names: list[str]) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     env.pop("PYTHONPATH", None)
-    subprocess.run(["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "1", *patterns],
+    subprocess.run(["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "1", *names],
                    cwd=root, env=env, check=True)
-    counts = score(root, patterns)
+
+
+def result(repo_path: str, functions: list[str]) -> dict[str, object] | None:
+    """The score of a module's last run, from its staging tree (None if it has none)."""
+    root = _staging_root(repo_path)
+    if not (root / "mutants").is_dir():
+        return None
+    counts = score(root, _mutant_patterns(repo_path, functions))
     total = sum(counts.values())
     killed = sum(n for verdict, n in counts.items() if verdict in KILLED)
-    return {"module": repo_path, "mutants": total, "killed": killed,
-            "score": round(killed / total, 4) if total else None, "verdicts": counts}
+    return {"module": repo_path, "mutants": total, "killed": killed, "verdicts": counts,
+            "score": killed / total if total else None}
+
+
+def _report_line(entry: dict[str, object]) -> str:
+    verdicts = entry["verdicts"]
+    others = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()) if v not in KILLED | {"survived"})
+    return (f"| `{entry['module']}` | {entry['mutants']} | {entry['killed']} | {verdicts.get('survived', 0)} | "
+            f"{others or '-'} | {entry['score']:.1%} |")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="repository paths (default: every configured module)")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, run nothing")
+    parser.add_argument("--retest", action="store_true",
+                        help="rerun only the last run's survivors, against the current tests")
+    parser.add_argument("--report", action="store_true",
+                        help="print the scores of the last runs (a Markdown table), run nothing")
     args = parser.parse_args()
     settings = _pyproject()["tool"]["dnn-suite"]["mutation"]
     configured: dict[str, list[str]] = settings["modules"]
@@ -127,15 +169,20 @@ def main() -> int:
             only = f" (only {', '.join(functions[module])})" if module in functions else ""
             print(f"{module}{only}: {' '.join(configured[module])}")
         return 0
-    scores_path = STAGING / "scores.json"
-    scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
+    if args.report:
+        print("| module | mutants | killed | survived | other | score |\n|---|---|---|---|---|---|")
+        for module in selected:
+            entry = result(module, functions.get(module, []))
+            print(_report_line(entry) if entry and entry["mutants"] else f"| `{module}` | not run | | | | |")
+        return 0
     for module in selected:
-        result = run(module, configured[module], functions.get(module, []))
-        scores[module] = result
-        STAGING.mkdir(parents=True, exist_ok=True)
-        scores_path.write_text(json.dumps(scores, indent=2) + "\n")
-        print(f"mutation: {module}: {result['killed']}/{result['mutants']} killed ({result['score']:.1%})"
-              if result["mutants"] else f"mutation: {module}: no mutants")
+        if args.retest:
+            retest(module, functions.get(module, []))
+        else:
+            run(module, configured[module], functions.get(module, []))
+        entry = result(module, functions.get(module, []))
+        print(f"mutation: {module}: {entry['killed']}/{entry['mutants']} killed ({entry['score']:.1%})"
+              if entry and entry["mutants"] else f"mutation: {module}: no mutants")
     return 0
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from dnn_suite.datasets.download import fetch, mirrored
 from dnn_suite.errors import UsageError, one_line
 from dnn_suite.datasets.extract import extract
-from dnn_suite.registry import DatasetSpec, RemoteFile, Registry
+from dnn_suite.datasets.images import unreadable_images
+from dnn_suite.registry import DatasetCheck, DatasetSpec, RemoteFile, Registry
 
 DOWNLOADS = "downloads"
 MIB = 2**20
@@ -58,17 +59,18 @@ def download(names: list[str], registry: Registry, root: Path, *, mirror: str | 
     return check([spec.name for spec in specs], registry, root)
 
 
-def _problems(spec: DatasetSpec, root: Path) -> tuple[str | None, str]:
-    """(what is wrong or None, summary) of one dataset under ``root``."""
+def _problems(spec: DatasetSpec, root: Path) -> tuple[str | None, DatasetCheck]:
+    """(what is wrong or None, what reading it found) of one dataset under ``root``."""
     missing = [path for path in spec.layout if not (root / path).exists()]
     if missing:
-        return f"missing {', '.join(missing)}", ""
+        return f"missing {', '.join(missing)}", DatasetCheck("")
     if spec.verify is None:
-        return None, "layout complete"
+        return None, DatasetCheck("layout complete")
     try:
-        return None, spec.verify(root)
+        found = spec.verify(root)
     except UsageError as exc:
-        return one_line(exc), ""
+        return one_line(exc), DatasetCheck("")
+    return None, found if isinstance(found, DatasetCheck) else DatasetCheck(found)
 
 
 def _present(registry: Registry, root: Path) -> list[DatasetSpec]:
@@ -82,25 +84,61 @@ def _present(registry: Registry, root: Path) -> list[DatasetSpec]:
             or any((root / path).exists() for path in spec.layout if path not in covered)]
 
 
-def check(names: list[str], registry: Registry, root: Path) -> int:
-    """``dnn-suite data check [NAME...] --root DIR``: the layout and annotations of each named
-    dataset, or of every known dataset that is at least partly present. Exit 2 if any is
+def _check_spec(spec: str, registry: Registry) -> DatasetCheck:
+    """A dataset outside the catalogue (``voc:DIR``), read by the plugin whose spec it is."""
+    found = registry.manager.hook.dnn_suite_check_dataset(spec=spec) if registry.manager else None
+    if found is None:
+        raise UsageError(f"unknown dataset {spec!r}: neither a catalogue name ({', '.join(sorted(registry.datasets))}) "
+                         "nor a spec a plugin reads (such as voc:DIR or coco:FILE.json)")
+    return found
+
+
+def _report_unreadable(name: str, found: DatasetCheck, workers: int | None) -> bool:
+    """Decode every image of ``found``; print each that fails. True when all decode."""
+    bad = unreadable_images(found.images, workers=workers, label=f"{name} images")
+    for path, reason in bad:
+        print(f"  unreadable image {path}: {reason}")
+    print(f"{name:<14} {'ok' if not bad else 'BAD IMAGES':<10} {len(found.images)} images decoded: "
+          f"{len(bad)} unreadable or truncated")
+    return not bad
+
+
+def check(names: list[str], registry: Registry, root: Path | None, *, images: bool = False,
+          workers: int | None = None) -> int:
+    """``dnn-suite data check [NAME|SPEC...] [--root DIR] [--images]``: the layout and annotations of
+    each named dataset (or of every known dataset that is at least partly present under the root)
+    and of each spec (``voc:DIR``); ``images`` also decodes every image. Exit 2 if any is
     incomplete or unreadable, saying what is missing and how to get it."""
-    if not root.is_dir():
+    catalogued = [name for name in names if name in registry.datasets or ":" not in name]
+    if root is None and (catalogued or not names):
+        raise UsageError("--root DIR is needed to check catalogue datasets (voc:DIR and coco:FILE specs need none)")
+    if root is not None and not root.is_dir():
         raise UsageError(f"--root {root}: no such directory")
-    specs = [registry.dataset(name) for name in names] or _present(registry, root)
-    if not specs:
+    specs = [registry.dataset(name) for name in catalogued] or ([] if names else _present(registry, root))
+    if not specs and not names:
         raise UsageError(f"no known dataset found under {root} (known: {', '.join(sorted(registry.datasets))}); "
                          f"get one with `dnn-suite data download NAME --root {root}`")
-    failed = []
+    failed, bad_images = [], []
     for spec in specs:
-        problem, summary = _problems(spec, root)
-        print(f"{spec.name:<14} {'ok' if problem is None else 'INCOMPLETE':<10} {problem or summary}")
+        problem, found = _problems(spec, root)
+        print(f"{spec.name:<14} {'ok' if problem is None else 'INCOMPLETE':<10} {problem or found.summary}")
         if problem is not None:
             failed.append(spec.name)
+        elif images and not _report_unreadable(spec.name, found, workers):
+            bad_images.append(spec.name)
+    for name in names:
+        if name not in catalogued:
+            found = _check_spec(name, registry)
+            print(f"{name:<14} {'ok':<10} {found.summary}")
+            if images and not _report_unreadable(name, found, workers):
+                bad_images.append(name)
     if failed:
         print(f"dnn-suite: error: {', '.join(failed)} incomplete under {root}; "
               f"`dnn-suite data download {' '.join(failed)} --root {root}` fetches what is missing", file=sys.stderr)
+        return 2
+    if bad_images:
+        print(f"dnn-suite: error: unreadable or truncated images in {', '.join(bad_images)} (listed above); "
+              "replace or remove them before training", file=sys.stderr)
         return 2
     return 0
 

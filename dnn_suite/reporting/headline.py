@@ -63,6 +63,9 @@ PROFILER: dict[str, tuple[str, str]] = {
     "fp16_utilization": ("FP16 core utilization", NEITHER),
     "tensor_utilization": ("Tensor core utilization", NEITHER),
     "sfu_utilization": ("SFU core utilization", NEITHER),
+    "peak_total": ("peak tracked memory", LOWER),
+    "peak_activations": ("activations at the peak", LOWER),
+    "largest_batch_size": ("largest batch that fits", HIGHER),
 }
 
 
@@ -74,9 +77,13 @@ def headlines(run: RunDir) -> list[tuple[Headline, float | None]]:
         for key, metric in (report.get("metrics") or {}).items():
             if key in PROFILER:
                 label, better = PROFILER[key]
-                headline = Headline(f"{profiler}.{key}", f"{label} ({profiler})", metric.get("unit", ""), better,
-                                    "throughput", 3 if metric.get("unit") == "J/sample" else 1)
-                values.append((headline, metric.get("value")))
+                unit, value = metric.get("unit", ""), metric.get("value")
+                if unit == "bytes":  # memory figures, shown in MiB; a run's own spread says nothing of them
+                    unit, value = "MiB", None if value is None else value * MIB
+                headline = Headline(f"{profiler}.{key}", f"{label} ({profiler})", unit, better,
+                                    "" if unit in ("MiB", "samples") else "throughput",
+                                    3 if unit == "J/sample" else 0 if unit == "samples" else 1)
+                values.append((headline, value))
     return values
 
 

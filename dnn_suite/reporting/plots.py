@@ -57,13 +57,16 @@ class Axes:
 
 
 def lines(series: Sequence[Series], axes: Axes, markers: bool = False) -> bytes:
+    """One line per series; a missing value (None, e.g. the CPU figure of a window's first
+    sample, which covers no interval) is a gap in its line."""
     figure, plot = _figure()
     for s in series:
         style = {"marker": "o"} if markers else {}
+        y = _gaps(s.y)
         if s.error is not None:
-            plot.errorbar(s.x, s.y, yerr=s.error, label=s.label, capsize=3, **style)
+            plot.errorbar(s.x, y, yerr=s.error, label=s.label, capsize=3, **style)
         else:
-            plot.plot(s.x, s.y, label=s.label, linewidth=1.2, **style)
+            plot.plot(s.x, y, label=s.label, linewidth=1.2, **style)
         if s.low is not None and s.high is not None:  # a missing bound (no reading yet) leaves a gap
             plot.fill_between(s.x, _gaps(s.low), _gaps(s.high), alpha=0.2)
     _finish(plot, axes)
@@ -71,7 +74,7 @@ def lines(series: Sequence[Series], axes: Axes, markers: bool = False) -> bytes:
 
 
 def _gaps(values: Sequence[float | None]) -> list[float]:
-    return [math.nan if v is None else v for v in values]
+    return [math.nan if value is None else value for value in values]
 
 
 def histogram(values: Sequence[float], axes: Axes, bins: int = 30) -> bytes:
@@ -130,3 +133,19 @@ def _png(figure: Any) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def stacked_bars(labels: Sequence[str], segments: dict[str, Sequence[float]], axes: Axes) -> bytes:
+    """Horizontal bars, the first label on top, each split into ``segments`` (legend name ->
+    one value per label), stacked left to right in the order given."""
+    figure, plot = _figure(height=max(1.6 + 0.4 * len(labels), 2.4))
+    positions = list(range(len(labels))[::-1])
+    left = [0.0] * len(labels)
+    for name, values in segments.items():
+        plot.barh(positions, values, left=left, label=name)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    plot.set_yticks(positions, list(labels), fontsize=8)
+    figure.subplots_adjust(left=0.22)
+    _finish(plot, axes)
+    plot.legend(fontsize=8, loc="lower right")
+    return _png(figure)

@@ -5,7 +5,8 @@ numbers, the step-time distribution, the loss curve (iterations.csv), utilizatio
 measured windows (any profiler's ``samples.csv`` with a ``timestamp_s`` column and ``*_pct``
 columns: NVML, CPU), the kernels and operators that took the most time (a profiler's
 ``analysis.json`` tables ``top_kernels`` or ``per_kernel``, or ``top_ops.json``), GPU core
-utilization per core type (``fma|fp16|tensor|sfu_utilization`` metrics), all profiler metrics,
+utilization per core type (``fma|fp16|tensor|sfu_utilization`` metrics), the memory breakdown
+(any profiler's ``memory.json``, see :mod:`.memory`), all profiler metrics,
 the evaluation, and the configuration and environment. A sweep adds a table of its runs and
 throughput against batch size, then each run's report. The core reads these artefact formats,
 not profiler names, so a third-party profiler writing them is reported the same way.
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dnn_suite import __version__
-from dnn_suite.reporting import plots
+from dnn_suite.reporting import memory, plots
 from dnn_suite.errors import UsageError
 from dnn_suite.reporting.headline import headline_table, headlines
 from dnn_suite.reporting.plots import Axes, Series
@@ -90,7 +91,11 @@ def sweep_sections(runs: list[RunDir], plotting: bool) -> list[Section]:
                      *(h.format(values.get(h.key)) for h in shown)])
     blocks: list[Block] = [Table(columns, rows)]
     blocks += _throughput_vs_batch(runs) if plotting else []
-    return [Section("Runs", blocks)]
+    sections = [Section("Runs", blocks)]
+    memory_blocks = memory.sweep_blocks(runs, plotting)
+    if memory_blocks:
+        sections.append(Section("Memory against batch size", memory_blocks))
+    return sections
 
 
 def _throughput_vs_batch(runs: list[RunDir]) -> list[Block]:
@@ -130,7 +135,7 @@ class RunSections:
 
     def sections(self) -> list[Section]:
         parts = (self.summary, self.step_times, self.loss, self.utilization, self.top_time, self.core_utilization,
-                 self.profiler_metrics, self.evaluation, self.configuration, self.environment)
+                 self.memory, self.profiler_metrics, self.evaluation, self.configuration, self.environment)
         return [section for part in parts if (section := part()) is not None]
 
     def _section(self, title: str, blocks: list[Block]) -> Section | None:
@@ -290,6 +295,9 @@ class RunSections:
                                   plots.bars, list(found), [m.get("value") or 0.0 for m in found.values()],
                                   Axes("utilization (% of peak)", "", xmax=100))
         return self._section("GPU core utilization per core type", blocks)
+
+    def memory(self) -> Section | None:
+        return self._section("Memory", memory.run_blocks(self.run, self._image))
 
     def profiler_metrics(self) -> Section | None:
         blocks: list[Block] = []

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dnn_suite.errors import UsageError
+from dnn_suite.errors import UsageError, reason
 
 RUN_FILE = "run.json"
 SWEEP_FILE = "sweep.json"
@@ -67,9 +67,9 @@ def load_run(path: Path) -> RunDir:
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{file}: unreadable run.json ({exc})") from exc
-    if not isinstance(document, dict) or "config" not in document:
-        raise UsageError(f"{file}: not a dnn-suite run.json (expected an object with 'config')")
+        raise UsageError(f"{file}: unreadable run.json ({reason(exc)})") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise UsageError(f"{file}: not a dnn-suite run.json (expected an object with a 'config' object)")
     return RunDir(path, document)
 
 
@@ -94,7 +94,7 @@ def _sweep_entries(sweep: Path) -> list[str]:
     try:
         data = json.loads(sweep.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{sweep}: unreadable ({exc})") from exc
+        raise UsageError(f"{sweep}: unreadable ({reason(exc)})") from exc
     runs = data.get("runs") if isinstance(data, dict) else None
     if not isinstance(runs, list) or not runs or not all(isinstance(r, str) for r in runs):
         raise UsageError(f'{sweep}: expected {{"runs": ["run directory relative to the sweep", ...]}}')

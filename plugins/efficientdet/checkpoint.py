@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from dnn_suite.errors import UsageError
+from dnn_suite.errors import UsageError, reason
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -23,15 +24,27 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def load_tensors(path: Path, refused: str) -> Any:
+    """``torch.load(path, weights_only=True)``; a file it refuses is a :class:`UsageError`,
+    ``refused`` followed by why in our words (torch's own message suggests turning
+    ``weights_only`` off, which would let the file run code)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise UsageError(f"{refused} ({reason(exc)})") from None
+    except Exception:  # unpickling, zip and weights-only refusals all mean "not a plain tensor file"
+        if zipfile.is_zipfile(path):
+            why = "it holds objects other than tensors and plain containers, refused as loading them could run code"
+        else:
+            why = "not a file written by torch.save, or damaged"
+        raise UsageError(f"{refused} ({why})") from None
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"checkpoint {path}: no such file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"checkpoint {path}: not a readable checkpoint ({reason})") from None
+    state = load_tensors(path, f"checkpoint {path}: not a readable checkpoint")
     if not isinstance(state, dict) or "model" not in state:
         raise UsageError(f"checkpoint {path}: expected a dnn-suite EfficientDet checkpoint with a 'model' entry")
     return state

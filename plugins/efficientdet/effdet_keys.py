@@ -131,6 +131,7 @@ def convert_effdet_state(state: Mapping[str, Tensor], model: nn.Module) -> dict[
             converted[ours] = value
     if unknown:
         raise UsageError(f"{len(unknown)} effdet keys have no counterpart in this EfficientDet "
-                         f"(e.g. {', '.join(unknown[:3])}); only effdet's PyTorch-padding efficientdet_d0..d3 "
-                         "layouts convert (tf_efficientdet_* have extra conv biases)")
+                         f"(e.g. {', '.join(unknown[:3])}); only effdet's PyTorch-padding efficientdet_d0..d3 convert "
+                         "(tf_efficientdet_* and efficientdet_d4/d5 use TF 'same' padding and conv biases before "
+                         "BatchNorm, which this model does not have)")
     return converted

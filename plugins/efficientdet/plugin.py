@@ -14,12 +14,13 @@ from dnn_suite.context import RunContext
 from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
-from dnn_suite.registry import ModelSpec
+from dnn_suite.registry import DatasetCheck, ModelSpec
 
 from .checkpoint import load_checkpoint, load_model_state
 from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader, build_transforms
 from .data.sources import SCHEMES, parse_source, read_source, split_source
 from .data.download import DATASETS as DOWNLOADABLE
+from .data.download import counted
 from .evaluate import COCO_EVALUATORS
 from .evaluation import evaluate_model
 from .model import VARIANTS, build_efficientdet
@@ -86,6 +87,21 @@ def dnn_suite_register_datasets(register):
         register(spec)
 
 
+@hookimpl
+def dnn_suite_check_dataset(spec: str) -> DatasetCheck | None:
+    """`dnn-suite data check voc:DIR|coco:FILE`: the splits training and evaluation would read."""
+    source = parse_source(spec)
+    if source is None:
+        return None
+    splits = dict.fromkeys(s for s in (split_source(source, "train"), split_source(source, "eval")) if s)
+    if not splits:
+        raise UsageError(f"dataset {spec}: no image set to read; name one: {spec}:SET")
+    datasets = [(str(s), read_source(s, None)) for s in splits]
+    found = counted(datasets)
+    classes = datasets[0][1].class_names
+    return DatasetCheck(f"{found.summary}; {len(classes)} classes: {', '.join(classes)}", found.images)
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -146,9 +162,9 @@ def dataset(run: RunContext, split: str) -> DetectionDataset:
         options = run.options
         transform = build_transforms(split == "train", image_size(run), (options["scale_min"], options["scale_max"]))
         source = parse_source(name)
-        training = split == "eval" and run.task.get("command") != "eval"
+        after_training = split == "eval" and run.task.get("command") != "eval"  # evaluates what train/run trained
         if source is not None:
-            classes = class_option(run) or (dataset(run, "train").class_names if training and source.kind == "voc"
+            classes = class_option(run) or (dataset(run, "train").class_names if after_training and source.kind == "voc"
                                             else None)
             cache[split] = read_source(source, transform, classes)
         else:
@@ -158,7 +174,7 @@ def dataset(run: RunContext, split: str) -> DetectionDataset:
                                          image_size=image_size(run),
                                          scale_range=(options["scale_min"], options["scale_max"]),
                                          synthetic=synthetic)
-        if training:
+        if after_training:
             trained_on, evaluated = dataset(run, "train").class_names, cache[split].class_names
             if tuple(trained_on) != tuple(evaluated):
                 difference = class_difference(trained_on, evaluated, "training", "evaluation")

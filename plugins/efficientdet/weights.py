@@ -10,6 +10,7 @@ The class head's last layer is the only part that depends on the classes:
 * the weights' classes equal the dataset's: everything is loaded;
 * the dataset's classes are all among the weights' (named in a dnn-suite checkpoint; effdet's 90
   are the COCO categories): that layer's rows of those classes are loaded, in the dataset's order;
+* the weights name no classes but have as many as the dataset: they are taken as the dataset's;
 * otherwise, when fine-tuning is allowed (``train``, ``run``), everything else is loaded and that
   layer keeps its fresh initialisation (std 0.01, bias at the prior 0.01); ``eval`` refuses.
 """
@@ -50,8 +51,8 @@ class LoadReport:
 
     weights: Weights
     loaded: list[str] = field(default_factory=list)
-    reinitialised: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # tensors of the file not loaded, with their shapes
+    reinitialised: list[str] = field(default_factory=list)  # the model's tensors left at their initialisation
     note: str = ""
 
     def summary(self) -> str:
@@ -59,7 +60,7 @@ class LoadReport:
                  + (f" ({self.note})" if self.note else "")]
         if self.weights.backbone_bn_eps is not None:
             lines.append(f"  backbone BatchNorm eps {self.weights.backbone_bn_eps:g}, as these weights were trained")
-        for label, keys in (("re-initialised", self.reinitialised), ("skipped", self.skipped)):
+        for label, keys in (("skipped (from the file)", self.skipped), ("re-initialised", self.reinitialised)):
             if keys:
                 lines.append(f"  {label}: {', '.join(keys)}")
         return "\n".join(lines)
@@ -154,9 +155,11 @@ def load_weights(model: nn.Module, path: str | Path, class_names: Sequence[str],
     elif (rows := _class_rows(weights, class_names, model.config.num_anchors)) is not None:
         state.update(zip(CLASS_LAYER, rows))
         report.note = f"class head: the rows of the dataset's {len(class_names)} classes of {len(weights.class_names)}"
+    elif weights.class_names is None and state[CLASS_LAYER[1]].shape == own[CLASS_LAYER[1]].shape:
+        report.note = f"no class names recorded: their {len(class_names)} classes taken as the dataset's, in order"
     elif allow_new_classes:
         for key in CLASS_LAYER:
-            state.pop(key)
+            report.skipped.append(f"{key} {list(state.pop(key).shape)}")
             report.reinitialised.append(key)
         saved = f"{len(weights.class_names)} classes" if weights.class_names else "other classes"
         report.note = f"fine-tuning from {saved} to {len(class_names)}"

@@ -15,14 +15,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dnn_suite.memory_model import BatchModel, fit
+from dnn_suite.memory_model import FILE_FORMAT, BatchModel, fit_tracked
 from dnn_suite.metrics import Metric
 from dnn_suite.results import write_json_atomic
 
 from .base import Analysis
 from .errors import InvalidProfileFile
 
-FORMAT = "dnn-suite memory breakdown"
+FORMAT = FILE_FORMAT
 VERSION = 1
 EXPECTED = f"a {FORMAT} JSON file (memory.json of a run's memory profiler)"
 CATEGORIES = ("parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries", "other", "total")
@@ -71,13 +71,8 @@ def read_memory_file(path: Path) -> dict[str, Any]:
 
 def batch_model(document: dict[str, Any]) -> tuple[BatchModel | None, int | None]:
     """The fit over ``fit_batch_sizes`` and the tracked batch size that checks it (if any)."""
-    points = {int(b): p["peak"] for b, p in document["points"].items()}
-    sizes = sorted({int(b) for b in document.get("fit_batch_sizes") or []} & set(points))
-    if len(sizes) < 2:
-        return None, None
-    model = fit({b: points[b] for b in sizes})
-    held_out = next((b for b in sorted(points, reverse=True) if b not in sizes), None)
-    return model, held_out
+    peaks = {int(b): p["peak"] for b, p in document["points"].items()}
+    return fit_tracked(peaks, [int(b) for b in document.get("fit_batch_sizes") or []])
 
 
 def memory_metrics(document: dict[str, Any]) -> dict[str, Metric]:

@@ -46,8 +46,11 @@ EXTRA_METRICS = (
     ("fma_pipe_active", "sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active", "FMA pipe active"),
 )
 
-# One representative of each row of the table above (and the Blackwell variants).
-KNOWN_COMPUTE_CAPABILITIES = ((7, 0), (7, 5), (8, 0), (8, 6), (8, 9), (9, 0), (10, 0), (12, 0))
+#: One representative of each row of the table above (and the Blackwell variants), with its
+#: ncu chip name (``ncu --query-metrics --chips CHIP``).
+CHIPS = {(7, 0): "gv100", (7, 5): "tu102", (8, 0): "ga100", (8, 6): "ga102", (8, 9): "ad102", (9, 0): "gh100",
+         (10, 0): "gb100", (12, 0): "gb202"}
+KNOWN_COMPUTE_CAPABILITIES = tuple(CHIPS)
 
 _METRIC_LINE = re.compile(r"^\s*([a-z0-9]+__[a-z0-9_]+)")
 
@@ -68,6 +71,13 @@ def core_utilization_metrics(compute_capability: tuple[int, int]) -> dict[str, s
         "tensor": tensor + _ELAPSED,
         "sfu": "sm__inst_executed_pipe_xu" + _ELAPSED,
     }
+
+
+def chip_of(compute_capability: tuple[int, int]) -> str:
+    """The ncu chip of the architecture row ``compute_capability`` falls in (its nearest
+    known capability at or below), for ``ncu --query-metrics --chips``."""
+    known = [cc for cc in CHIPS if cc <= compute_capability] or [min(CHIPS)]
+    return CHIPS[max(known)]
 
 
 def profiling_metrics(compute_capability: tuple[int, int], extras: bool = False) -> list[str]:

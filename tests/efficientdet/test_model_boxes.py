@@ -41,3 +41,13 @@ def test_anchor_iou_by_hand():
         [[0.0, 40 / 100, 1.0], [0.0, 0.0, 25 / 175], [0.0, 0.0, 0.0]],
     ])
     torch.testing.assert_close(iou, expected)
+
+
+def test_anchor_iou_of_oblong_offset_and_tiny_boxes():
+    anchors = torch.tensor([[0.0, 0, 20, 10], [0, 0, 0.5, 0.5]])  # 20 wide, 10 high; a quarter-pixel square
+    boxes = torch.tensor([[[0.0, 20, 20, 30], [10, 5, 30, 25], [0, 0, 0.5, 0.5]]])  # offset in y, not in x
+    expected = torch.tensor([[
+        [0.0, 50 / (200 + 400 - 50), 0.25 / 200],  # overlapping in x only: 0; 10x5; the tiny one inside
+        [0.0, 0.0, 1.0],  # the same quarter-pixel box: 1, however small the union
+    ]])
+    torch.testing.assert_close(anchor_iou(anchors, boxes), expected)

@@ -8,21 +8,10 @@ import io
 import json
 from pathlib import Path
 
-import pytest
-import torch
-
 from dnn_suite.cli import main
 
 SMALL = ["--image-size", "64", "--batch-size", "2", "--set", "model_options.synthetic_train=8",
          "--set", "model_options.synthetic_val=2", "--set", "model_options.ema_decay=0", "--workers", "0"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def train(*args, root: Path) -> tuple[int, dict | None, str]:

@@ -134,12 +134,23 @@ def test_other_classes_reinitialise_the_last_class_layer_only(tmp_path, effdet_d
     reference = effdet_d0
     model, report = converted(tmp_path, reference, "d0", ["rectangle", "ellipse", "triangle"], allow_new_classes=True)
     assert report.reinitialised == list(CLASS_LAYER)
+    assert "skipped (from the file): class_net.predict.1.weight [810, 64, 1, 1], class_net.predict.1.bias [810]" \
+        in report.summary()
     assert "re-initialised: class_net.predict.1.weight, class_net.predict.1.bias" in report.summary()
     bias = model.state_dict()["class_net.predict.1.bias"]
     assert bias.shape == (27,) and torch.allclose(bias, torch.full_like(bias, -4.59512), atol=1e-4)
     images = torch.randn(1, 3, SIZE, SIZE)
     with torch.no_grad():  # the box head is effdet's
         torch.testing.assert_close(model(images)[1], effdet_outputs(reference, images, 90)[1], atol=1e-4, rtol=0)
+
+
+def test_weights_without_class_names_of_the_same_count_load_whole(tmp_path):
+    reference = effdet_model("efficientdet_d0", num_classes=3)  # an effdet model fine-tuned elsewhere: no names
+    model, report = converted(tmp_path, reference, "d0", ["red", "green", "blue"])
+    assert len(report.loaded) == len(model.state_dict()) and "no class names recorded" in report.summary()
+    images = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images)[0], effdet_outputs(reference, images, 3)[0], atol=1e-4, rtol=0)
 
 
 def test_eval_refuses_other_classes_with_the_difference(tmp_path, effdet_d0):
@@ -160,6 +171,13 @@ def test_tf_same_padding_ports_are_refused_clearly(tmp_path):
                path)
     with pytest.raises(UsageError, match="no counterpart in this EfficientDet .*tf_efficientdet_"):
         load_weights(build_efficientdet("d0", 90, image_size=SIZE), path, COCO90, allow_new_classes=False)
+
+
+def test_coco_category_table():
+    """effdet's output i is COCO category id i + 1; COCO 2017 leaves ten ids unused."""
+    assert len(COCO90) == 90 and COCO90[0] == "person" and COCO90[17] == "dog" and COCO90[89] == "toothbrush"
+    unused = {i + 1 for i, name in enumerate(COCO90) if name.startswith("unused-")}
+    assert unused == {12, 26, 29, 30, 45, 66, 68, 69, 71, 83}
 
 
 def test_a_file_that_is_not_weights(tmp_path):

@@ -159,6 +159,7 @@ def test_ncu_command_line(ncu_run):
     assert argv[argv.index("--log-file") + 1] == str(run_dir / "nsight" / "ncu_bs4.log")
     assert argv[argv.index("--launch-skip") + 1] == "1" and argv[argv.index("--launch-count") + 1] == "4"
     assert argv[argv.index("--nvtx-include") + 1] == "dnn_suite.window/" and "--nvtx" in argv
+    assert argv[argv.index("--nvtx-push-pop-scope") + 1] == "process"  # backward runs on autograd's thread
     metrics = argv[argv.index("--metrics") + 1].split(",")
     # a CPU run: the default (Volta..GA100) names, the cycle weights and the extras
     assert "sm__inst_executed_pipe_fp16.avg.pct_of_peak_sustained_elapsed" in metrics
@@ -277,12 +278,12 @@ def _run(profilers: list[str], options: dict | None = None, **flags) -> Run:
 @pytest.mark.parametrize("profiler, options, expected", [
     ("nsys", {}, ["profile", "-t", "cuda,nvtx", "-s", "none", "--cpuctxsw=none", "--capture-range=cudaProfilerApi",
                   "--capture-range-end=stop", "-f", "true", "-o", "{dir}/nsys/profile_bs4", "--export=sqlite"]),
-    ("nsight", {}, ["--csv", "--target-processes", "all", "--profile-from-start", "off", "--clock-control", "none",
-                    "--metrics", "sm__inst_executed_pipe_fma.avg.pct_of_peak_sustained_elapsed,"
+    ("nsight", {}, ["--csv", "--target-processes", "all", "--profile-from-start", "off", "--replay-mode", "kernel",
+                    "--clock-control", "none", "--cache-control", "none", "--metrics", "sm__inst_executed_pipe_fma.avg.pct_of_peak_sustained_elapsed,"
                     "sm__inst_executed_pipe_fp16.avg.pct_of_peak_sustained_elapsed,"
                     "sm__inst_executed_pipe_tensor.avg.pct_of_peak_sustained_elapsed,"
                     "sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_elapsed,gpc__cycles_elapsed.max",
-                    "--log-file", "{dir}/nsight/ncu_bs4.log"]),
+                    "--launch-count", "3000", "--log-file", "{dir}/nsight/ncu_bs4.log"]),
     ("nvprof", {"extra_args": ["--print-gpu-trace"]},
      ["--profile-from-start", "off", "--export-profile", "{dir}/nvprof/profile_bs4.nvvp", "-f", "--print-gpu-trace"]),
 ])

@@ -13,6 +13,7 @@ from fakes.harness import value
 TINY_PARAM_BYTES = (16 * 8 + 8 + 8 * 1 + 1) * 4  # the tiny model's 'small' variant: Linear(16, 8), Linear(8, 1)
 
 
+@pytest.mark.slow
 def test_tiny_model_breakdown_fit_and_artefact(tiny_plugin, cli, tmp_path):
     result = cli("run", "tiny", "--profiler", "memory", "--set", "profiler_options.memory.fit_batch_sizes=[1,2]",
                  "--set", "profiler_options.memory.capacity_gib=0.5", "--warmup", 1, "--iterations", 3,
@@ -93,3 +94,24 @@ def test_efficientdet_d0_per_module_and_fit(cli, tmp_path):
     assert value(document, "memory", "fit.check_batch_size") == 4
     assert abs(value(document, "memory", "fit.check_error")) < 10  # the acceptance bound on CPU
     assert value(document, "memory", "fit.activations.per_sample") > 0
+
+
+def test_tracked_iterations_stay_outside_other_profilers_windows(tiny_plugin, cli, tmp_path):
+    # memory listed first: without running outermost, torch.profiler (registered after it) would open first
+    result = cli("run", "tiny", "--profiler", "memory,torch", "--warmup", 1, "--iterations", 2,
+                 "--output", tmp_path, "--json")
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    assert value(document, "memory", "tracked_iterations") == 1
+    rows = {row["name"]: row for row in json.loads((Path(document["run_dir"]) / "torch" / "top_ops.json").read_text())}
+    assert rows["aten::addmm"]["calls"] == 2 * 2  # two Linear layers x the 2 measured iterations only
+
+
+def test_a_fit_batch_size_larger_than_the_data_is_one_line(tiny_plugin, cli, tmp_path):
+    result = cli("run", "tiny", "--profiler", "memory", "--set", "profiler_options.memory.fit_batch_sizes=[2,64]",
+                 "--warmup", 1, "--iterations", 1, "--output", tmp_path)  # the tiny model's data has 32 samples
+    assert result.code == 2
+    *banner, error = result.err.strip().splitlines()  # the run had started: its banner line comes first
+    assert error.startswith("dnn-suite: error: profiler memory option 'fit_batch_sizes': the training data yields "
+                            "no batch of 64 samples")
+    assert len(banner) == 1 and "Traceback" not in result.err

@@ -1,6 +1,7 @@
 """The nvml sampler end to end with the fake pynvml (tests/profilers/fakes/pynvml.py: two GPUs
-with constant readings; device 1 has no energy counter), its preflight, and the CUDA -> NVML
-device mapping (with torch.cuda's device properties replaced, as there is no GPU here)."""
+whose readings follow a time profile; device 1 has no energy counter and no instantaneous
+power field), its preflight, and the CUDA -> NVML device mapping (with torch.cuda's device
+properties replaced, as there is no GPU here)."""
 
 from __future__ import annotations
 
@@ -58,18 +59,29 @@ def test_nvml_samples_only_the_windows(fake_pynvml, cli, tmp_path):
     window_time = sum(w["wall_s"] for w in document["metrics"]["windows"])
     assert 2 * 2 <= value(document, "nvml", "gpu0.samples") <= (window_time + 0.1) / 0.010 + 2 * 2
 
-    assert value(document, "nvml", "gpu0.gpu_util_mean") == 80.0
-    assert value(document, "nvml", "gpu0.gpu_util_p95") == 80.0
+    # the readings moved: device 0's utilization and instantaneous power follow the fake's sine
+    # profiles (the sampler read the power field, not the 1 s average, which is constant)
+    util0 = [float(r["gpu_util_pct"]) for r in per_device["0"]]
+    power0 = [float(r["power_w"]) for r in per_device["0"]]
+    assert len(set(util0)) > 3 and all(65 <= u <= 95 for u in util0)
+    assert max(power0) - min(power0) > 20 and all(200 <= p <= 300 for p in power0)
+    assert value(document, "nvml", "gpu0.gpu_util_mean") == pytest.approx(sum(util0) / len(util0))
+    assert value(document, "nvml", "gpu0.power_mean") == pytest.approx(sum(power0) / len(power0))
+    assert value(document, "nvml", "gpu0.power_instant") == 1
+    assert value(document, "nvml", "gpu1.power_instant") == 0  # no field there: nvmlDeviceGetPowerUsage
+    assert "NVML_FI_DEV_POWER_INSTANT" in report["metrics"]["gpu0.power_instant"]["description"]
+    assert {r["power_w"] for r in per_device["1"]} == {"100.0"}
     assert value(document, "nvml", "gpu1.gpu_util_median") == 5.0
-    assert value(document, "nvml", "gpu_util_mean") == pytest.approx(42.5)
+    assert value(document, "nvml", "gpu_util_mean") == pytest.approx((sum(util0) / len(util0) + 5.0) / 2)
     assert value(document, "nvml", "gpu0.mem_used_peak") == 2 * 2**30
-    assert value(document, "nvml", "gpu0.power_mean") == 250.0
     assert value(document, "nvml", "gpu0.temperature_max") == 55.0
-    # energy: device 0 from its counter (250 W since nvmlInit), device 1 from 100 W integrated
+    # energy: device 0 from its counter, which integrates the instantaneous power, so it agrees
+    # with the power samples integrated over time; device 1 from 100 W integrated
     duration = value(document, "nvml", "gpu0.duration")
     assert duration == pytest.approx(times[-1] - times[0], abs=1e-6)
     energy0, energy1 = value(document, "nvml", "gpu0.energy"), value(document, "nvml", "gpu1.energy")
-    assert energy0 == pytest.approx(250.0 * duration, rel=0.05)
+    integrated = sum((t1 - t0) * (p0 + p1) / 2 for t0, t1, p0, p1 in zip(times, times[1:], power0, power0[1:]))
+    assert energy0 == pytest.approx(integrated, rel=0.05)
     assert energy1 == pytest.approx(100.0 * duration, rel=1e-4)
     assert "energy counter" in report["metrics"]["gpu0.energy"]["description"]
     assert "power integrated" in report["metrics"]["gpu1.energy"]["description"]
@@ -77,6 +89,10 @@ def test_nvml_samples_only_the_windows(fake_pynvml, cli, tmp_path):
     assert value(document, "nvml", "training_samples") == trained
     assert value(document, "nvml", "energy") == pytest.approx(energy0 + energy1)
     assert value(document, "nvml", "energy_per_sample") == pytest.approx((energy0 + energy1) / trained)
+    # 0.25 s windows are shorter than NVML's averaging periods: said in run.json and on stderr
+    warning = report["metrics"]["warning.short_window"]
+    assert 0.25 <= warning["value"] < 1.0 and "less than NVML's averaging periods" in warning["description"]
+    assert "profiler nvml: the shortest window lasted" in result.err
     assert fake_pynvml.calls["nvmlInit"] == fake_pynvml.calls["nvmlShutdown"]  # NVML closed after use
     assert fake_pynvml._state["initialized"] == 0
     assert document["environment"]["nvidia_driver"] == "570.124.06"  # the core saw the fake too

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dnn_suite.errors import UsageError
-from dnn_suite.registry import DatasetSpec, RemoteFile
+from dnn_suite.registry import DatasetCheck, DatasetSpec, RemoteFile
 
 from .coco import read_coco
 from .dataset import DetectionDataset
@@ -37,12 +37,14 @@ COCO2017_VAL = RemoteFile(COCO_BASE + "zips/val2017.zip", 815_585_330,
                           md5="442b8da7639aecaf257c1dceb8ba8c80", extract_to="images")
 
 
-def _counted(name: str, dataset: DetectionDataset) -> str:
-    """``"<name> N images"``, once every image the annotations list exists."""
-    missing = [path for path in dataset.paths if not path.is_file()]
-    if missing:
-        raise UsageError(f"{name}: {len(missing)} of {len(dataset)} images are missing, e.g. {missing[0]}")
-    return f"{name} {len(dataset)} images"
+def counted(named: Sequence[tuple[str, DetectionDataset]]) -> DatasetCheck:
+    """``"<name> N images, ..."`` and the image files, once every image the annotations list exists."""
+    for name, dataset in named:
+        missing = [path for path in dataset.paths if not path.is_file()]
+        if missing:
+            raise UsageError(f"{name}: {len(missing)} of {len(dataset)} images are missing, e.g. {missing[0]}")
+    return DatasetCheck(", ".join(f"{name} {len(dataset)} images" for name, dataset in named),
+                        tuple(path for _, dataset in named for path in dataset.paths))
 
 
 def voc_dataset(name: str, description: str, year: str, image_sets: Sequence[str],
@@ -52,9 +54,8 @@ def voc_dataset(name: str, description: str, year: str, image_sets: Sequence[str
     layout = (f"{folder}/Annotations", f"{folder}/JPEGImages",
               *(f"{folder}/ImageSets/Main/{image_set}.txt" for image_set in image_sets))
 
-    def verify(root: Path) -> str:
-        return ", ".join(_counted(f"{year} {image_set}", read_voc([root / folder], image_set))
-                         for image_set in image_sets)
+    def verify(root: Path) -> DatasetCheck:
+        return counted([(f"{year} {image_set}", read_voc([root / folder], image_set)) for image_set in image_sets])
 
     return DatasetSpec(name, description, files, layout, verify)
 
@@ -63,9 +64,9 @@ def coco_dataset(name: str, description: str, splits: Sequence[str], files: tupl
     """A COCO dataset: ``annotations/instances_<split>.json`` and ``images/<split>/`` per split."""
     layout = tuple(path for split in splits for path in (f"annotations/instances_{split}.json", f"images/{split}"))
 
-    def verify(root: Path) -> str:
-        return ", ".join(_counted(split, read_coco(root / "annotations" / f"instances_{split}.json",
-                                                   root / "images" / split)) for split in splits)
+    def verify(root: Path) -> DatasetCheck:
+        return counted([(split, read_coco(root / "annotations" / f"instances_{split}.json", root / "images" / split))
+                        for split in splits])
 
     return DatasetSpec(name, description, files, layout, verify)
 

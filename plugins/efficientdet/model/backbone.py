@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 from dnn_suite.errors import UsageError
 
+from ..checkpoint import load_tensors
+
 # `features.N` blocks whose outputs are the stride 8, 16 and 32 maps (P3, P4, P5).
 # `features.8` (1x1 conv to the classifier width) and the classifier are not used.
 FEATURE_BLOCKS = (3, 5, 7)
@@ -62,11 +64,7 @@ def load_backbone_weights(backbone: EfficientNetBackbone, weights: str | Path) -
     if not path.is_file():
         hint = " (ImageNet weights are looked up in the torch hub cache, never downloaded)"
         raise UsageError(f"backbone weights {path}: file not found" + (hint if from_hub else ""))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle, zip and weights_only errors all mean "not a state dict file"
-        reason = " ".join(f"{type(e).__name__}: {e}".split())  # one line
-        raise UsageError(f"backbone weights {path}: cannot be read as a state dict ({reason})") from e
+    state = load_tensors(path, f"backbone weights {path}: cannot be read as a state dict")
     if not isinstance(state, dict):
         raise UsageError(f"backbone weights {path}: expected a state dict, got {type(state).__name__}")
     ignored = ("classifier.", f"features.{FEATURE_BLOCKS[-1] + 1}.")

@@ -1,8 +1,9 @@
 """Fixtures and helpers of the profiler plugin tests (imported by tests/profilers/test_plugin_*.py).
 
 The fake tools live in ``fakes/bin`` (``nvprof``, ``nsys``, ``ncu``: Python scripts that check
-their argv, run the real benchmark child and write outputs in the tools' formats); the fake
-``pynvml`` in ``fakes/``. ``dirname(sys.executable)`` goes on PATH right after the fakes, so
+their argv, run the real benchmark child and write outputs in the tools' formats from the
+capture calls the child really made); the fake ``pynvml`` in ``fakes/``; ``fakes/README.md``
+says how each behaves. ``dirname(sys.executable)`` goes on PATH right after the fakes, so
 their ``#!/usr/bin/env python3`` is this interpreter.
 """
 
