@@ -16,9 +16,9 @@ run() {
     echo "== $name $* ($(date +%H:%M:%S))"
     "$python" "$here/$name.py" --json "$out/$name.json" "$@" >"$out/$name.log" 2>&1 \
         || echo "   $name failed: see $out/$name.log"
-    grep -E "^(--|   ratio|best mode|   [a-z]+ +(peak|median))" "$out/$name.log" || true
+    grep -E "^(--|   ratio|best mode|total self|   [a-z]+ +(peak|median))" "$out/$name.log" || true
 }
-run train_step --controls ${TRAIN_STEP_ARGS:-}
+run train_step --as-it-comes ${TRAIN_STEP_ARGS:-}
 run inference ${INFERENCE_ARGS:-}
 run peak_rss ${PEAK_RSS_ARGS:-}
 run harness ${HARNESS_ARGS:-}
@@ -26,4 +26,5 @@ run data_pipeline ${DATA_PIPELINE_ARGS:-}
 run scaling ${SCALING_ARGS:-}
 run evaluation ${EVALUATION_ARGS:-}
 run best_mode ${BEST_MODE_ARGS:-}
+run op_profile ${OP_PROFILE_ARGS:-}
 echo "figures in $out"

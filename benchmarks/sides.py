@@ -5,17 +5,25 @@ the plugin's SGD recipe (``build_sgd``), ``TrainStep`` (forward, loss with targe
 backward, gradient clipping at 10, SGD step) and, for inference, ``postprocess``; the memory
 format is the plugin's default (``channels_last`` option) unless a mode asks otherwise.
 
+A side's *mode* (:class:`Mode`) is its precision, memory format and execution (eager or
+``torch.compile`` of the network); every comparison records both sides' modes, so that a ratio
+always says what ran against what. :data:`BEST` names each side's fastest training mode on the
+project's CPU, as measured by best_mode.py; :data:`AS_IT_COMES` each library's default.
+
 *effdet* is ``effdet.create_model(<variant>, bench_task="train", bench_labeler=True)``: its
 DetBenchTrain labels anchors inside the step, as ours does (effdet's own training script can
 also label in the data loader workers instead). Its optimizer is SGD with the same learning rate,
 momentum and weight-decay groups, and the same gradient clipping. Inference uses
 ``bench_task="predict"`` (DetBenchPredict: top-5000 candidates, per-class NMS, 100 per image).
+Its compile mode compiles ``bench.model`` (the network), as ours compiles the network.
 
 Both sides: random initialisation, the same batch of images and boxes, ``model.train()`` for
 training, ``model.eval()`` and ``torch.inference_mode()`` for inference.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import ab  # noqa: F401  (puts the repository on sys.path)
 
@@ -32,6 +40,40 @@ LR_PER_64 = float(OPTIONS["lr_per_64_images"][0])
 MOMENTUM = float(OPTIONS["momentum"][0])
 WEIGHT_DECAY = float(OPTIONS["weight_decay"][0])
 CLIP = float(OPTIONS["clip_grad_norm"][0])
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How one side runs: precision (fp32, or autocast), memory format, eager or torch.compile."""
+
+    channels_last: bool = False
+    amp: bool = False
+    compile: bool = False
+
+    def describe(self, device: str = "cpu") -> dict[str, str]:
+        autocast = f"{'fp16' if torch.device(device).type == 'cuda' else 'bf16'} autocast"
+        return {"precision": autocast if self.amp else "fp32",
+                "memory_format": "channels_last" if self.channels_last else "NCHW",
+                "execution": "torch.compile" if self.compile else "eager"}
+
+    def label(self, device: str = "cpu") -> str:
+        d = self.describe(device)
+        return f"{d['execution']} {d['precision']} {d['memory_format']}"
+
+    def options(self) -> dict[str, bool]:
+        return {"channels_last": self.channels_last, "amp": self.amp, "compile": self.compile}
+
+
+MODES = {
+    "eager": Mode(channels_last=True),
+    "nchw": Mode(),
+    "compile": Mode(channels_last=True, compile=True),
+    "bf16": Mode(channels_last=True, amp=True),
+}
+# Each side's fastest training mode on the project's 2-core CPU (best_mode.py,
+# docs/performance/best_mode.json): eager fp32 channels_last for both.
+BEST = {"ours": "eager", "effdet": "eager"}
+AS_IT_COMES = {"ours": "eager" if DEFAULT_CHANNELS_LAST else "nchw", "effdet": "nchw"}
 
 
 def batch(batch_size: int, image_size: int, num_classes: int, *, objects: int = 3, seed: int = 0):
@@ -99,7 +141,7 @@ def effdet_model(variant: str, num_classes: int, image_size: int, task: str, *, 
 
 
 def effdet_train(variant: str, image_size: int, batch_size: int, num_classes: int = 20, *,
-                 channels_last: bool = False, amp: bool = False, device: str = "cpu"):
+                 channels_last: bool = False, amp: bool = False, compile: bool = False, device: str = "cpu"):
     """A callable doing one effdet training step (DetBenchTrain: forward, labeler, loss) + SGD; with
     ``amp`` under autocast (fp16 with a GradScaler on CUDA, as effdet's train.py with native AMP)."""
     where = torch.device(device)
@@ -107,6 +149,8 @@ def effdet_train(variant: str, image_size: int, batch_size: int, num_classes: in
     optimizer = torch.optim.SGD(parameter_groups(bench, WEIGHT_DECAY), lr=LR_PER_64 * batch_size / 64,
                                 momentum=MOMENTUM, fused=where.type == "cuda" or None)
     scaler = torch.amp.GradScaler(where.type, enabled=amp and amp_dtype(where) == torch.float16)
+    if compile:
+        bench.model = torch.compile(bench.model)
     images, _, target = batch(batch_size, image_size, num_classes)
     images = images.contiguous(memory_format=memory_format(channels_last))
     target = {key: value.to(where) for key, value in target.items()}

@@ -1,7 +1,8 @@
 """The ``dnn-suite`` command line: argument parsing, exit codes, error printing.
 
 Exit codes: 0 ok, 1 the run itself failed (recorded in run.json), 2 bad usage or input,
-130 interrupted. Errors are one line on stderr; ``--debug`` shows the traceback.
+130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM (both handled alike, see signals.py).
+Errors are one line on stderr; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from dnn_suite import __version__, distributed, environment, progress
+from dnn_suite import __version__, distributed, environment, progress, signals
 from dnn_suite.datasets import catalogue
 from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.config import RUN_KEYS, TIMING_MODES, RunConfig, load_suite, parse_set, resolve
@@ -30,7 +31,8 @@ from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.reporting.report import write_report
 from dnn_suite.results import format_summary, to_json_text
-from dnn_suite.runner import EXIT_INTERRUPTED, Run, resolve_device
+from dnn_suite.resume import resume_config
+from dnn_suite.runner import Run, resolve_device
 from dnn_suite.sweep import run_sweep
 from dnn_suite.tasks import analyze_path, run_task
 
@@ -234,6 +236,8 @@ def _flag_layer(args: argparse.Namespace) -> dict[str, Any]:
 
 def _config(args: argparse.Namespace, registry: Registry) -> RunConfig:
     suite = load_suite(args.config) if args.config else None
+    if getattr(args, "resume", None):  # the run's own settings, and only what may change on resume
+        return resume_config(args.resume, args.target, registry, suite=suite, flags=_flag_layer(args))
     return resolve(args.target, registry, suite=suite, flags=_flag_layer(args))
 
 
@@ -372,6 +376,7 @@ def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    signals.install()
     try:
         registry = discover()
         args = build_parser(registry).parse_args(argv)
@@ -384,8 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dnn-suite: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("dnn-suite: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"dnn-suite: {signals.reason()}", file=sys.stderr)
+        return signals.exit_code()
     except OSError as exc:  # a file that could not be read or written where no check caught it first
         if debug:
             traceback.print_exc()

@@ -280,9 +280,11 @@ def resolve(
     *,
     suite: SuiteFile | None = None,
     flags: dict[str, Any] | None = None,
+    start: dict[str, Any] | None = None,
 ) -> RunConfig:
     """Build the run configuration for ``target`` (a model name, ``model-variant``, or the
-    name of a benchmark entry in ``suite``) with ``flags`` (a layer, see :func:`parse_set`)."""
+    name of a benchmark entry in ``suite``) with ``flags`` (a layer, see :func:`parse_set`);
+    ``start`` is a layer under all others but the model's defaults (a resumed run's settings)."""
     layer_flags = flags or {}
     entry: dict[str, Any] = {}
     benchmark = None
@@ -299,7 +301,8 @@ def resolve(
         "batch_size": spec.default_batch_size,
     }
     merged = base
-    for layer in (suite.defaults if suite else {}, {k: v for k, v in entry.items() if k != "model"}, layer_flags):
+    for layer in (start or {}, suite.defaults if suite else {}, {k: v for k, v in entry.items() if k != "model"},
+                  layer_flags):
         merged = _merge(merged, layer)
     if variant_from_name and "variant" not in layer_flags:
         merged["variant"] = variant_from_name

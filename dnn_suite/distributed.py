@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
+from dnn_suite import signals
 from dnn_suite.context import WindowResult
 from dnn_suite.errors import UsageError
 from dnn_suite.results import summarize
@@ -58,8 +59,6 @@ def launch(argv: list[str], nproc: int, nnodes: int, node_rank: int, endpoint: s
     One node without an endpoint is ``--standalone``; several nodes use torchrun's static
     rendezvous at ``endpoint`` (node 0's ``HOST:PORT``), every node naming its ``--node-rank``.
     """
-    from dnn_suite.runner import wait_for
-
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
     if endpoint:
         command += [f"--nnodes={nnodes}", f"--node-rank={node_rank}", f"--rdzv-endpoint={endpoint}"]
@@ -68,7 +67,9 @@ def launch(argv: list[str], nproc: int, nnodes: int, node_rank: int, endpoint: s
     else:
         raise UsageError("--nnodes above 1 needs --rdzv-endpoint HOST:PORT (the address of node 0)")
     command += ["-m", "dnn_suite", *argv]
-    return wait_for(subprocess.Popen(command))
+    code = signals.wait_for(subprocess.Popen(command))
+    # torchrun forwards a stop request to the workers, which finish their part, then exits 1 itself
+    return signals.exit_code() if code and signals.received() else code
 
 
 def check(config: RunConfig, device: torch.device, launcher: str | None) -> None:
@@ -112,9 +113,28 @@ def backend(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 
 
+_stop_group: Any = None  # a gloo group for stop requests, created on first use by every rank alike
+
+
 def leave() -> None:
+    global _stop_group
     if dist.is_initialized():
         dist.destroy_process_group()
+    _stop_group = None
+
+
+def any_rank(flag: bool, world_size: int) -> bool:
+    """Whether ``flag`` is set on any rank, e.g. a stop request (a signal reaches the ranks at
+    slightly different moments): every rank calls it after the same step and so all stop after
+    the same one. A CPU all-reduce on a gloo group of its own, so that asking never waits for the GPU."""
+    if world_size == 1:
+        return flag
+    global _stop_group
+    if _stop_group is None:
+        _stop_group = dist.new_group(backend="gloo")
+    value = torch.tensor([int(flag)])
+    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=_stop_group)
+    return bool(value.item())
 
 
 def share(value: Any, world_size: int) -> Any:

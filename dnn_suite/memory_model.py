@@ -18,7 +18,9 @@ import numpy as np
 TOTAL = "total"
 FILE_FORMAT = "dnn-suite memory breakdown"
 """The ``format`` field of the memory profiler's ``memory.json`` (written and analyzed by the
-memory profiler plugin, read by ``dnn-suite report``)."""
+memory profiler plugin, read by ``dnn-suite report``); its categories and phases:"""
+CATEGORIES = ("parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries", "other")
+PHASES = ("after_forward", "after_backward", "after_optimizer_step")
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ import sys
 import time
 from pathlib import Path
 from time import perf_counter
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
-from dnn_suite import __version__, backends, distributed, environment
+from dnn_suite import __version__, backends, distributed, environment, runstate, signals
 from dnn_suite.config import RunConfig
 from dnn_suite.context import RunContext, Training, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
@@ -41,8 +41,6 @@ from dnn_suite.results import (
     write_json_atomic,
 )
 from dnn_suite.timing import CudaEventClock, HostClock, PendingIteration, Settled, make_clock, settle
-
-EXIT_INTERRUPTED = 130
 
 
 def resolve_device(name: str) -> torch.device:
@@ -91,6 +89,7 @@ class CoreLoop:
         self.windows: list[WindowResult] = []
         self.interrupted = False
         self.clock: HostClock | CudaEventClock | None = None
+        self.stop_requests: signals.Deferred | None = None  # in a multi-process run (see _agree_on_stop)
 
     def _clock(self, run: RunContext) -> HostClock | CudaEventClock:
         if self.clock is None:
@@ -112,8 +111,21 @@ class CoreLoop:
     def _synchronized(self, run: RunContext) -> bool:
         return run.config.timing == "synchronized"
 
+    def _agree_on_stop(self, run: RunContext) -> None:
+        """After each iteration of a multi-process run: stop (KeyboardInterrupt) when any rank got a
+        stop request, so that every rank stops after the same iteration and the ranks meet in the
+        same collectives afterwards. One process stops at once, mid-iteration, as Ctrl-C does."""
+        if self.stop_requests is not None and distributed.any_rank(self.stop_requests.requested, run.world_size):
+            raise KeyboardInterrupt
+
     @hookimpl
     def dnn_suite_training_loop(self, run: RunContext) -> list[WindowResult]:
+        if run.world_size == 1:
+            return self._loop(run)
+        with signals.Deferred(lambda signum: None) as self.stop_requests:
+            return self._loop(run)
+
+    def _loop(self, run: RunContext) -> list[WindowResult]:
         clock, pending = self._clock(run), []
         try:
             with progress(total=run.config.warmup, label="warmup") as bar:
@@ -122,6 +134,7 @@ class CoreLoop:
                     if self._synchronized(run):
                         settle(pending, clock)
                     bar.update()
+                    self._agree_on_stop(run)
                 settle(pending, clock)
         except KeyboardInterrupt:
             self.interrupted = True
@@ -169,6 +182,7 @@ class CoreLoop:
                     bar.update(loss=result.iterations[-1].loss)
                 else:
                     bar.update()
+                self._agree_on_stop(run)
                 index += 1
                 if duration is not None and perf_counter() - host_start >= duration:
                     break
@@ -225,6 +239,7 @@ class Run:
             "started_at": _now(),
             "finished_at": None,
             "command": sys.argv,
+            "process": runstate.this_process(),  # while running: how readers tell a crash (runstate)
             "config": config.to_json(),
             "model": {
                 "name": config.model, "variant": config.variant, "plugin": registered.origin.plugin_name,
@@ -273,6 +288,15 @@ class Run:
         self.document["error"] = error
         self.document["finished_at"] = _now()
 
+    def _program_pid(self, tool_pid: int) -> int:
+        """The benchmark's own process under a launcher's tool (it records itself in run.json), so a
+        stop request reaches the program and the tool stays to write its output; else the tool."""
+        record = (_read_json(self.run_dir / "run.json") or {}).get("process") or {}
+        mine = self.document["process"]
+        if record.get("pid") != mine["pid"] and record.get("host") == mine["host"] and runstate.is_alive(record):
+            return int(record["pid"])
+        return tool_pid
+
     def _profiler_reports(self) -> None:
         """Ask each reporting profiler for its metrics; one failing does not hide the others."""
         reports = self.document["profilers"]
@@ -319,14 +343,14 @@ class Run:
             self.core.windows, self.ranks = distributed.merge_windows(self.core.windows, run.world_size)
             distributed.leave()
             if run.rank != 0:
-                return EXIT_INTERRUPTED if self.core.interrupted else 0
+                return signals.exit_code() if self.core.interrupted else 0
             if self.core.interrupted:
-                status, error = "interrupted", "interrupted by the user"
+                status, error = "interrupted", signals.reason()
             elif self.config.evaluate:
                 model = distributed.unwrap(self.core.model)
                 self.document["evaluation"] = hook.dnn_suite_evaluate(run=run, model=model)
         except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted by the user"
+            status, error = "interrupted", signals.reason()
         except RunFailed as exc:
             status, error = "failed", one_line(exc)
         except UsageError as exc:  # bad input found while building or loading (dataset, checkpoint...)
@@ -345,7 +369,7 @@ class Run:
             status, error = "failed", "a profiler failed (see profilers in run.json)"
         self._finish(status, error)
         self.save()
-        return {"ok": 0, "failed": 1, "interrupted": EXIT_INTERRUPTED}[status]
+        return {"ok": 0, "failed": 1, "interrupted": signals.exit_code()}[status]
 
     def _record_results(self) -> None:
         if self.context.rank != 0:
@@ -371,22 +395,25 @@ class Run:
         if not command:
             raise RunFailed(f"profiler {self.launcher} built no command")
         log_path = run.profiler_dir(self.launcher) / "tool.log"
-        returncode = _run_logged(command, log_path, echo)
+        returncode = _run_logged(command, log_path, echo, self._program_pid)
         child_document = _read_json(self.run_dir / "run.json")
         if child_document is not None and child_document.get("status") != "running":
-            # the child measured; what the user ran (command, run_dir, start) is the parent's
-            kept = {key: self.document[key] for key in ("command", "run_dir", "started_at") if key in self.document}
+            # the child measured; what the user ran (command, process, run_dir, start) is the parent's
+            kept = {key: self.document[key] for key in ("command", "process", "run_dir", "started_at")
+                    if key in self.document}
             self.document = {**child_document, **kept}
         status = self.document.get("status", "running")
         error = self.document.get("error")
-        if status == "running":  # the child never wrote its results
+        if status == "running" and signals.received():  # stopped before the child could record
+            status, error = "interrupted", f"{signals.reason()} before the profiled program recorded its results"
+        elif status == "running":  # the child never wrote its results
             status, error = "failed", f"{command[0]} exited with code {returncode}; see {log_path}"
         self._profiler_reports()
         if status == "ok" and self.document["profilers"].get(self.launcher, {}).get("error"):
             status, error = "failed", f"profiler {self.launcher} failed: {self.document['profilers'][self.launcher]['error']}"
         self._finish(status, error)
         self.save()
-        return {"ok": 0, "failed": 1, "interrupted": EXIT_INTERRUPTED}[status]
+        return {"ok": 0, "failed": 1, "interrupted": signals.exit_code()}[status]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -396,9 +423,10 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _run_logged(command: list[str], log_path: Path, echo: bool) -> int:
+def _run_logged(command: list[str], log_path: Path, echo: bool, redirect: Callable[[int], int]) -> int:
     """Run ``command`` (argument list, no shell), copying its output to ``log_path`` and,
-    when ``echo``, to our stderr. Ctrl-C reaches the child too; we wait for it to finish."""
+    when ``echo``, to our stderr. A stop request (Ctrl-C, SIGTERM) goes on to ``redirect(its pid)``; we wait
+    for the child to record what it measured and finish."""
     try:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     except FileNotFoundError as exc:
@@ -409,6 +437,8 @@ def _run_logged(command: list[str], log_path: Path, echo: bool) -> int:
             try:
                 chunk = process.stdout.readline()
             except KeyboardInterrupt:
+                if process.poll() is None:
+                    signals.forward(redirect(process.pid))
                 continue
             if not chunk:
                 break
@@ -416,13 +446,4 @@ def _run_logged(command: list[str], log_path: Path, echo: bool) -> int:
             if echo:
                 sys.stderr.buffer.write(chunk)
                 sys.stderr.flush()
-    return wait_for(process)
-
-
-def wait_for(process: subprocess.Popen) -> int:
-    """Wait for a child that got our Ctrl-C too: it records what it measured, then exits."""
-    while True:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            continue
+    return signals.wait_for(process, redirect)

@@ -38,7 +38,8 @@ from dnn_suite.reporting.headline import headlines
 from dnn_suite.registry import Registry
 from dnn_suite.results import SCHEMA_VERSION, new_run_dir, to_json_text, write_atomic, write_json_atomic
 from dnn_suite.reporting.rundirs import RUN_FILE, SWEEP_FILE, load_run
-from dnn_suite.runner import EXIT_INTERRUPTED, Run, wait_for
+from dnn_suite import runstate, signals
+from dnn_suite.runner import Run
 
 SUITE_FILE = "suite.yaml"
 TAIL_LINES = 20
@@ -99,8 +100,9 @@ def _classify(code: int, document: dict[str, Any] | None, tail: str) -> tuple[st
     recorded = (document or {}).get("status")
     if code == 0 and recorded == "ok":
         return "ok", None
-    if code in (EXIT_INTERRUPTED, -signal.SIGINT) or recorded == "interrupted":
-        return "interrupted", error or "interrupted by the user"
+    stopped = {128 + s for s in signals.HANDLED} | {-s for s in signals.HANDLED}
+    if code in stopped or recorded == "interrupted":
+        return "interrupted", error or signals.reason()
     if "out of memory" in f"{error} {tail}".lower():
         return "out_of_memory", error or _last_error_line(tail)
     if recorded == "failed":
@@ -136,7 +138,7 @@ class Sweep:
                                                            sort_keys=False))
         self.document: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION, "status": "running", "started_at": _now(), "finished_at": None,
-            "command": sys.argv, "model": config.model, "variant": config.variant,
+            "command": sys.argv, "process": runstate.this_process(), "model": config.model, "variant": config.variant,
             "batch_sizes": config.batch_sizes, "passes": self.passes, "runs": [], "points": [],
         }
 
@@ -155,7 +157,7 @@ class Sweep:
         before = set(self.dir.iterdir())
         with open(log, "wb") as stderr:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
-            point.exit_code = wait_for(process)
+            point.exit_code = signals.wait_for(process)
         point.log = log.name
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
         point.stderr_tail = "\n".join(lines[-TAIL_LINES:])
@@ -167,29 +169,34 @@ class Sweep:
         point.run_dir = run.name
         point.metrics = {h.key: {"label": h.label, "value": v, "unit": h.unit} for h, v in headlines(run)}
         if run.document["status"] == "running":  # killed before it could record its end
-            run.document.update(status="failed", error=point.reason, finished_at=_now())
+            run.document.update(status=runstate.CRASHED, error=point.reason, finished_at=_now())
             write_json_atomic(run.path / RUN_FILE, run.document)
 
     def execute(self, echo: bool) -> int:
         """Run every point in turn; stop early only when the user interrupts."""
         self.save()
-        for index, point in enumerate(self.points, 1):
-            if echo:
-                passes = f" [{', '.join(point.profilers)}]" if point.profilers else ""
-                print(f"dnn-suite: sweep point {index}/{len(self.points)}: batch size {point.batch_size}{passes}",
-                      file=sys.stderr)
-            self.run_point(point)
-            self.save()
-            if echo:
-                print(f"dnn-suite: -> {point.status}" + (f": {point.reason}" if point.reason else ""), file=sys.stderr)
-            if point.status == "interrupted":
-                break
+        try:
+            for index, point in enumerate(self.points, 1):
+                if echo:
+                    passes = f" [{', '.join(point.profilers)}]" if point.profilers else ""
+                    print(f"dnn-suite: sweep point {index}/{len(self.points)}: batch size {point.batch_size}{passes}",
+                          file=sys.stderr)
+                self.run_point(point)
+                self.save()
+                if echo:
+                    print(f"dnn-suite: -> {point.status}" + (f": {point.reason}" if point.reason else ""),
+                          file=sys.stderr)
+                if point.status == "interrupted":
+                    break
+        except KeyboardInterrupt:  # between two points: the points run so far are recorded
+            self.document["error"] = signals.reason()
         statuses = {point.status for point in self.points}
-        status = "interrupted" if "interrupted" in statuses else "ok" if statuses == {"ok"} else "failed"
+        stopped = "interrupted" in statuses or self.document.get("error")
+        status = "interrupted" if stopped else "ok" if statuses == {"ok"} else "failed"
         runs = [load_run(self.dir / point.run_dir) for point in self.points if point.run_dir]
         self.document.update(status=status, finished_at=_now(), memory_fit=memory.sweep_fit(runs))
         self.save()
-        return {"ok": 0, "failed": 1, "interrupted": EXIT_INTERRUPTED}[status]
+        return {"ok": 0, "failed": 1, "interrupted": signals.exit_code()}[status]
 
 
 def run_sweep(config: RunConfig, registry: Registry, *, as_json: bool) -> int:

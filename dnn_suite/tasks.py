@@ -7,28 +7,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dnn_suite import __version__, backends, distributed, environment
+from dnn_suite import __version__, backends, distributed, environment, resume, runstate, signals
 from dnn_suite.config import RunConfig
 from dnn_suite.context import RunContext
-from dnn_suite.errors import RunFailed, UsageError
+from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.plugins import run_plugin_manager
 from dnn_suite.registry import Registry
-from dnn_suite.results import SCHEMA_VERSION, new_run_dir, to_json_text, write_json_atomic
-from dnn_suite.runner import EXIT_INTERRUPTED, resolve_device, seed_everything
+from dnn_suite.results import SCHEMA_VERSION, new_run_dir, to_json_text, write_atomic, write_json_atomic
+from dnn_suite.runner import resolve_device, seed_everything
 
 HOOKS = {"train": "dnn_suite_train", "eval": "dnn_suite_evaluate"}
 
 
 def _task_dir(command: str, config: RunConfig, task: dict[str, Any]) -> Path:
     """A new directory, except when resuming: training continues in the run it resumes."""
-    resume = task.get("resume")
-    if command == "train" and resume:
-        checkpoint = Path(resume)
-        if not checkpoint.exists():
-            raise UsageError(f"--resume {resume}: no such checkpoint file or directory")
-        if checkpoint.is_dir():
-            return checkpoint.parent if checkpoint.name == "checkpoints" else checkpoint
-        return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    if command == "train" and task.get("resume"):
+        return resume.run_dir(task["resume"])
     return new_run_dir(config.output, f"{command}_{config.model}-{config.variant}")
 
 
@@ -53,10 +47,13 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
         "schema_version": SCHEMA_VERSION, "dnn_suite_version": __version__, "command": command,
         "status": "running", "error": None, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": config.to_json(), "task": task, "device": str(run.device),
-        "backends": backends.configure(config), "data_loader": run.data_loader,
+        "backends": backends.configure(config), "data_loader": run.data_loader, "process": runstate.this_process(),
         "environment": environment.capture(), "metrics": None,
     }
     path = run.run_dir / f"{command}.json"
+    previous = path.read_bytes() if path.is_file() else None
+    if run.rank == 0:  # a record while running: its settings for --resume, its process for crash detection
+        write_json_atomic(path, document)
     code = 0
     try:
         if command == "train":
@@ -69,8 +66,12 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
         metrics, code = None, 1
         document.update(status="failed", error=str(exc))
     except KeyboardInterrupt:
-        metrics, code = None, EXIT_INTERRUPTED
-        document.update(status="interrupted", error="interrupted by the user")
+        metrics, code = None, signals.exit_code()
+        document.update(status="interrupted", error=signals.reason())
+    except UsageError as exc:  # bad input found while starting: nothing ran, the run's record stays as it was
+        if run.rank == 0:
+            _restore_record(path, previous, {**document, "status": "failed", "error": one_line(exc)})
+        raise
     metrics = dict(metrics or {})
     summary = metrics.pop("summary", None)
     document["metrics"] = metrics
@@ -89,6 +90,17 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     return code
 
 
+def _restore_record(path: Path, previous: bytes | None, failed: dict[str, Any]) -> None:
+    """Put back the record a refused resume replaced (a later resume reads its settings);
+    a new run keeps its record, marked failed."""
+    if previous is not None:
+        write_atomic(path, previous)
+    elif failed["task"].get("resume"):
+        path.unlink(missing_ok=True)
+    else:
+        write_json_atomic(path, failed)
+
+
 def analyze_path(path: Path, registry: Registry, *, as_json: bool) -> int:
     """Run the matching analyzer on one artefact, or on every artefact of a run directory.
 
@@ -97,6 +109,8 @@ def analyze_path(path: Path, registry: Registry, *, as_json: bool) -> int:
     """
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
+    if not path.is_file() and not path.is_dir():
+        raise UsageError(f"{path}: not a regular file or a directory; expected a profiler output file or a run directory")
     hook = registry.manager.hook.dnn_suite_analyze_file
     if path.is_file():
         analysis = hook(path=path)

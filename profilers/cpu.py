@@ -48,10 +48,11 @@ def _sampler(run: RunContext) -> Sampler:
         cpu_time, cores = time.process_time(), psutil.cpu_percent(None, percpu=True)
         row: dict[str, Any] = {"timestamp_s": elapsed, "interval_s": None, "process_cpu_pct": None,
                                "rss_bytes": process.memory_info().rss}
-        if last:
+        measured = bool(last) and elapsed > last["elapsed"]
+        if measured:
             row["interval_s"] = elapsed - last["elapsed"]
             row["process_cpu_pct"] = 100.0 * (cpu_time - last["cpu_time"]) / row["interval_s"]
-        row |= {f"core{index}_pct": value if last else None for index, value in enumerate(cores)}
+        row |= {f"core{index}_pct": value if measured else None for index, value in enumerate(cores)}
         last.update(elapsed=elapsed, cpu_time=cpu_time)
         return [row]
 

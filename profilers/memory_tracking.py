@@ -23,18 +23,12 @@ import torch
 from torch.distributed._tools.mem_tracker import MemTracker
 from torch.utils._pytree import tree_flatten
 
-# MemTracker's category names -> ours (run.json keys), in the order they are reported.
-CATEGORIES = {
-    "Parameter": "parameters",
-    "Buffer": "buffers",
-    "Gradient": "gradients",
-    "Optstate": "optimizer_state",
-    "Activation": "activations",
-    "Temp": "temporaries",
-    "Other": "other",
-}
-TOTAL = "total"
-PHASES = ("after_forward", "after_backward", "after_optimizer_step")
+from dnn_suite.memory_model import CATEGORIES as MEMORY_CATEGORIES
+from dnn_suite.memory_model import TOTAL
+
+# MemTracker's category names -> ours (memory.json's, in the order they are reported).
+CATEGORIES = dict(zip(("Parameter", "Buffer", "Gradient", "Optstate", "Activation", "Temp", "Other"),
+                      MEMORY_CATEGORIES, strict=True))
 _POST_FW, _POST_BW, _PRE_FW, _PRE_BW, _PEAK_FW, _PEAK_BW = (
     "Post-Forward", "Post-Backward", "Pre-Forward", "Pre-Backward", "Peak-Forward", "Peak-Backward")
 

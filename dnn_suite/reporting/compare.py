@@ -133,7 +133,7 @@ def format_comparison(runs: list[RunDir], rows: list[Row]) -> str:
         config = run.config
         window = f"{config.get('iterations')} iterations" if config.get("iterations") else f"{config.get('duration')} s"
         lines.append(f"  #{index}  {run.path}  {run.describe()}; {window} x{config.get('repeat')}; "
-                     f"{run.document.get('status')}")
+                     f"{run.status_text()}")
     differences = config_differences(runs)
     if differences:
         lines.append(f"  the runs' settings differ in: {', '.join(differences)}")
@@ -161,7 +161,7 @@ def _json(runs: list[RunDir], rows: list[Row]) -> dict[str, Any]:
         "baseline": str(runs[0].path),
         "noise": {"sigmas": NOISE_SIGMAS, "floor": NOISE_FLOOR},
         "runs": [{"index": i, "path": str(run.path), "description": run.describe(),
-                  "status": run.document.get("status")} for i, run in enumerate(runs, 1)],
+                  "status": run.status} for i, run in enumerate(runs, 1)],
         "differences": config_differences(runs),
         "metrics": [
             {"key": row.headline.key, "label": row.headline.label, "unit": row.headline.unit,

@@ -8,15 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dnn_suite.memory_model import FILE_FORMAT, TOTAL, BatchModel, fit_tracked, fit_with_holdout
+from dnn_suite.memory_model import CATEGORIES, FILE_FORMAT, TOTAL, BatchModel, fit_tracked, fit_with_holdout
 from dnn_suite.reporting import plots
 from dnn_suite.reporting.plots import Axes, Series
 from dnn_suite.reporting.render import Block, Image, Table, Text
 from dnn_suite.reporting.rundirs import RunDir, read_json
 
 MIB = 2**20
-CATEGORIES = ("parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries", "other")
-PHASES = ("peak", "after_forward", "after_backward", "after_optimizer_step")
 ImageMaker = Callable[..., list[Block]]
 
 

@@ -57,13 +57,16 @@ class Axes:
 
 
 def lines(series: Sequence[Series], axes: Axes, markers: bool = False) -> bytes:
+    """One line per series; a missing value (None, e.g. the CPU figure of a window's first
+    sample, which covers no interval) is a gap in its line."""
     figure, plot = _figure()
     for s in series:
         style = {"marker": "o"} if markers else {}
+        y = _gaps(s.y)
         if s.error is not None:
-            plot.errorbar(s.x, s.y, yerr=s.error, label=s.label, capsize=3, **style)
+            plot.errorbar(s.x, y, yerr=s.error, label=s.label, capsize=3, **style)
         else:
-            plot.plot(s.x, s.y, label=s.label, linewidth=1.2, **style)
+            plot.plot(s.x, y, label=s.label, linewidth=1.2, **style)
         if s.low is not None and s.high is not None:  # a missing bound (no reading yet) leaves a gap
             plot.fill_between(s.x, _gaps(s.low), _gaps(s.high), alpha=0.2)
     _finish(plot, axes)
@@ -71,7 +74,7 @@ def lines(series: Sequence[Series], axes: Axes, markers: bool = False) -> bytes:
 
 
 def _gaps(values: Sequence[float | None]) -> list[float]:
-    return [math.nan if v is None else v for v in values]
+    return [math.nan if value is None else value for value in values]
 
 
 def histogram(values: Sequence[float], axes: Axes, bins: int = 30) -> bytes:

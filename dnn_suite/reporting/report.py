@@ -86,7 +86,7 @@ def sweep_sections(runs: list[RunDir], plotting: bool) -> list[Section]:
     rows = []
     for index, (run, values) in enumerate(zip(runs, per_run, strict=True), 1):
         flat = flatten(run.config)
-        rows.append([str(index), run.name, run.document.get("status", "?"), str(run.config.get("batch_size")),
+        rows.append([str(index), run.name, run.status, str(run.config.get("batch_size")),
                      *(_cell(flat.get(key)) for key in varying),
                      *(h.format(values.get(h.key)) for h in shown)])
     blocks: list[Block] = [Table(columns, rows)]
@@ -149,7 +149,7 @@ class RunSections:
 
     def summary(self) -> Section:
         document, metrics = self.run.document, self.run.metrics
-        status = document.get("status", "?") + (f": {document['error']}" if document.get("error") else "")
+        status = self.run.status_text()
         blocks: list[Block] = [Text(f"Run {self.run.path} — status {status}; started {document.get('started_at')}, "
                                     f"finished {document.get('finished_at')}.")]
         rows = [[h.label, h.format(value), h.unit] for h, value in headlines(self.run)]

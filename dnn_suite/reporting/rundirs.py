@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from dnn_suite import runstate
 from dnn_suite.errors import UsageError, reason
 
 RUN_FILE = "run.json"
@@ -34,6 +35,15 @@ class RunDir:
     @property
     def metrics(self) -> dict[str, Any]:
         return self.document.get("metrics") or {}
+
+    @property
+    def status(self) -> str:
+        """The recorded status, but ``crashed`` for a run still ``running`` whose process is gone."""
+        return runstate.status(self.document)
+
+    def status_text(self) -> str:
+        """The status with its reason (the error, or why it shows as crashed or unverified)."""
+        return runstate.describe(self.document)
 
     @property
     def profilers(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """effdet (rwightman/efficientdet-pytorch) state-dict keys -> this plugin's EfficientDet keys.
 
 effdet's PyTorch-padding models (``efficientdet_d0`` .. ``efficientdet_d3``) have the same
-tensors as ours, under other names: a timm EfficientNet backbone (``conv_stem``, ``bn1``,
+tensors as ours, and its ``tf_efficientdet_*`` ports those of ours with ``tf_layout``
+(model/tf_layout.py: conv biases), under other names: a timm EfficientNet backbone (``conv_stem``, ``bn1``,
 ``blocks.<stage>.<block>.*``) where ours is torchvision's (``features.<stage + 1>.<block>.block.*``),
 the BiFPN as ``fpn.cell.<layer>.fnode.<node>`` with each input's resampling keyed by the
 input's index among the available maps, and the heads as ``conv_rep``/``bn_rep``/``predict``.
@@ -104,9 +105,9 @@ def _head_key(key: str) -> str | None:
     if not match:
         return None
     net, rest = match.groups()
-    rep = re.fullmatch(r"conv_rep\.(\d+)\.(conv_dw|conv_pw)\.weight", rest)
+    rep = re.fullmatch(r"conv_rep\.(\d+)\.(conv_dw|conv_pw)\.(weight|bias)", rest)
     if rep:
-        return f"{net}.{'depthwise' if rep.group(2) == 'conv_dw' else 'pointwise'}.{rep.group(1)}.weight"
+        return f"{net}.{'depthwise' if rep.group(2) == 'conv_dw' else 'pointwise'}.{rep.group(1)}.{rep.group(3)}"
     norm = re.fullmatch(r"bn_rep\.(\d+)\.(\d+)\.bn\.(\w+)", rest)
     if norm:
         return f"{net}.norms.{norm.group(1)}.{norm.group(2)}.{norm.group(3)}"
@@ -131,7 +132,6 @@ def convert_effdet_state(state: Mapping[str, Tensor], model: nn.Module) -> dict[
             converted[ours] = value
     if unknown:
         raise UsageError(f"{len(unknown)} effdet keys have no counterpart in this EfficientDet "
-                         f"(e.g. {', '.join(unknown[:3])}); only effdet's PyTorch-padding efficientdet_d0..d3 convert "
-                         "(tf_efficientdet_* and efficientdet_d4/d5 use TF 'same' padding and conv biases before "
-                         "BatchNorm, which this model does not have)")
+                         f"(e.g. {', '.join(unknown[:3])}); effdet's efficientdet_d0..d3 and tf_efficientdet_d0..d7 "
+                         "convert")
     return converted

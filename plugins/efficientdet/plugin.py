@@ -26,7 +26,7 @@ from .evaluation import evaluate_model
 from .model import VARIANTS, build_efficientdet
 from .optim import build_sgd
 from .step import AMP_DTYPES, TrainStep, memory_format
-from .weights import class_difference, load_weights, set_backbone_bn_eps
+from .weights import check_layout, class_difference, load_weights, set_backbone_bn_eps
 
 NAME = "efficientdet"
 # User-facing dataset names; "synthetic" and "synthetic-coco" pick their train or val split.
@@ -46,6 +46,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "weight_decay": (4e-5, "weight decay on conv/linear weights (not BN or biases)"),
     "backbone_weights": (None, "torchvision EfficientNet weights file, or 'imagenet' from the torch hub cache"),
     "classes": (None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' names"),
+    "tf_layout": (False, "TF EfficientDet's 'same' padding and conv biases, for effdet's tf_efficientdet_* weights"),
     "weights": (None, "start from these weights: a dnn-suite checkpoint or an effdet EfficientDet state dict (.pth)"),
     "scale_min": (0.1, "training scale jitter, lower bound"),
     "scale_max": (2.0, "training scale jitter, upper bound"),
@@ -234,12 +235,13 @@ def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
     split = "eval" if run.task.get("command") == "eval" else "train"
     class_names = dataset(run, split).class_names
     model = build_efficientdet(run.config.variant, len(class_names), image_size=image_size(run),
-                               backbone_weights=run.options["backbone_weights"])
+                               backbone_weights=run.options["backbone_weights"], tf_layout=run.options["tf_layout"])
     checkpoint, weights = run.task.get("checkpoint"), run.options["weights"]
     if checkpoint and weights:
         raise UsageError("give either --checkpoint or --weights, not both")
     if checkpoint:
         state = load_checkpoint(checkpoint)
+        check_layout(checkpoint, bool(state.get("tf_layout")), model)
         saved_classes = tuple(state.get("class_names", class_names))
         if saved_classes != tuple(class_names):
             raise UsageError(f"checkpoint {checkpoint} was trained on classes {', '.join(saved_classes[:5])}... "

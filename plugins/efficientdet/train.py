@@ -16,11 +16,11 @@ independent of DataLoader workers and of where a run started:
   ``(seed, e, index)`` inside ``torch.random.fork_rng()`` (:class:`SeededSamples`), so
   neither the worker that loads it nor the samples loaded before it matter;
 * the DataLoader has its own generator (it never draws from the global RNG), the workers
-  ignore SIGINT, and evaluation runs inside ``fork_rng`` so it leaves the training RNG alone.
+  leave SIGINT and SIGTERM to the main process, and evaluation runs inside ``fork_rng`` so it leaves the training RNG alone.
 
 A resumed run therefore computes the same steps, bit for bit on the CPU, as one that never
-stopped. Ctrl-C finishes the current step, writes ``last.pt`` and then raises
-KeyboardInterrupt (a second Ctrl-C aborts at once, without a checkpoint).
+stopped. Ctrl-C or SIGTERM finishes the current step, writes ``last.pt`` and then raises
+KeyboardInterrupt (a second one aborts at once, without a checkpoint).
 
 Several processes (``--nproc-per-node``): ``--batch-size`` is per process. Every epoch's
 permutation is cut into global batches of all ranks' images and each rank takes its slice, so
@@ -40,7 +40,6 @@ import random
 import shutil
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,12 +48,12 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
+from dnn_suite import signals
 from dnn_suite.context import RunContext
-from dnn_suite.distributed import unwrap, wrap_model
+from dnn_suite.distributed import any_rank, unwrap, wrap_model
 from dnn_suite.errors import RunFailed, UsageError
 
 from . import plugin
@@ -146,18 +145,13 @@ class EpochBatchSampler:
             yield [(self.epoch, i) for i in order[first:first + self.batch_size]]
 
 
-def _ignore_sigint(_worker_id: int) -> None:
-    """Workers leave Ctrl-C to the main process, which finishes its step and saves a checkpoint."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def train_loader(run: RunContext, sampler: EpochBatchSampler) -> DataLoader:
     settings = run.data_loader
     workers = settings["workers"]
     return DataLoader(SeededSamples(plugin.dataset(run, "train"), run.config.seed), batch_sampler=sampler,
                       num_workers=workers, collate_fn=collate, pin_memory=settings["pin_memory"],
                       prefetch_factor=settings["prefetch_factor"], persistent_workers=settings["persistent_workers"],
-                      worker_init_fn=_ignore_sigint if workers else None,
+                      worker_init_fn=signals.ignore_in_worker if workers else None,
                       generator=torch.Generator().manual_seed(run.config.seed))
 
 
@@ -205,34 +199,16 @@ def _rng_untouched(device: torch.device) -> Iterator[None]:
             random.setstate(python_state)
 
 
-# ----------------------------------------------------------------------------- Ctrl-C
+# ----------------------------------------------------------------------------- Ctrl-C, SIGTERM
 
 
-class _Interrupts:
-    """The first Ctrl-C asks the loop to stop after the current step (and save); a second aborts."""
+def _stop_requests(stream: TextIO) -> signals.Deferred:
+    """The first Ctrl-C or SIGTERM asks the loop to stop after the current step (and save); a second aborts."""
+    def tell(signum: int) -> None:
+        print(f"\ndnn-suite: {signal.Signals(signum).name} received: finishing this step, then saving a checkpoint "
+              "(Ctrl-C again to abort without one)", file=stream, flush=True)
 
-    def __init__(self, stream: TextIO) -> None:
-        self.requested = False
-        self.aborted = False
-        self.stream = stream
-        self._previous: Any = None
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            self.aborted = True
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\ndnn-suite: interrupted: finishing this step, then saving a checkpoint (Ctrl-C again to abort "
-              "without one)", file=self.stream, flush=True)
-
-    def __enter__(self) -> _Interrupts:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+    return signals.Deferred(tell)
 
 
 # ----------------------------------------------------------------------------- progress
@@ -489,6 +465,7 @@ class Trainer:
             "config": self.config,
             "class_names": list(self.class_names),  # read by `dnn-suite eval --checkpoint`
             "backbone_bn_eps": backbone_bn_eps(self.model),  # 1e-5 when fine-tuned from effdet's weights
+            "tf_layout": bool(self.model.fpn.same_padding),
             "evaluations": self.evaluations,
         }
 
@@ -549,46 +526,49 @@ class Trainer:
         loader = train_loader(run, self.sampler)
         started = time.perf_counter()
         self.model.train()
-        with _Interrupts(stream) as interrupts:
-            try:
-                while self.step < self.total_steps:
-                    self.sampler.epoch, self.sampler.start = divmod(self.step, self.steps_per_epoch)
-                    for batch in loader:
-                        lr = self.optimizer.param_groups[0]["lr"]
-                        output = self.step_fn(self.wrapped, batch, self.optimizer)
-                        self.scheduler.step()
-                        if self.ema is not None:
-                            self.ema.update_parameters(self.model)
-                        self.step += 1
-                        self.unread.append((self.step, output.loss, lr, output.samples * run.world_size))
-                        logging = self.step % self.log_every == 0
-                        if logging or self.step >= self.total_steps:
-                            self.read_losses(progress)
-                        if self.step >= self.total_steps:
-                            break
-                        # Evaluate first, so that the checkpoint of this step records the evaluation.
-                        if evaluate and eval_every and self.step % eval_every == 0:
-                            self.evaluate(progress)
-                        if checkpoint_every and self.step % checkpoint_every == 0:
-                            self.read_losses(progress)
-                            self.save(progress)
-                        if self.interrupted(interrupts, logging):  # between two steps: the state is consistent
-                            raise KeyboardInterrupt
-                progress.close()
-                self.save(progress)
-                if interrupts.requested:
-                    raise KeyboardInterrupt
-            except KeyboardInterrupt:
-                self.read_losses(progress)
-                progress.close()
-                # A second Ctrl-C may have struck mid-step: then there is no consistent state to save.
-                if interrupts.requested and not interrupts.aborted and self.step > self.start_step:
-                    if self.saved_step != self.step:
-                        self.save()
-                    print(f"dnn-suite: interrupted at step {self.step}; continue with "
-                          f"--resume {self.checkpoint_dir / LAST}", file=stream, flush=True)
-                raise
-        del loader  # stops its workers
+        try:
+            with _stop_requests(stream) as interrupts:
+                try:
+                    while self.step < self.total_steps:
+                        self.sampler.epoch, self.sampler.start = divmod(self.step, self.steps_per_epoch)
+                        for batch in loader:
+                            lr = self.optimizer.param_groups[0]["lr"]
+                            output = self.step_fn(self.wrapped, batch, self.optimizer)
+                            self.scheduler.step()
+                            if self.ema is not None:
+                                self.ema.update_parameters(self.model)
+                            self.step += 1
+                            self.unread.append((self.step, output.loss, lr, output.samples * run.world_size))
+                            if self.step % self.log_every == 0 or self.step >= self.total_steps:
+                                self.read_losses(progress)
+                            if self.step >= self.total_steps:
+                                break
+                            # Evaluate first, so that the checkpoint of this step records the evaluation.
+                            if evaluate and eval_every and self.step % eval_every == 0:
+                                self.evaluate(progress)
+                            if checkpoint_every and self.step % checkpoint_every == 0:
+                                self.read_losses(progress)
+                                self.save(progress)
+                            if self.interrupted(interrupts):  # between two steps: the state is consistent
+                                raise KeyboardInterrupt
+                    progress.close()
+                    self.save(progress)
+                    if interrupts.requested:
+                        raise KeyboardInterrupt
+                except KeyboardInterrupt:
+                    self.read_losses(progress)
+                    progress.close()
+                    # A second Ctrl-C may have struck mid-step: then there is no consistent state to save.
+                    if interrupts.requested and not interrupts.aborted and self.step > self.start_step:
+                        if self.saved_step != self.step:
+                            self.save()
+                        print(f"dnn-suite: interrupted at step {self.step}; continue with: dnn-suite train "
+                              f"{run.config.model} --resume {self.checkpoint_dir / LAST}", file=stream, flush=True)
+                    raise
+        finally:
+            # Its workers ignore SIGTERM (a scheduler signals them too), so they are stopped here, never left
+            # to the exit handlers (which would wait for them forever).
+            del loader
         # The final checkpoint is written: from here on Ctrl-C simply stops (the evaluation).
         final = self.evaluate(progress, details=True) if evaluate else None
         return self.metrics(time.perf_counter() - started, progress, final)
@@ -604,14 +584,12 @@ class Trainer:
             self.losses.append(loss)
             progress.update(step, loss, lr, images)
 
-    def interrupted(self, interrupts: _Interrupts, logging: bool) -> bool:
+    def interrupted(self, interrupts: signals.Deferred) -> bool:
         """Whether to stop after this step. Ctrl-C reaches the ranks at slightly different moments;
         they agree (any rank interrupted) so that all stop after the same step and rank 0 saves it.
-        That takes an all-reduce and a host read, so several processes agree at logging steps only."""
-        if self.run.world_size > 1 and logging:
-            flag = torch.tensor(int(interrupts.requested), device=self.run.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            interrupts.requested = bool(flag)
+        The ranks ask after every step: a CPU all-reduce that never waits for the GPU (torchrun kills
+        workers 30 s after forwarding a signal, so the stop must not wait for a logging step)."""
+        interrupts.requested = any_rank(interrupts.requested, self.run.world_size)
         return interrupts.requested
 
     def metrics(self, wall_s: float, progress: Progress, final: dict[str, Any] | None) -> dict[str, Any]:

@@ -27,10 +27,12 @@ from torch import Tensor, nn
 
 from dnn_suite.errors import UsageError
 
+from .checkpoint import load_tensors
 from .effdet_keys import EFFDET_BACKBONE_BN_EPS, coco90_class_names, convert_effdet_state, is_effdet_state
 from .model import VARIANTS
 
 CLASS_LAYER = ("class_net.predict.1.weight", "class_net.predict.1.bias")
+TF_BIAS_KEY = "fpn.cell.0.fnode.0.after_combine.conv.conv_pw.bias"  # only TF-layout effdet models have it
 _WRAPPERS = ("state_dict_ema", "state_dict", "model")
 
 
@@ -84,12 +86,9 @@ def read_weights(path: str | Path, model: nn.Module) -> Weights:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"weights {path}: no such file")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and weights_only refusals all mean "not a weights file we can read"
-        reason = " ".join(str(exc).split())[:300] or "unreadable"
-        raise UsageError(f"weights {path}: cannot be read with weights_only=True ({reason})") from None
+    content = load_tensors(path, f"weights {path}: not a readable weights file")
     if isinstance(content, dict) and _tensors(content.get("model")) is not None and "class_names" in content:
+        check_layout(path, bool(content.get("tf_layout")), model)
         state = _tensors(content.get("ema")) or _tensors(content["model"])
         return Weights(path, "dnn-suite checkpoint", state, list(content["class_names"]),
                        content.get("backbone_bn_eps"))
@@ -100,14 +99,28 @@ def read_weights(path: str | Path, model: nn.Module) -> Weights:
             continue
         state = _strip_prefix(state)
         if is_effdet_state(state):
+            tf_layout = TF_BIAS_KEY in state
+            check_layout(path, tf_layout, model)
             converted = convert_effdet_state(state, model)
             count = converted["class_net.predict.1.bias"].numel() // model.config.num_anchors
             names = coco90_class_names() if count == 90 else None
-            return Weights(path, "effdet state dict", converted, names, EFFDET_BACKBONE_BN_EPS)
+            # tf_ backbones were trained with TF's eps, which is ours; the others with timm's
+            return Weights(path, "effdet TF-layout state dict" if tf_layout else "effdet state dict", converted,
+                           names, None if tf_layout else EFFDET_BACKBONE_BN_EPS)
         if "backbone.features.0.0.weight" in state:
             return Weights(path, "dnn-suite state dict", state, None)
     raise UsageError(f"weights {path}: expected a dnn-suite checkpoint or an effdet EfficientDet state dict "
                      "(keys backbone.conv_stem..., fpn.cell...), found neither")
+
+
+def check_layout(source: str | Path, tf_layout: bool, model: nn.Module) -> None:
+    """Weights of TF's layout (same padding, conv biases) need a model with it, and the others one without."""
+    if tf_layout and not model.fpn.same_padding:
+        raise UsageError(f"weights {source} have TF EfficientDet's layout (effdet's tf_efficientdet_*: 'same' "
+                         "padding, conv biases); pass --set model_options.tf_layout=true")
+    if model.fpn.same_padding and not tf_layout:
+        raise UsageError(f"weights {source} have PyTorch padding and no conv biases; leave model option "
+                         "tf_layout off for them")
 
 
 def _variants_of(state: dict[str, Tensor]) -> list[str]:

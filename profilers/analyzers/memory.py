@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dnn_suite.memory_model import FILE_FORMAT, BatchModel, fit_tracked
+from dnn_suite.memory_model import CATEGORIES, FILE_FORMAT, PHASES, TOTAL, BatchModel, fit_tracked
 from dnn_suite.metrics import Metric
 from dnn_suite.results import write_json_atomic
 
@@ -25,8 +25,6 @@ from .errors import InvalidProfileFile
 FORMAT = FILE_FORMAT
 VERSION = 1
 EXPECTED = f"a {FORMAT} JSON file (memory.json of a run's memory profiler)"
-CATEGORIES = ("parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries", "other", "total")
-PHASES = ("after_forward", "after_backward", "after_optimizer_step")
 BYTES = "bytes"
 _ALLOCATOR = {
     "cuda_peak_allocated": (BYTES, "CUDA allocator: peak allocated during the tracked iteration"),
@@ -102,11 +100,11 @@ def memory_metrics(document: dict[str, Any]) -> dict[str, Metric]:
     sizes = ", ".join(dict.fromkeys(str(t["batch_size"]) for t in tracked))
     when = "; ".join(dict.fromkeys(t["when"] for t in tracked))
     metrics["tracked_iterations"] = Metric(len(tracked), "iterations", f"batch sizes {sizes}, {when}; not measured")
-    for category in CATEGORIES:
+    for category in (*CATEGORIES, TOTAL):
         metrics[f"peak.{category}"] = Metric(peak[category], BYTES, f"{category} at the peak, {at}")
     for phase in PHASES:
         breakdown = (point.get("phases") or {}).get(phase)
-        for category in CATEGORIES if breakdown else ():
+        for category in (*CATEGORIES, TOTAL) if breakdown else ():
             metrics[f"{phase}.{category}"] = Metric(breakdown[category], BYTES, f"{category} {phase.replace('_', ' ')}")
     for name, row in (point.get("modules") or {}).items():
         for key, value in row.items():

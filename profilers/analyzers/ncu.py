@@ -47,7 +47,7 @@ from .ncu_metrics import (
 from .ncu_units import UnknownUnit, canonical, number_style, parse_number
 from .textfile import open_text
 
-EXPECTED = 'the output of ncu --csv (a CSV header line starting with "ID")'
+EXPECTED = 'the output of ncu --csv (a CSV header line starting with "ID", or "Process ID" for --print-summary per-kernel)'
 PERMISSION_ERROR = "ERR_NVGPUCTRPERM"
 INIT_FAILURE = "Failed to initialize the profiler"
 NO_KERNELS = "No kernels were profiled"

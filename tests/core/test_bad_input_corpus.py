@@ -94,6 +94,7 @@ CORPUS = {
     "analyze ncu unknown unit": (lambda t: ["analyze", _file(t, "n.log", (FIXTURES / "ncu_old_columns.log")
                                                              .read_text().replace('"cycle"', '"fortnight"'))],
                                  ["'fortnight'", "gpc__cycles_elapsed.max"]),
+    "analyze a device": (lambda t: ["analyze", "/dev/null"], ["not a regular file"]),
     "analyze empty run dir": (lambda t: ["analyze", _run_dir(t, None)], ["found no profiler artefact"]),
     "data check missing root": (lambda t: ["data", "check", "--root", t / "none"], ["none"]),
     "data download unknown": (lambda t: ["data", "download", "imagenet99", "--root", t], ["imagenet99"]),

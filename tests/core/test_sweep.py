@@ -103,7 +103,7 @@ def test_sweep_runs_each_point_in_its_own_process_and_survives_a_killed_one(tiny
     runs, is_sweep = load_runs(sweep_dir)
     assert is_sweep and [run.config["batch_size"] for run in runs] == [2, 4]
     assert runs[0].config["iterations"] == 2 and runs[0].document["status"] == "ok"
-    assert runs[1].document["status"] == "failed" and "SIGKILL" in runs[1].document["error"]
+    assert runs[1].document["status"] == "crashed" and "SIGKILL" in runs[1].document["error"]
     assert (sweep_dir / killed["log"]).is_file()
     # the summary table: one row per point, then why the failed one failed
     lines = result.out.splitlines()

@@ -203,10 +203,12 @@ def test_rng_state_round_trip(tmp_path):
 # ----------------------------------------------------------------------------- bad resumes
 
 
-def test_resume_with_another_variant_is_a_usage_error(straight, data_root, cli):
+def test_resume_with_another_variant_is_a_usage_error(straight, data_root, cli, tmp_path):
+    """A checkpoint without its run's record (a copied file): the plugin's own check names the mismatch."""
     run_dir, _, _ = straight
-    result = cli("train", "efficientdet", *SMALL, "--variant", "d1", "--data-root", data_root,
-                 "--resume", run_dir / "checkpoints" / "last.pt")
+    copied = tmp_path / "last.pt"
+    copied.write_bytes((run_dir / "checkpoints" / "last.pt").read_bytes())
+    result = cli("train", "efficientdet", *SMALL, "--variant", "d1", "--data-root", data_root, "--resume", copied)
     assert result.code == 2
     (line,) = result.err.strip().splitlines()
     assert line.startswith("dnn-suite: error: --resume: checkpoint ") and "does not fit the model" in line
@@ -338,7 +340,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(data_root, tmp_path):
     (run_dir,) = tmp_path.iterdir()
     state = load(run_dir / "checkpoints" / "last.pt")
     assert 1 <= state["step"] < 200
-    assert f"interrupted at step {state['step']}; continue with --resume" in err
+    assert f"interrupted at step {state['step']}; continue with: dnn-suite train efficientdet --resume" in err
     assert json.loads((run_dir / "train.json").read_text())["status"] == "interrupted"
     code, document, err = train("--resume", run_dir / "checkpoints" / "last.pt", "--steps", state["step"] + 1,
                                 "--workers", 0, data_root=data_root)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .padding import same_pad
 
 
 class ConvBN(nn.Sequential):
@@ -27,13 +30,17 @@ class SeparableConvBN(nn.Sequential):
         )
 
 
-def _downsample(x: Tensor) -> Tensor:
+def _downsample(x: Tensor, same_padding: bool = False) -> Tensor:
     # 3x3/s2 with padding 1 gives ceil(H/2), the same sizes as the backbone's stride-2 convs.
+    if same_padding:  # TF's layout (tf_layout.py): the same sizes, padded after rather than around
+        return F.max_pool2d(same_pad(x, 3, 2, value=-math.inf), kernel_size=3, stride=2)
     return F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
 
 
 class Resample(nn.Module):
     """Bring one input of a fusion node to the node's channel count and level (one level apart at most)."""
+
+    same_padding = False  # TF's layout pads the max-pool "same" (tf_layout.py)
 
     def __init__(self, in_channels: int, out_channels: int, level_step: int) -> None:
         super().__init__()
@@ -45,7 +52,7 @@ class Resample(nn.Module):
         if self.level_step < 0:
             return F.interpolate(x, size=size, mode="nearest")  # size, not x2: odd sizes round up
         if self.level_step > 0:
-            return _downsample(x)
+            return _downsample(x, self.same_padding)
         return x
 
 
@@ -112,6 +119,8 @@ class BiFPNLayer(nn.Module):
 class BiFPN(nn.Module):
     """Adds the pooled levels above the backbone's stride-32 map, then ``repeats`` BiFPN layers."""
 
+    same_padding = False  # TF's layout pads the max-pools "same" (tf_layout.py)
+
     def __init__(self, in_channels: list[int], channels: int, num_levels: int, repeats: int,
                  fusion: Literal["fast", "sum"]) -> None:
         super().__init__()
@@ -130,7 +139,7 @@ class BiFPN(nn.Module):
         if self.extra_project is not None:
             x = self.extra_project(features[-1])
             for _ in range(self.num_extra):
-                x = _downsample(x)
+                x = _downsample(x, self.same_padding)
                 features.append(x)
         for layer in self.layers:
             features = layer(features)

@@ -14,6 +14,7 @@ from .backbone import EfficientNetBackbone, load_backbone_weights
 from .bifpn import BiFPN
 from .config import EfficientDetConfig, get_config
 from .head import HeadNet
+from .tf_layout import apply_tf_layout
 
 # TF's BatchNorm settings (decay 0.99, eps 1e-3), for every BN in the model including the backbone.
 BN_MOMENTUM = 0.01
@@ -53,12 +54,13 @@ class EfficientDet(nn.Module):
 
 
 def build_efficientdet(variant: str, num_classes: int, image_size: int | None = None,
-                       backbone_weights: str | Path | None = None) -> EfficientDet:
+                       backbone_weights: str | Path | None = None, tf_layout: bool = False) -> EfficientDet:
     """Build EfficientDet ``variant`` ("d0".."d7") for ``num_classes`` classes.
 
     ``image_size`` overrides the variant's input size. ``backbone_weights`` is a torchvision
     EfficientNet state-dict file, or "imagenet" for torchvision's weights already in the torch
     hub cache (never downloaded); they are loaded after all initialisation, so they stay intact.
+    ``tf_layout``: TF's "same" padding and conv biases (see tf_layout.py), for the official weights.
     """
     config = get_config(variant)
     if num_classes < 1:
@@ -68,6 +70,8 @@ def build_efficientdet(variant: str, num_classes: int, image_size: int | None = 
             raise UsageError(f"image size must be a positive number of pixels, got {image_size}")
         config = dataclasses.replace(config, image_size=image_size)
     model = EfficientDet(config, num_classes)
+    if tf_layout:
+        apply_tf_layout(model)
     if backbone_weights is not None:
         load_backbone_weights(model.backbone, backbone_weights)
     return model

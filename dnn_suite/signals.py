@@ -1,0 +1,126 @@
+"""SIGINT (Ctrl-C) and SIGTERM (what SLURM, Kubernetes and ``timeout`` send before SIGKILL)
+end a run the same way.
+
+The CLI installs :func:`install`: either signal raises KeyboardInterrupt in the main thread,
+as Python's own Ctrl-C handler does, so every ``except KeyboardInterrupt`` that records what
+was measured handles SIGTERM too. Code that must finish a step first (``train``) uses
+:class:`Deferred`: the first signal only asks to stop, a second aborts at once.
+
+One event often reaches a process more than once: a terminal or a scheduler signals the whole
+process group, and a parent (dnn-suite waiting for a child, torchrun for its workers) forwards
+it as well; torchrun, signalled twice, follows up with SIGTERM. Any stop signal within
+:data:`REPEAT_WINDOW_S` of the last counted one is therefore the same request; a second Ctrl-C
+after that is a second request.
+
+The exit code is the signal's conventional one: 128 + its number (130 SIGINT, 143 SIGTERM).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import Any, Callable
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+REPEAT_WINDOW_S = 1.0
+
+_received: list[tuple[int, float]] = []  # (signal, monotonic time) of every request, duplicates left out
+
+
+def _note(signum: int) -> bool:
+    """Record ``signum``; False when it is the same event delivered again (see the module doc)."""
+    now = time.monotonic()
+    if _received and now - _received[-1][1] < REPEAT_WINDOW_S:
+        return False
+    _received.append((signum, now))
+    return True
+
+
+def received() -> int | None:
+    """The first signal that asked this process to stop, if any."""
+    return _received[0][0] if _received else None
+
+
+def exit_code() -> int:
+    """128 + the first signal received; 130 when KeyboardInterrupt came without a signal."""
+    return 128 + (received() or signal.SIGINT)
+
+
+def reason() -> str:
+    """Why the run stopped, for run.json's ``error``."""
+    signum = received()
+    if signum is None or signum == signal.SIGINT:
+        return "interrupted by the user (SIGINT, Ctrl-C)"
+    return f"interrupted by {signal.Signals(signum).name}"
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    if _note(signum):
+        raise KeyboardInterrupt
+
+
+def install() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt (in the main thread, where Python runs handlers)."""
+    _received.clear()
+    if threading.current_thread() is threading.main_thread():
+        for signum in HANDLED:
+            signal.signal(signum, _interrupt)
+
+
+def ignore_in_worker(_worker_id: int = 0) -> None:
+    """A DataLoader ``worker_init_fn``: workers leave both signals to the main process, which
+    finishes its step (and saves) while they keep serving it."""
+    for signum in HANDLED:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def forward(pid: int) -> None:
+    """Send the signal we received on to a child that may not have got it (a scheduler or
+    ``kill`` signals one process); a child that got it from the process group too counts it once."""
+    try:
+        os.kill(pid, received() or signal.SIGINT)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for(process: subprocess.Popen, redirect: Callable[[int], int] | None = None) -> int:
+    """Wait for a child, forwarding each stop request to it (or to ``redirect(its pid)``, the process
+    that should get it, e.g. the program under a profiler's tool); it records what it measured and exits."""
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            if process.poll() is None:
+                forward(redirect(process.pid) if redirect else process.pid)
+
+
+class Deferred:
+    """Within it, the first SIGINT or SIGTERM sets :attr:`requested` (and calls ``on_first`` with
+    the signal); a second raises KeyboardInterrupt and sets :attr:`aborted`."""
+
+    def __init__(self, on_first: Callable[[int], None]) -> None:
+        self.on_first = on_first
+        self.requested = False
+        self.aborted = False
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if not _note(signum):
+            return
+        if self.requested:
+            self.aborted = True
+            raise KeyboardInterrupt
+        self.requested = True
+        self.on_first(signum)
+
+    def __enter__(self) -> Deferred:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handler) for signum in HANDLED}
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
