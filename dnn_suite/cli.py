@@ -41,7 +41,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        command = self.prog.partition(" ")[2]  # "dnn-suite run" -> "run"; the top-level parser has none
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 def _typed(key: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -400,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an unexpected failure: one line unless --debug
         if debug:
             traceback.print_exc()
-        print(f"dnn-suite: error: {type(exc).__name__}: {one_line(exc)} (run with --debug for the traceback)",
+        print(f"dnn-suite: internal error: {one_line(exc)} (a bug: run with --debug for the traceback and report it)",
               file=sys.stderr)
         return 1
 

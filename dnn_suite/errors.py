@@ -35,8 +35,8 @@ def one_line(exc: BaseException) -> str:
     traceback in its message; the original message is its last line, after the class name.
     """
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
+    if not lines:  # the class name is no message for a user; --debug shows the traceback
+        return "failed without a message (run with --debug for the traceback)"
     if len(lines) > 1 and any(line.startswith("Original Traceback") for line in lines):
         name, _, message = lines[-1].partition(": ")
         return message or name

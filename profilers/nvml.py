@@ -48,7 +48,7 @@ from typing import Any
 import torch
 
 from dnn_suite.context import RunContext, WindowResult
-from dnn_suite.errors import RunFailed, UsageError
+from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
 from dnn_suite.registry import ProfilerSpec
@@ -293,7 +293,7 @@ def dnn_suite_profiler_report(run: RunContext):
     windows = _state(run)["windows"]
     errors = [w["sampler"].error for w in windows if w["sampler"].error is not None]
     if errors:
-        raise RunFailed(f"nvml sampling failed: {type(errors[0]).__name__}: {errors[0]}")
+        raise RunFailed(f"nvml sampling failed: {one_line(errors[0])}")
     if not windows:
         return NAME, {}
     origin = windows[0]["sampler"].started_at
