@@ -150,9 +150,10 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="dnn-suite-harness-") as tmp:
         data_root, output = str(Path(tmp) / "data"), str(Path(tmp) / "results")
         args.data_root = data_root  # the bare loop's, when it runs in this process
-        from dnn_suite_efficientdet.data import SyntheticConfig, ensure_synthetic
+        from dnn_suite_efficientdet.data import SyntheticConfig, ensure_synthetic, synthetic_dir
 
-        ensure_synthetic(Path(data_root) / "synthetic", **SyntheticConfig(image_size=args.image_size).__dict__)
+        params = SyntheticConfig(image_size=args.image_size).__dict__
+        ensure_synthetic(synthetic_dir(Path(data_root), **params), **params)
         figures: dict[str, list[dict]] = {"harness": [], "bare": []}
         for r, order in ab.orders(["harness", "bare"], args.rounds):
             for side in order:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from dnn_suite_efficientdet.data import (
     SyntheticConfig,
     build_dataset,
     build_loader,
+    synthetic_dir,
 )
 
 TINY = SyntheticConfig(num_train=10, num_val=4, image_size=64, seed=0)
@@ -47,7 +49,21 @@ def test_collated_batch_shapes_and_target_format(tmp_path: Path, name: str) -> N
         assert ((target["boxes"] >= 0) & (target["boxes"] <= 48)).all()
         assert isinstance(target["image_id"], int) and isinstance(target["scale"], float)
         assert len(target["orig_size"]) == 2 and max(target["orig_size"]) == 64
-    assert (tmp_path / "synthetic" / "synthetic.json").is_file()
+    assert [p.relative_to(tmp_path) for p in tmp_path.glob("synthetic/*/synthetic.json")] == [
+        synthetic_dir(Path(), **asdict(TINY)) / "synthetic.json"]
+
+
+def test_synthetic_sets_of_other_parameters_live_side_by_side(tmp_path: Path) -> None:
+    """A run at another image size must not replace the images a concurrent run is reading."""
+    small = build_dataset("synthetic-train", tmp_path, train=True, image_size=48, synthetic=TINY)
+    first = tmp_path / synthetic_dir(Path(), **asdict(TINY))
+    images = sorted(first.rglob("*.jpg"))
+    other = replace(TINY, image_size=TINY.image_size * 2)
+    build_dataset("synthetic-train", tmp_path, train=True, image_size=48, synthetic=other)
+    folders = sorted(p.parent for p in tmp_path.glob("synthetic/*/synthetic.json"))
+    assert folders == sorted([first, tmp_path / synthetic_dir(Path(), **asdict(other))])
+    assert images and sorted(first.rglob("*.jpg")) == images  # untouched by the second set
+    assert small[0][0].shape == (3, 48, 48)  # the first set is still there to read
 
 
 def test_loader_with_two_workers_is_reproducible(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from .coco import COCODataset, load_coco_json, read_coco
 from .dataset import DetectionDataset, ImageRecord
 from .loader import DATASET_NAMES, EVAL_DATASET, SyntheticConfig, build_dataset, build_loader, collate
 from .shapes import SHAPE_CLASSES
-from .synthetic import ensure_synthetic
+from .synthetic import ensure_synthetic, synthetic_dir
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, build_transforms
 from .voc import VOC_CLASSES, read_voc
 
@@ -24,6 +24,7 @@ __all__ = [
     "build_transforms",
     "collate",
     "ensure_synthetic",
+    "synthetic_dir",
     "load_coco_json",
     "read_coco",
     "read_voc",

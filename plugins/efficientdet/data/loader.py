@@ -19,7 +19,7 @@ from dnn_suite.errors import UsageError
 from .coco import read_coco
 from .dataset import DetectionDataset
 from .shapes import SHAPE_CLASSES
-from .synthetic import ensure_synthetic
+from .synthetic import ensure_synthetic, synthetic_dir
 from .transforms import SCALE_JITTER, build_transforms
 from .voc import VOC_CLASSES, read_voc
 
@@ -74,7 +74,8 @@ def build_dataset(
     transform = build_transforms(train, image_size, scale_range)
     is_synthetic = name.startswith("synthetic")
     if is_synthetic:
-        root = ensure_synthetic(root / "synthetic", **asdict(synthetic))
+        params = asdict(synthetic)
+        root = ensure_synthetic(synthetic_dir(root, **params), **params)
     if name in _VOC_SETS:
         dirs, image_set = _VOC_SETS[name]
         classes = SHAPE_CLASSES if is_synthetic else VOC_CLASSES

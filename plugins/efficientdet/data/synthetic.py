@@ -36,6 +36,13 @@ VOC_DIR = Path("VOCdevkit", "VOCsynthetic")
 MARKER = "synthetic.json"
 
 
+def synthetic_dir(data_root: Path, *, num_train: int, num_val: int, image_size: int, seed: int) -> Path:
+    """Where the synthetic dataset of these parameters lives under a data root: one folder per
+    parameter set, so runs that ask for different sets (another image size, a sweep beside the
+    main job) never replace the images another process is reading."""
+    return data_root / "synthetic" / f"v{GENERATOR_VERSION}-{image_size}px-{num_train}+{num_val}-seed{seed}"
+
+
 def ensure_synthetic(
     root: Path, *, num_train: int = 512, num_val: int = 128, image_size: int = 256, seed: int = 0
 ) -> Path:
