@@ -56,7 +56,7 @@ from dnn_suite.context import RunContext
 from dnn_suite.distributed import any_rank, unwrap, wrap_model
 from dnn_suite.errors import RunFailed, UsageError
 
-from . import plugin
+from . import build
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .data import collate
 from .optim import warmup_cosine
@@ -148,7 +148,7 @@ class EpochBatchSampler:
 def train_loader(run: RunContext, sampler: EpochBatchSampler) -> DataLoader:
     settings = run.data_loader
     workers = settings["workers"]
-    return DataLoader(SeededSamples(plugin.dataset(run, "train"), run.config.seed), batch_sampler=sampler,
+    return DataLoader(SeededSamples(build.dataset(run, "train"), run.config.seed), batch_sampler=sampler,
                       num_workers=workers, collate_fn=collate, pin_memory=settings["pin_memory"],
                       prefetch_factor=settings["prefetch_factor"], persistent_workers=settings["persistent_workers"],
                       worker_init_fn=signals.ignore_in_worker if workers else None,
@@ -286,7 +286,7 @@ class Progress:
 def checkpoint_config(run: RunContext, train_set: Any) -> dict[str, Any]:
     """What a checkpoint must agree on with the run that resumes it (the data order depends on the
     number of training images, the batch size per process, the number of processes and the seed)."""
-    return {"model": run.config.model, "variant": run.config.variant, "image_size": plugin.image_size(run),
+    return {"model": run.config.model, "variant": run.config.variant, "image_size": build.image_size(run),
             "class_names": list(train_set.class_names), "dataset": run.config.dataset,
             "train_images": len(train_set), "batch_size": run.config.batch_size, "world_size": run.world_size,
             "seed": run.config.seed}
@@ -353,7 +353,7 @@ class Trainer:
         self.stream = stream or sys.stderr
         self.task = run.task
         options = run.options
-        self.train_set = plugin.dataset(run, "train")
+        self.train_set = build.dataset(run, "train")
         self.class_names = tuple(self.train_set.class_names)
         self.sampler = EpochBatchSampler(len(self.train_set), run.config.batch_size, run.config.seed, run.rank,
                                          run.world_size)
@@ -366,7 +366,7 @@ class Trainer:
         self.resume_path = resolve_resume(self.task["resume"]) if self.task.get("resume") else None
         state = load_checkpoint(self.resume_path) if self.resume_path else None
 
-        model = plugin.dnn_suite_build_model(run)
+        model = build.build_model(run)
         if state is not None:  # the model first: its key/shape check names the mismatch best
             try:
                 load_model_state(model, state["model"], self.resume_path)
@@ -382,11 +382,11 @@ class Trainer:
         self.model = unwrap(self.wrapped)
 
         self.total_steps = self._total_steps(state)
-        self.optimizer = plugin.dnn_suite_build_optimizer(run, self.model)
+        self.optimizer = build.build_optimizer(run, self.model)
         warmup = min(self.total_steps, round(options["warmup_epochs"] * self.steps_per_epoch))
         self.scheduler = warmup_cosine(self.optimizer, warmup_steps=warmup, total_steps=self.total_steps)
         self.warmup_steps = warmup
-        self.step_fn = plugin.train_step(run, self.model)
+        self.step_fn = build.train_step(run, self.model)
         decay = float(options["ema_decay"])
         self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
                     if decay > 0 else None)
