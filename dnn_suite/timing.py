@@ -27,6 +27,7 @@ import torch
 from dnn_suite.context import IterationRecord
 from dnn_suite.errors import RunFailed
 
+
 class HostClock:
     """Marks from ``perf_counter``; exact wherever the work is done when the call returns."""
 
