@@ -31,7 +31,6 @@ from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite_profilers.analyzers.memory import memory_metrics, write_memory_file
-from dnn_suite_profilers.memory_tracking import track_iteration
 
 NAME = "memory"
 FILE = "memory.json"
@@ -99,6 +98,10 @@ def _batches(run: RunContext, batch_size: int) -> tuple[RunContext, Iterator[Any
 
 
 def _tracked(run: RunContext, context: RunContext, batch: Any) -> dict[str, Any]:
+    # Imported here: torch's MemTracker pulls in torch.distributed._tools (seconds), which every
+    # dnn-suite command would otherwise pay at plugin discovery.
+    from dnn_suite_profilers.memory_tracking import track_iteration
+
     training = run.training
     assert training is not None
 
