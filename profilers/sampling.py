@@ -6,6 +6,7 @@ the thread calls it every ``interval_s`` into a bounded buffer until stopped.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -35,8 +36,15 @@ class Sampler:
             except Exception as exc:  # reported after the window, never kills the run mid-way
                 self.error = exc
                 return
-            next_time += self._interval
+            next_time = self._next_slot(next_time, time.perf_counter())
             self._stop.wait(max(0.0, next_time - time.perf_counter()))
+
+    def _next_slot(self, last_slot: float, now: float) -> float:
+        """The first slot of the ``interval`` grid after ``now``. A sampler that fell behind
+        (its thread was descheduled, a reading was slow) skips the slots it missed instead of
+        taking them back to back, which would weigh one moment many times in the means."""
+        missed = max(0, math.floor((now - last_slot) / self._interval))
+        return last_slot + (missed + 1) * self._interval
 
     def start(self) -> None:
         self.started_at = time.perf_counter()
