@@ -33,7 +33,7 @@ TARGET = 3.0
 def voc_standin(root: Path, images: int) -> Path:
     """VOCdevkit/VOC2007 with ``images`` trainval images: the synthetic generator at VOC's size,
     class names mapped to VOC's."""
-    from dnn_suite_efficientdet.data import SHAPE_CLASSES, VOC_CLASSES, ensure_synthetic
+    from dnn_suite_detection.data import SHAPE_CLASSES, VOC_CLASSES, ensure_synthetic
 
     source = ensure_synthetic(root / "source", num_train=images, num_val=0, image_size=500, seed=1)
     voc = root / "VOCdevkit" / "VOC2007"
@@ -55,7 +55,7 @@ def voc_standin(root: Path, images: int) -> Path:
 
 def loader_side(name: str, dataset_name: str, root: Path, batches: int, batch_size: int, workers: int,
                 image_size: int) -> ab.Side:
-    from dnn_suite_efficientdet.data import SyntheticConfig, build_dataset, build_loader
+    from dnn_suite_detection.data import SyntheticConfig, build_dataset, build_loader
 
     dataset = build_dataset(dataset_name, root, train=True, image_size=image_size,
                             synthetic=SyntheticConfig(image_size=image_size))

@@ -159,7 +159,7 @@ def main(argv=None) -> None:
     args = ab.parse(p, argv)
     images = args.images or (1000 if args.quick else 5000)
 
-    from dnn_suite_efficientdet.evaluate import evaluate_coco, evaluate_voc
+    from dnn_suite_detection.evaluate import evaluate_coco, evaluate_voc
     import effdet.evaluation  # noqa: F401  imported before the timers start, as the other engines are
     import faster_coco_eval  # noqa: F401
     import torchmetrics.detection  # noqa: F401

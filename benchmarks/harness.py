@@ -49,7 +49,7 @@ def bare(args) -> dict:
     import torch
 
     from dnn_suite.runner import seed_everything
-    from dnn_suite_efficientdet.data import SyntheticConfig, build_dataset, build_loader
+    from dnn_suite_detection.data import SyntheticConfig, build_dataset, build_loader
     from dnn_suite_efficientdet.model import build_efficientdet
     from dnn_suite_efficientdet.optim import build_sgd
     from dnn_suite_efficientdet.step import TrainStep, memory_format
@@ -150,7 +150,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="dnn-suite-harness-") as tmp:
         data_root, output = str(Path(tmp) / "data"), str(Path(tmp) / "results")
         args.data_root = data_root  # the bare loop's, when it runs in this process
-        from dnn_suite_efficientdet.data import SyntheticConfig, ensure_synthetic, synthetic_dir
+        from dnn_suite_detection.data import SyntheticConfig, ensure_synthetic, synthetic_dir
 
         params = SyntheticConfig(image_size=args.image_size).__dict__
         ensure_synthetic(synthetic_dir(Path(data_root), **params), **params)

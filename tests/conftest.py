@@ -70,3 +70,19 @@ def cli_process():
         return Result(completed.returncode, completed.stdout, completed.stderr)
 
     return invoke
+
+
+@pytest.fixture(scope="module")
+def own_voc(tmp_path_factory) -> Path:
+    """A small VOC-layout dataset of the user's kind (tests/own_data.py)."""
+    from own_data import write_own_voc
+
+    return write_own_voc(tmp_path_factory.mktemp("own") / "shapes", {"trainval": 8, "test": 4})
+
+
+@pytest.fixture(scope="module")
+def own_coco(tmp_path_factory) -> Path:
+    """A small COCO-layout dataset of the user's kind (tests/own_data.py)."""
+    from own_data import write_own_coco
+
+    return write_own_coco(tmp_path_factory.mktemp("own_coco"), {"train": 8, "val": 4})

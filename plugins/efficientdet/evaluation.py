@@ -17,8 +17,8 @@ from torch import nn
 
 from dnn_suite.context import RunContext
 
-from .data import COCODataset, load_coco_json
-from .evaluate import evaluate_coco, evaluate_voc, format_coco, format_voc
+from dnn_suite_detection.data import COCODataset, load_coco_json
+from dnn_suite_detection.evaluate import evaluate_coco, evaluate_voc, format_coco, format_voc
 from .model import postprocess
 
 

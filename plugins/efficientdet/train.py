@@ -58,7 +58,7 @@ from dnn_suite.errors import RunFailed, UsageError
 
 from . import build
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from .data import collate
+from dnn_suite_detection.data import collate
 from .optim import warmup_cosine
 from .weights import backbone_bn_eps, set_backbone_bn_eps
 

@@ -55,7 +55,7 @@ def test_the_modes_reach_the_models() -> None:
 
 def test_voc_peer_computes_the_same_ap_as_ours() -> None:
     pytest.importorskip("effdet")
-    from dnn_suite_efficientdet.evaluate import evaluate_voc
+    from dnn_suite_detection.evaluate import evaluate_voc
 
     ground_truths, detections = evaluation.make_data(60, seed=3)
     ours = evaluate_voc(detections, ground_truths, [str(c) for c in range(evaluation.NUM_CLASSES)])

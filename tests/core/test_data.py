@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from dnn_suite.plugins import discover
-from dnn_suite_efficientdet.data.download import DATASETS
+from dnn_suite_detection.data.download import DATASETS
 
 HOST = "http://datasets.invalid/base"  # what the catalogue says; tests reach the server through --mirror
 

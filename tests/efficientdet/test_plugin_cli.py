@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dnn_suite_efficientdet.checkpoint import save_checkpoint
-from dnn_suite_efficientdet.data import SHAPE_CLASSES
+from dnn_suite_detection.data import SHAPE_CLASSES
 from dnn_suite_efficientdet.model import build_efficientdet
 
 SMALL = ["--image-size", "128", "--set", "model_options.synthetic_train=8", "--set", "model_options.synthetic_val=4",

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from dnn_suite.cli import main
-from dnn_suite_efficientdet.data import SyntheticConfig, build_dataset, collate
+from dnn_suite_detection.data import SyntheticConfig, build_dataset, collate
 from dnn_suite_efficientdet.model import build_efficientdet
 from dnn_suite_efficientdet.optim import build_sgd
 from dnn_suite_efficientdet.train import (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import RemoteFile
-from dnn_suite_efficientdet.data.download import coco_dataset, voc_dataset
+from dnn_suite_detection.data.download import coco_dataset, voc_dataset
 
 
 @hookimpl

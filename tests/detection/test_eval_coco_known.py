@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dnn_suite_efficientdet.data import load_coco_json
-from dnn_suite_efficientdet.evaluate import COCO_EVALUATORS, evaluate_coco
+from dnn_suite_detection.data import load_coco_json
+from dnn_suite_detection.evaluate import COCO_EVALUATORS, evaluate_coco
 
 # One image, one category; ground truth A and B (100x100: "large"), and a crowd region C.
 A, B, CROWD = [10, 10, 100, 100], [300, 300, 100, 100], [500, 500, 100, 100]

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from dnn_suite.errors import UsageError
-from dnn_suite_efficientdet.data import VOC_CLASSES, build_dataset, read_voc
+from dnn_suite_detection.data import VOC_CLASSES, build_dataset, read_voc
 
 
 def _xml(width: int, height: int, objects: list[tuple]) -> str:

@@ -13,8 +13,8 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from dnn_suite_efficientdet.data import ensure_synthetic, load_coco_json, read_coco
-from dnn_suite_efficientdet.evaluate import COCO_EVALUATORS, COCO_METRIC_NAMES, evaluate_coco, format_coco
+from dnn_suite_detection.data import ensure_synthetic, load_coco_json, read_coco
+from dnn_suite_detection.evaluate import COCO_EVALUATORS, COCO_METRIC_NAMES, evaluate_coco, format_coco
 
 CATEGORY_IDS = (2, 9)  # contiguous label 0 -> category 2, label 1 -> category 9
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dnn_suite_efficientdet.evaluate.matching import FALSE_POSITIVE, TRUE_POSITIVE, match_detections, pair_iou
+from dnn_suite_detection.evaluate.matching import FALSE_POSITIVE, TRUE_POSITIVE, match_detections, pair_iou
 
 
 @pytest.mark.parametrize("offset", [0.0, 1.0])

@@ -9,7 +9,7 @@ import pytest
 
 from own_data import COCO_NAMED, OWN_CLASSES, write_own_coco, write_own_voc
 from dnn_suite.errors import UsageError
-from dnn_suite_efficientdet.data.sources import DatasetSource, parse_source, read_source, split_source
+from dnn_suite_detection.data.sources import DatasetSource, parse_source, read_source, split_source
 
 
 def test_parse_specs():

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dnn_suite.errors import UsageError
-from dnn_suite_efficientdet.data import SHAPE_CLASSES, ensure_synthetic, read_coco, read_voc
+from dnn_suite_detection.data import SHAPE_CLASSES, ensure_synthetic, read_coco, read_voc
 
 SMALL = {"num_train": 24, "num_val": 6, "image_size": 96}
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from dnn_suite.errors import UsageError
-from dnn_suite_efficientdet.data import build_dataset, read_coco
+from dnn_suite_detection.data import build_dataset, read_coco
 
 
 def _coco() -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dnn_suite.errors import UsageError
-from dnn_suite_efficientdet.data import (
+from dnn_suite_detection.data import (
     DATASET_NAMES,
     EVAL_DATASET,
     SHAPE_CLASSES,

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torchvision import tv_tensors
 
-from dnn_suite_efficientdet.data import IMAGENET_MEAN, IMAGENET_STD, build_transforms
-from dnn_suite_efficientdet.data.transforms import ResizeCrop
+from dnn_suite_detection.data import IMAGENET_MEAN, IMAGENET_STD, build_transforms
+from dnn_suite_detection.data.transforms import ResizeCrop
 
 
 def _sample(boxes: list[list[float]], height: int = 100, width: int = 200) -> tuple[tv_tensors.Image, dict[str, Any]]:

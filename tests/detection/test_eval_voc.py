@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dnn_suite_efficientdet.evaluate import VOCResult, evaluate_voc, format_voc
+from dnn_suite_detection.evaluate import VOCResult, evaluate_voc, format_voc
 
 A, B = [0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]
 MISS = [50.0, 50.0, 60.0, 60.0]
