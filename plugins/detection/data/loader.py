@@ -67,11 +67,13 @@ def build_dataset(
     image_size: int,
     scale_range: tuple[float, float] = SCALE_JITTER,
     synthetic: SyntheticConfig = SyntheticConfig(),
+    letterbox: bool = True,
 ) -> DetectionDataset:
-    """The dataset ``name`` under the data root, with train (augmenting) or eval transforms."""
+    """The dataset ``name`` under the data root, with train (augmenting) or eval transforms
+    (``letterbox``: see :func:`build_transforms`)."""
     if name not in DATASET_NAMES:
         raise UsageError(f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}")
-    transform = build_transforms(train, image_size, scale_range)
+    transform = build_transforms(train, image_size, scale_range, letterbox=letterbox)
     is_synthetic = name.startswith("synthetic")
     if is_synthetic:
         params = asdict(synthetic)
@@ -90,6 +92,12 @@ def collate(batch: list[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[torch.Ten
     return torch.stack(images), list(targets)
 
 
+def collate_list(batch: list[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
+    """Images of different sizes as a list (for detectors that batch them themselves), and the targets."""
+    images, targets = zip(*batch)
+    return list(images), list(targets)
+
+
 def build_loader(
     dataset: DetectionDataset,
     batch_size: int,
@@ -101,8 +109,10 @@ def build_loader(
     seed: int = 0,
     shard: tuple[int, int] | None = None,
     prefetch_factor: int | None = None,
+    stack: bool = True,
 ) -> DataLoader:
     """A DataLoader of ``(images [N, 3, S, S], targets)``; shuffling and augmentation follow ``seed``.
+    ``stack=False`` yields the images as a list (they may differ in size: ``letterbox=False``).
 
     Workers are persistent: a benchmark iterates the loader many times, and restarting workers
     every epoch would show up as data-loading stalls. ``shard`` = ``(rank, world_size)`` gives
@@ -118,7 +128,7 @@ def build_loader(
         shuffle=shuffle and sampler is None,
         sampler=sampler,
         num_workers=workers,
-        collate_fn=collate,
+        collate_fn=collate if stack else collate_list,
         pin_memory=pin_memory,
         drop_last=drop_last,
         generator=torch.Generator().manual_seed(seed),

@@ -5,6 +5,10 @@ to a square. Eval: aspect-preserving resize (longer side = input size) and zero 
 normalised with the ImageNet mean/std *before* padding, so the padding is zero in normalised
 space (the mean colour), as in the official implementation. Padding goes bottom/right, so box
 coordinates in the input are the resized ones and ``original = input / target["scale"]``.
+
+``letterbox=False`` is the pipeline of detectors that resize, normalise and batch images
+themselves (torchvision's, through GeneralizedRCNNTransform): the horizontal flip when training,
+then float images in [0, 1] at their decoded size, boxes in their pixels (``scale`` 1).
 """
 
 from __future__ import annotations
@@ -66,8 +70,18 @@ def _labels_and_flags(sample: tuple[Any, dict[str, Any]]) -> tuple[torch.Tensor,
     return sample[1]["labels"], sample[1]["difficult"]
 
 
-def build_transforms(train: bool, image_size: int, scale_range: tuple[float, float] = SCALE_JITTER) -> v2.Compose:
-    """The pipeline applied to ``(image uint8 [3,H,W], target)``; the output image is float ``[3, S, S]``."""
+def _unit_scale(image: Any, target: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    return image, {**target, "scale": 1.0}
+
+
+def build_transforms(train: bool, image_size: int, scale_range: tuple[float, float] = SCALE_JITTER, *,
+                     letterbox: bool = True) -> v2.Compose:
+    """The pipeline applied to ``(image uint8 [3,H,W], target)``; the output image is float ``[3, S, S]``
+    (with ``letterbox=False``: float ``[3, H, W]`` in [0, 1], see the module docstring)."""
+    if not letterbox:
+        flip = [v2.RandomHorizontalFlip()] if train else []
+        return v2.Compose([*flip, v2.SanitizeBoundingBoxes(min_size=1.0, labels_getter=_labels_and_flags),
+                           v2.ToDtype(torch.float32, scale=True), _unit_scale])
     geometry = [v2.RandomHorizontalFlip(), ResizeCrop(image_size, scale_range)] if train else [ResizeCrop(image_size)]
     return v2.Compose(
         [
