@@ -254,7 +254,7 @@ def _print_list(registry: Registry, as_json: bool) -> None:
                        "default_variant": spec.default_variant, "datasets": list(spec.datasets),
                        "dataset_schemes": list(spec.dataset_schemes),
                        "default_dataset": spec.default_dataset, "default_batch_size": spec.default_batch_size,
-                       "options": spec.options, **origin(entry)})
+                       "family": spec.family, "options": spec.options, **origin(entry)})
     for entry in registry.profilers.values():
         pspec: ProfilerSpec = entry.spec
         profilers.append({"name": pspec.name, "aliases": list(pspec.aliases), "description": pspec.description,
@@ -266,12 +266,16 @@ def _print_list(registry: Registry, as_json: bool) -> None:
         sys.stdout.write(to_json_text({"models": models, "profilers": profilers, "broken": broken}))
         return
     print("Models")
-    for m in models:
-        variants = " ".join(v + ("*" if v == m["default_variant"] else "") for v in m["variants"])
+    for members in _by_family(models):
+        m = members[0]
         datasets = " ".join([d + ("*" if d == m["default_dataset"] else "") for d in m["datasets"]]
                             + [f"{scheme}..." for scheme in m["dataset_schemes"]])
-        print(f"  {m['name']:<14} {m['description']}  [{m['distribution']} {m['version']}]")
-        print(f"  {'':<14} variants: {variants}")
+        print(f"  {m['family'] or m['name']:<14} {m['description']}  [{m['distribution']} {m['version']}]")
+        if m["family"]:
+            print(f"  {'':<14} models: {' '.join(member['name'] for member in members)}")
+        else:
+            variants = " ".join(v + ("*" if v == m["default_variant"] else "") for v in m["variants"])
+            print(f"  {'':<14} variants: {variants}")
         print(f"  {'':<14} datasets: {datasets}")
     print("Profilers")
     for p in profilers:
@@ -285,6 +289,15 @@ def _print_list(registry: Registry, as_json: bool) -> None:
         print("Broken plugins")
         for b in broken:
             print(f"  {b['plugin']} ({b['distribution']} {b['version']}): {b['error']}")
+
+
+def _by_family(models: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """One group per family of a distribution (in the order first seen), each model without a family alone."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for m in models:
+        key = (m["distribution"], m["family"]) if m["family"] else ("", m["name"])
+        groups.setdefault(key, []).append(m)
+    return list(groups.values())
 
 
 def _launched(args: argparse.Namespace, config: RunConfig, registry: Registry) -> int | None:

@@ -18,7 +18,9 @@ class ModelSpec:
     ``options`` are the model's hyper-parameters with their defaults; their types are the
     types of the defaults (``None`` means a string such as a path). Users change them with
     ``--set model.KEY=VALUE``, in suite.yaml under ``model_options``, or through a flag when
-    the key is listed in ``flags`` (``image_size`` becomes ``--image-size``).
+    the key is listed in ``flags`` (``image_size`` becomes ``--image-size``). A plugin offering
+    many models of one architecture (resnet18 ... resnet152) gives them the same ``family``,
+    so that ``dnn-suite list`` shows them on one entry.
     """
 
     name: str
@@ -33,6 +35,8 @@ class ModelSpec:
     options: dict[str, Any] = field(default_factory=dict)
     option_help: dict[str, str] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
+    #: models of one family (same description, datasets) share one entry of ``dnn-suite list``
+    family: str = ""
 
     def __post_init__(self) -> None:
         if self.default_variant not in self.variants:

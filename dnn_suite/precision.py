@@ -1,0 +1,48 @@
+"""Mixed precision and memory format for model plugins' training steps.
+
+``--amp`` is bf16 autocast on the CPU (fp16 autocast is slow there) and fp16 autocast with a
+GradScaler on CUDA, or the dtype asked for: bf16 needs no GradScaler, its exponent range is
+fp32's, while fp16 gradients underflow without loss scaling. Nothing here reads a value back
+to the host, so a step built on it queues its work without a host-device sync.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+import torch
+
+AMP_DTYPES = ("auto", "float16", "bfloat16")
+
+
+def autocast_dtype(name: str, device: torch.device) -> torch.dtype:
+    """``auto``: fp16 on CUDA, bf16 on the CPU."""
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.bfloat16
+    return getattr(torch, name)
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+class MixedPrecision:
+    """Autocast for the forward pass and, for fp16, the GradScaler around backward and step."""
+
+    def __init__(self, device: torch.device, *, enabled: bool, dtype: str = "auto") -> None:
+        if dtype not in AMP_DTYPES:
+            raise ValueError(f"amp dtype {dtype!r} is not one of {', '.join(AMP_DTYPES)}")
+        self.device = device
+        self.enabled = enabled
+        self.dtype = autocast_dtype(dtype, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=enabled and self.dtype == torch.float16)
+
+    def autocast(self) -> AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.enabled)
+
+    def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """Gradients of ``loss`` (scaled for fp16) and one optimizer step (skipped on inf/NaN gradients)."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()

@@ -1,0 +1,63 @@
+"""The torchvision plugin's hook implementations: each hands the run to the family module that
+registered the run's model. Every family module offers the same functions (``model_specs``,
+``names``, ``check_config``, ``build_model``, ``build_loader``, ``build_optimizer``,
+``train_step``, ``evaluate``).
+
+There is no ``dnn_suite_train``: ``dnn-suite train resnet50`` says that the model does not support it.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from dnn_suite.context import RunContext, StepOutput
+from dnn_suite.hookspecs import hookimpl
+
+from . import classification
+
+FAMILIES: tuple[ModuleType, ...] = (classification,)
+
+
+def _family(run: RunContext) -> ModuleType:
+    return next(family for family in FAMILIES if run.config.model in family.names())
+
+
+@hookimpl
+def dnn_suite_register_models(register):
+    for family in FAMILIES:
+        for spec in family.model_specs():
+            register(spec)
+
+
+@hookimpl
+def dnn_suite_check_config(run: RunContext) -> None:
+    _family(run).check_config(run)
+
+
+@hookimpl
+def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
+    return _family(run).build_model(run)
+
+
+@hookimpl
+def dnn_suite_build_dataloader(run: RunContext, split: str):
+    return _family(run).build_loader(run, split)
+
+
+@hookimpl
+def dnn_suite_build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.optim.Optimizer:
+    return _family(run).build_optimizer(run, model)
+
+
+@hookimpl
+def dnn_suite_train_step(run: RunContext, model: torch.nn.Module, batch: Any,
+                         optimizer: torch.optim.Optimizer) -> StepOutput:
+    return _family(run).train_step(run, model, batch, optimizer)
+
+
+@hookimpl
+def dnn_suite_evaluate(run: RunContext, model: torch.nn.Module) -> dict[str, Any]:
+    return _family(run).evaluate(run, model)
