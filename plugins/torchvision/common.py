@@ -64,11 +64,13 @@ def precision(run: RunContext) -> MixedPrecision:
     return state["precision"]
 
 
-def build_optimizer(run: RunContext, model: nn.Module) -> torch.optim.Optimizer:
-    """SGD with momentum (lr scaled with the batch size) or AdamW; fused kernels on CUDA."""
+def build_optimizer(run: RunContext, model: nn.Module, *,
+                    sgd_lr_per_image: float = DEFAULT_LR["sgd"] / 256) -> torch.optim.Optimizer:
+    """SGD with momentum (lr ``sgd_lr_per_image`` x the batch size, unless option ``lr`` is set) or
+    AdamW; fused kernels on CUDA. A family whose reference recipe scales otherwise (detection) passes its own."""
     options = run.options
     name = options["optimizer"]
-    lr = options["lr"] or (DEFAULT_LR[name] * run.config.batch_size / 256 if name == "sgd" else DEFAULT_LR[name])
+    lr = options["lr"] or (sgd_lr_per_image * run.config.batch_size if name == "sgd" else DEFAULT_LR[name])
     parameters = [p for p in model.parameters() if p.requires_grad]
     fused = True if run.device.type == "cuda" else None
     if name == "sgd":

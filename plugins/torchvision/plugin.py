@@ -16,9 +16,9 @@ import torch
 from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.hookspecs import hookimpl
 
-from . import classification
+from . import classification, detection
 
-FAMILIES: tuple[ModuleType, ...] = (classification,)
+FAMILIES: tuple[ModuleType, ...] = (classification, detection)
 
 
 def _family(run: RunContext) -> ModuleType:

@@ -1,0 +1,162 @@
+"""torchvision's object detectors (Faster R-CNN, RetinaNet, FCOS, SSD, SSDlite) on the detection
+datasets EfficientDet trains on, scored by the same VOC/COCO evaluators.
+
+The data comes from dnn_suite_detection, left for the model to resize (``letterbox=False``:
+GeneralizedRCNNTransform resizes and normalises inside the model). In train mode a detector
+returns its loss terms; the step sums them. In eval mode it returns boxes in the input images'
+pixels, which are the original ones. Dataset labels are mapped to each model's convention and
+back (detection_models.py). Channels-last is not offered: the model batches the images itself.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from dnn_suite.context import RunContext, StepOutput
+from dnn_suite.distributed import unwrap
+from dnn_suite.errors import UsageError
+from dnn_suite.registry import ModelSpec
+from dnn_suite_detection.data import DATASET_NAMES, build_loader as detection_loader
+from dnn_suite_detection.data.sources import SCHEMES
+from dnn_suite_detection.evaluate import COCO_EVALUATORS, evaluate_detections
+from dnn_suite_detection.runs import run_dataset, split_dataset
+
+from . import common
+from .detection_models import DETECTORS, FAMILIES, build_detector
+
+OWNER = "torchvision-detection"
+DATASETS = ("synthetic", "synthetic-coco", *(d for d in DATASET_NAMES if not d.startswith("synthetic")))
+#: SGD's learning rate per image when option ``lr`` is 0: torchvision's detection reference (0.02 for 16 images)
+SGD_LR_PER_IMAGE = 0.02 / 16
+OPTIONS: dict[str, tuple[Any, str]] = {
+    "classes": (None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' names"),
+    "synthetic_train": (512, "images in the synthetic training split"),
+    "synthetic_val": (128, "images in the synthetic validation split"),
+    "voc07_metric": (False, "VOC2007 11-point AP instead of all-point AP"),
+    "coco_evaluator": ("faster-coco-eval", "COCO AP engine: faster-coco-eval or pycocotools (equal numbers)"),
+    **{key: value for key, value in common.OPTIONS.items() if key != "channels_last"},
+    "lr": (0.0, "learning rate (0: SGD 0.02 per 16 images as torchvision's detection reference, scaled with the "
+                "batch size; AdamW 1e-3)"),
+}
+
+
+def names() -> set[str]:
+    return set(DETECTORS)
+
+
+def model_specs() -> list[ModelSpec]:
+    specs = []
+    for name, detector in DETECTORS.items():
+        size_help = ("input size: SSD300 takes 300 only" if not detector.resizable else
+                     "input size in pixels: the longer side" + (", of a square" if detector.family == "ssd" else ""))
+        specs.append(ModelSpec(
+            name=name, description=f"{FAMILIES[detector.family]} object detectors (torchvision)",
+            family=detector.family, variants=("default",), default_variant="default", datasets=DATASETS,
+            default_dataset="synthetic", dataset_schemes=SCHEMES, default_batch_size=2,
+            options={"image_size": detector.size, **{key: default for key, (default, _) in OPTIONS.items()}},
+            option_help={"image_size": size_help, **{key: text for key, (_, text) in OPTIONS.items()}},
+            flags=("image_size", "voc07_metric", *(f for f in common.FLAGS if f != "channels_last")),
+        ))
+    return specs
+
+
+def check_config(run: RunContext) -> None:
+    common.check_options(run)
+    name, options = run.config.model, run.options
+    detector = DETECTORS[name]
+    if not detector.resizable and options["image_size"] != detector.size:
+        raise UsageError(f"{name} takes {detector.size} px inputs only (its default boxes are laid out for that "
+                         f"size), not {options['image_size']}; leave out --image-size")
+    if options["image_size"] < 32:
+        raise UsageError(f"{name}: image size {options['image_size']} is too small; expected 32 or more")
+    if options["coco_evaluator"] not in COCO_EVALUATORS:
+        raise UsageError(f"model {name} option 'coco_evaluator': expected one of {', '.join(COCO_EVALUATORS)}, "
+                         f"got {options['coco_evaluator']!r}")
+    if options["weights"]:
+        common.weights_file(options["weights"], name)
+    if run.task.get("checkpoint"):
+        raise UsageError(f"{name} has no `dnn-suite train` checkpoints; give its weights with --weights PATH|hub")
+
+
+def dataset(run: RunContext, split: str):
+    return run_dataset(run, split, owner=OWNER, image_size=run.options["image_size"], letterbox=False)
+
+
+def build_model(run: RunContext) -> nn.Module:
+    """The detector for the dataset's classes (plus the background where the model has one)."""
+    name = run.config.model
+    split = "eval" if run.task.get("command") == "eval" else "train"
+    model = build_detector(name, len(dataset(run, split).class_names), run.options["image_size"])
+    if run.options["weights"]:
+        common.report(common.load_weights(model, run.options["weights"], name))
+    return model.to(run.device).train()
+
+
+def build_loader(run: RunContext, split: str) -> torch.utils.data.DataLoader:
+    train = split == "train"
+    settings = run.data_loader
+    return detection_loader(dataset(run, split), run.config.batch_size, shuffle=train, workers=settings["workers"],
+                            pin_memory=settings["pin_memory"], drop_last=train, seed=run.config.seed,
+                            shard=(run.rank, run.world_size) if train and run.world_size > 1 else None,
+                            prefetch_factor=settings["prefetch_factor"], stack=False)
+
+
+def build_optimizer(run: RunContext, model: nn.Module) -> torch.optim.Optimizer:
+    return common.build_optimizer(run, model, sgd_lr_per_image=SGD_LR_PER_IMAGE)
+
+
+def to_model_targets(run: RunContext, targets: list[dict[str, Any]]) -> list[dict[str, torch.Tensor]]:
+    """Boxes (xyxy pixels) and labels in the model's convention, on the run's device."""
+    offset = DETECTORS[run.config.model].label_offset
+    return [{"boxes": t["boxes"].to(run.device, non_blocking=True),
+             "labels": (t["labels"] + offset).to(run.device, non_blocking=True)} for t in targets]
+
+
+def to_dataset_labels(run: RunContext, detections: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """The model's detections with the dataset's labels, on the CPU."""
+    offset = DETECTORS[run.config.model].label_offset
+    return [{"boxes": d["boxes"].float().cpu(), "scores": d["scores"].float().cpu(),
+             "labels": d["labels"].cpu() - offset} for d in detections]
+
+
+def train_step(run: RunContext, model: nn.Module, batch: Any, optimizer: torch.optim.Optimizer) -> StepOutput:
+    images, targets = batch
+    images = [image.to(run.device, non_blocking=True) for image in images]
+    precision = common.precision(run)
+    with precision.autocast():
+        losses = model(images, to_model_targets(run, targets))
+    loss = sum(value.float() for value in losses.values())
+    precision.backward_and_step(loss, optimizer)
+    return StepOutput(loss=loss.detach(), samples=len(images), components={k: v.detach() for k, v in losses.items()})
+
+
+@torch.no_grad()
+def predict(run: RunContext, model: nn.Module, loader: Any) -> list[dict[str, torch.Tensor]]:
+    """Detections per image, in dataset order, boxes in original-image pixels, the dataset's labels."""
+    detections: list[dict[str, torch.Tensor]] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with common.precision(run).autocast():
+            for images, _ in loader:
+                detections += to_dataset_labels(run, model([image.to(run.device) for image in images]))
+    finally:
+        model.train(was_training)
+    return detections
+
+
+def evaluate(run: RunContext, model: nn.Module) -> dict[str, Any]:
+    """VOC AP (per class + mean) or the 12 COCO numbers on the eval split, as EfficientDet records them."""
+    start = time.perf_counter()
+    detections = predict(run, unwrap(model), build_loader(run, "eval"))
+    predict_time = time.perf_counter() - start
+    result: dict[str, Any] = {"images": len(detections), "predict_images_per_s": len(detections) / predict_time}
+    result.update(evaluate_detections(detections, dataset(run, "eval"), voc07_metric=run.options["voc07_metric"],
+                                      coco_evaluator=run.options["coco_evaluator"]))
+    result["eval_time_s"] = time.perf_counter() - start
+    result["dataset"] = split_dataset(run, "eval")
+    return result
