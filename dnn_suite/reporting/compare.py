@@ -135,6 +135,10 @@ def format_comparison(runs: list[RunDir], rows: list[Row]) -> str:
         lines.append(f"  #{index}  {run.path}  {run.describe()}; {window} x{config.get('repeat')}; "
                      f"{run.status_text()}")
     differences = config_differences(runs)
+    if "model" in differences:  # each model has options of its own: listing them all says nothing
+        models = " vs ".join(dict.fromkeys(f"{run.config.get('model')} {run.config.get('variant')}" for run in runs))
+        lines.append(f"  different models: {models}; their model options are not compared")
+        differences = [key for key in differences if not key.startswith("model_options.")]
     if differences:
         lines.append(f"  the runs' settings differ in: {', '.join(differences)}")
     table = [["metric", "unit", *(f"#{i}" for i in range(1, len(runs) + 1))]]

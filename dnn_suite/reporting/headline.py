@@ -69,10 +69,20 @@ PROFILER: dict[str, tuple[str, str]] = {
 }
 
 
+# Evaluation numbers (run.json's "evaluation", written by the model plugin) that make headlines:
+# what runs of different models are compared on besides speed. No spread: one evaluation per run.
+EVALUATION: dict[str, str] = {"mAP": "evaluation mAP", "top1": "evaluation top-1 accuracy"}
+
+
 def headlines(run: RunDir) -> list[tuple[Headline, float | None]]:
-    """The run's headline numbers that it measured: core ones, then the profilers' (a
-    profiler's value may be None: it reported the metric but could not measure it)."""
+    """The run's headline numbers that it measured: core ones, its evaluation's, then the
+    profilers' (a profiler's value may be None: it reported the metric but could not measure it)."""
     values = [(headline, value) for headline, get in CORE if (value := get(run.metrics)) is not None]
+    evaluation = run.document.get("evaluation")
+    for key, label in EVALUATION.items():
+        value = evaluation.get(key) if isinstance(evaluation, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:  # not NaN
+            values.append((Headline(f"evaluation.{key}", label, "", HIGHER, "", 4), float(value)))
     for profiler, report in run.profilers.items():
         for key, metric in (report.get("metrics") or {}).items():
             if key in PROFILER:

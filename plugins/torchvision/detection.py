@@ -109,16 +109,14 @@ def build_optimizer(run: RunContext, model: nn.Module) -> torch.optim.Optimizer:
     return common.build_optimizer(run, model, sgd_lr_per_image=SGD_LR_PER_IMAGE)
 
 
-def to_model_targets(run: RunContext, targets: list[dict[str, Any]]) -> list[dict[str, torch.Tensor]]:
-    """Boxes (xyxy pixels) and labels in the model's convention, on the run's device."""
-    offset = DETECTORS[run.config.model].label_offset
-    return [{"boxes": t["boxes"].to(run.device, non_blocking=True),
-             "labels": (t["labels"] + offset).to(run.device, non_blocking=True)} for t in targets]
+def to_model_targets(targets: list[dict[str, Any]], offset: int, device: torch.device) -> list[dict[str, torch.Tensor]]:
+    """Boxes (xyxy pixels) and labels in the model's convention (dataset label + ``offset``) on ``device``."""
+    return [{"boxes": t["boxes"].to(device, non_blocking=True),
+             "labels": (t["labels"] + offset).to(device, non_blocking=True)} for t in targets]
 
 
-def to_dataset_labels(run: RunContext, detections: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
-    """The model's detections with the dataset's labels, on the CPU."""
-    offset = DETECTORS[run.config.model].label_offset
+def to_dataset_labels(detections: list[dict[str, torch.Tensor]], offset: int) -> list[dict[str, torch.Tensor]]:
+    """The model's detections with the dataset's labels (model label - ``offset``), on the CPU."""
     return [{"boxes": d["boxes"].float().cpu(), "scores": d["scores"].float().cpu(),
              "labels": d["labels"].cpu() - offset} for d in detections]
 
@@ -128,7 +126,7 @@ def train_step(run: RunContext, model: nn.Module, batch: Any, optimizer: torch.o
     images = [image.to(run.device, non_blocking=True) for image in images]
     precision = common.precision(run)
     with precision.autocast():
-        losses = model(images, to_model_targets(run, targets))
+        losses = model(images, to_model_targets(targets, DETECTORS[run.config.model].label_offset, run.device))
     loss = sum(value.float() for value in losses.values())
     precision.backward_and_step(loss, optimizer)
     return StepOutput(loss=loss.detach(), samples=len(images), components={k: v.detach() for k, v in losses.items()})
@@ -138,12 +136,13 @@ def train_step(run: RunContext, model: nn.Module, batch: Any, optimizer: torch.o
 def predict(run: RunContext, model: nn.Module, loader: Any) -> list[dict[str, torch.Tensor]]:
     """Detections per image, in dataset order, boxes in original-image pixels, the dataset's labels."""
     detections: list[dict[str, torch.Tensor]] = []
+    offset = DETECTORS[run.config.model].label_offset
     was_training = model.training
     model.eval()
     try:
         with common.precision(run).autocast():
             for images, _ in loader:
-                detections += to_dataset_labels(run, model([image.to(run.device) for image in images]))
+                detections += to_dataset_labels(model([image.to(run.device) for image in images]), offset)
     finally:
         model.train(was_training)
     return detections
