@@ -32,7 +32,7 @@ from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.reporting.report import write_report
 from dnn_suite.results import format_summary, to_json_text
 from dnn_suite.resume import resume_config
-from dnn_suite.runner import Run, resolve_device
+from dnn_suite.runner import CHILD_COMMAND, Run, resolve_device
 from dnn_suite.sweep import run_sweep
 from dnn_suite.tasks import analyze_path, run_task
 
@@ -208,9 +208,15 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     check.add_argument("--workers", type=_positive_int, metavar="N", help="image-decoding processes (default: cores)")
     check.add_argument("--root", type=Path, metavar="DIR", help="the data root, e.g. /dataset")
     download.add_argument("--root", type=Path, required=True, metavar="DIR", help="the data root, e.g. /dataset")
+    return parser
 
-    child = commands.add_parser("_child")  # internal: the re-run under a launcher profiler
-    child.add_argument("run_dir", type=Path)
+
+def _child_parser() -> argparse.ArgumentParser:
+    """``dnn-suite _child RUN_DIR``: the re-run under a launcher profiler. Parsed apart from the
+    commands, so that an invalid command's error does not list it."""
+    parser = _Parser(prog=f"dnn-suite {CHILD_COMMAND}")
+    parser.add_argument("run_dir", type=Path)
+    parser.set_defaults(command=CHILD_COMMAND, quiet=False)
     return parser
 
 
@@ -393,7 +399,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signals.install()
     try:
         registry = discover()
-        args = build_parser(registry).parse_args(argv)
+        if argv[:1] == [CHILD_COMMAND]:
+            args = _child_parser().parse_args(argv[1:])
+        else:
+            args = build_parser(registry).parse_args(argv)
         args.argv = argv  # what --nproc-per-node re-runs under torchrun
         progress.set_quiet(args.quiet)
         return _dispatch(args, registry)

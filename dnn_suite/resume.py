@@ -3,9 +3,10 @@
 The settings come from the run's record, ``train.json`` in the run directory that holds the
 checkpoint (written when the run starts and again when it ends, however it ends). On the
 command line only what may change on resume is accepted: the length (``--epochs``,
-``--steps``), ``--checkpoint-every``, ``--eval-every``, ``--log-every`` (the task's own flags),
-``--workers`` and ``--output`` (the run continues in its own directory all the same); any other setting that
-differs from the run's is refused, naming each difference. A checkpoint without its run's
+``--steps``), ``--checkpoint-every``, ``--eval-every``, ``--log-every`` (the task's own flags)
+and ``--workers``; any other setting that differs from the run's is refused, naming each
+difference. The run continues in its own directory (its checkpoints and record are there), so
+``--output`` is refused too rather than ignored. A checkpoint without its run's
 record (a copied file) takes the settings from the command line; the model plugin then refuses
 a checkpoint written with other settings.
 """
@@ -24,11 +25,12 @@ from dnn_suite.reporting.rundirs import flatten
 
 RECORD = "train.json"
 CHECKPOINTS = "checkpoints"
-#: settings (RunConfig keys) that a resumed run may change
+#: settings (RunConfig keys) that a resumed run may change; ``output`` is unused (a suite file's is no
+#: difference), the ``--output`` flag refused
 RESUMABLE = ("workers", "output")
 #: names, not settings: never a difference
 _IGNORED = ("benchmark", "batch_sizes")
-_MAY_CHANGE = "--epochs or --steps, --checkpoint-every, --eval-every, --log-every, --workers and --output"
+_MAY_CHANGE = "--epochs or --steps, --checkpoint-every, --eval-every, --log-every and --workers"
 
 
 def run_dir(resume: str | Path) -> Path:
@@ -67,6 +69,9 @@ def resume_config(resume: str, target: str, registry: Registry, *, suite: SuiteF
                   flags: dict[str, Any]) -> RunConfig:
     """The configuration of the resumed run: the run's own settings, then what the command line may change."""
     folder = run_dir(resume)
+    if "output" in flags:
+        raise UsageError(f"--output {flags['output']}: a resumed run continues in its own directory {folder}; "
+                         "leave out --output")
     saved = saved_settings(folder)
     config = resolve(target, registry, suite=suite, flags=flags, start=_layer(saved) if saved else None)
     if saved is not None:

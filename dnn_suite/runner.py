@@ -43,6 +43,9 @@ from dnn_suite.results import (
 from dnn_suite.timing import CudaEventClock, HostClock, PendingIteration, Settled, make_clock, settle
 
 
+CHILD_COMMAND = "_child"  # `dnn-suite _child RUN_DIR`: internal, not among the commands the CLI lists
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -284,9 +287,12 @@ class Run:
         write_json_atomic(self.run_dir / "run.json", self.document)
 
     def _finish(self, status: str, error: str | None) -> None:
+        """Record how the run ended; a second Ctrl-C or SIGTERM now must not leave it `running`."""
         self.document["status"] = status
         self.document["error"] = error
         self.document["finished_at"] = _now()
+        with signals.held():
+            self.save()
 
     def _program_pid(self, tool_pid: int) -> int:
         """The benchmark's own process under a launcher's tool (it records itself in run.json), so a
@@ -355,20 +361,17 @@ class Run:
             status, error = "failed", one_line(exc)
         except UsageError as exc:  # bad input found while building or loading (dataset, checkpoint...)
             self._finish("failed", one_line(exc))
-            self.save()
             raise
         except Exception as exc:  # the run itself broke: record it, exit 1
             status, error = "failed", f"{type(exc).__name__}: {one_line(exc)}"
             self._record_results()
             self._finish(status, error)
-            self.save()
             raise
         self._record_results()
         self._profiler_reports()
         if status == "ok" and any(r.get("error") for r in self.document["profilers"].values()):
             status, error = "failed", "a profiler failed (see profilers in run.json)"
         self._finish(status, error)
-        self.save()
         return {"ok": 0, "failed": 1, "interrupted": signals.exit_code()}[status]
 
     def _record_results(self) -> None:
@@ -390,7 +393,7 @@ class Run:
         """Re-run this benchmark as a child under the launcher's tool, then analyze."""
         run = self.context
         self.save()
-        child = [sys.executable, "-m", "dnn_suite", "_child", str(self.run_dir)]
+        child = [sys.executable, "-m", "dnn_suite", CHILD_COMMAND, str(self.run_dir)]
         command = run.hook.dnn_suite_launch_command(run=run, command=child)
         if not command:
             raise RunFailed(f"profiler {self.launcher} built no command")
@@ -412,7 +415,6 @@ class Run:
         if status == "ok" and self.document["profilers"].get(self.launcher, {}).get("error"):
             status, error = "failed", f"profiler {self.launcher} failed: {self.document['profilers'][self.launcher]['error']}"
         self._finish(status, error)
-        self.save()
         return {"ok": 0, "failed": 1, "interrupted": signals.exit_code()}[status]
 
 

@@ -4,7 +4,9 @@ end a run the same way.
 The CLI installs :func:`install`: either signal raises KeyboardInterrupt in the main thread,
 as Python's own Ctrl-C handler does, so every ``except KeyboardInterrupt`` that records what
 was measured handles SIGTERM too. Code that must finish a step first (``train``) uses
-:class:`Deferred`: the first signal only asks to stop, a second aborts at once.
+:class:`Deferred`: the first signal only asks to stop, a second aborts at once. The final write
+of a run's record runs :func:`held`: a signal then is noted but interrupts nothing, so the
+record never stays ``running`` because a second Ctrl-C came while it was being written.
 
 One event often reaches a process more than once: a terminal or a scheduler signals the whole
 process group, and a parent (dnn-suite waiting for a child, torchrun for its workers) forwards
@@ -22,6 +24,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
@@ -124,3 +128,18 @@ class Deferred:
     def __exit__(self, *exc: Any) -> None:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Within it, SIGINT and SIGTERM are noted (:func:`received`) but raise nothing; for a short,
+    final step that must complete (the run's record). The previous handlers are back on leaving."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, lambda signum, frame: _note(signum)) for signum in HANDLED}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

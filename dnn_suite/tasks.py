@@ -76,10 +76,12 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     summary = metrics.pop("summary", None)
     document["metrics"] = metrics
     document["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if run.rank == 0:  # rank 0 reports for every process
+        with signals.held():  # a second Ctrl-C or SIGTERM now must not leave the record `running`
+            write_json_atomic(path, document)
     distributed.leave()
-    if run.rank != 0:  # rank 0 reports for every process
+    if run.rank != 0:
         return code
-    write_json_atomic(path, document)
     if as_json:
         sys.stdout.write(to_json_text(document))
     else:

@@ -13,11 +13,12 @@ import torch
 from dnn_suite.context import RunContext
 from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
-
-from .checkpoint import load_checkpoint, load_model_state
+from dnn_suite.training.checkpoint import load_model_state
 from dnn_suite_detection.data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader, build_transforms
 from dnn_suite_detection.data.sources import parse_source, read_source, split_source
 from dnn_suite_detection.evaluate import COCO_EVALUATORS
+
+from .checkpoint import load_checkpoint
 from .model import VARIANTS, build_efficientdet
 from .optim import build_sgd
 from .step import AMP_DTYPES, TrainStep, memory_format

@@ -1,43 +1,20 @@
-"""Checkpoints: written atomically, read with ``weights_only=True``, checked against the model."""
+"""EfficientDet's checkpoints: their format, the settings a resumed run must share, and reading one.
+
+The files themselves are written and read by :mod:`dnn_suite.training.checkpoint` (atomically,
+``weights_only=True``).
+"""
 
 from __future__ import annotations
 
-import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
+from dnn_suite.context import RunContext
+from dnn_suite.errors import UsageError
+from dnn_suite.training.checkpoint import load_tensors
 
-from dnn_suite.errors import UsageError, reason
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def load_tensors(path: Path, refused: str) -> Any:
-    """``torch.load(path, weights_only=True)``; a file it refuses is a :class:`UsageError`,
-    ``refused`` followed by why in our words (torch's own message suggests turning
-    ``weights_only`` off, which would let the file run code)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as exc:
-        raise UsageError(f"{refused} ({reason(exc)})") from None
-    except Exception:  # unpickling, zip and weights-only refusals all mean "not a plain tensor file"
-        if zipfile.is_zipfile(path):
-            why = "it holds objects other than tensors and plain containers, refused as loading them could run code"
-        else:
-            why = "not a file written by torch.save, or damaged"
-        raise UsageError(f"{refused} ({why})") from None
+CHECKPOINT_FORMAT = "dnn-suite-efficientdet-train"
+CHECKPOINT_VERSION = 1
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -50,20 +27,31 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], source: Path | str) -> None:
-    """Load ``state`` into ``model``, listing every missing, unexpected or misshapen key."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    misshapen = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or misshapen:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected)):
-            if keys:
-                parts.append(f"{len(keys)} {label} keys ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})")
-        if misshapen:
-            k = misshapen[0]
-            parts.append(f"{len(misshapen)} keys of another shape ({k}: checkpoint {tuple(state[k].shape)}, "
-                         f"model {tuple(own[k].shape)}{', ...' if len(misshapen) > 1 else ''})")
-        raise UsageError(f"checkpoint {source} does not fit the model: {'; '.join(parts)}")
-    model.load_state_dict(state)
+def checkpoint_config(run: RunContext, train_set: Any, image_size: int) -> dict[str, Any]:
+    """What a checkpoint must agree on with the run that resumes it (the data order depends on the
+    number of training images, the batch size per process, the number of processes and the seed)."""
+    return {"model": run.config.model, "variant": run.config.variant, "image_size": image_size,
+            "class_names": list(train_set.class_names), "dataset": run.config.dataset,
+            "train_images": len(train_set), "batch_size": run.config.batch_size, "world_size": run.world_size,
+            "seed": run.config.seed}
+
+
+def describe(config: dict[str, Any]) -> str:
+    names = config.get("class_names") or []
+    return f"variant {config.get('variant')}, {len(names)} classes, image size {config.get('image_size')}"
+
+
+def check_resumable(source: Path, state: dict[str, Any], config: dict[str, Any]) -> None:
+    """A UsageError naming every setting in which the checkpoint and this run differ."""
+    if state.get("format") != CHECKPOINT_FORMAT or "step" not in state:
+        raise UsageError(f"--resume {source}: not a `dnn-suite train` checkpoint (no training state; "
+                         "`dnn-suite eval --checkpoint` reads model-only files)")
+    saved = {"world_size": 1, **(state.get("config") or {})}  # checkpoints from before multi-process training
+    differences = [f"{key} {saved.get(key)!r} (this run: {value!r})" for key, value in config.items()
+                   if saved.get(key) != value and key != "class_names"]
+    if saved.get("class_names") != config["class_names"]:
+        differences.append(f"classes {', '.join(saved.get('class_names') or [])} "
+                           f"(this run: {', '.join(config['class_names'])})")
+    if differences:
+        raise UsageError(f"--resume {source}: the checkpoint was written with other settings: "
+                         + "; ".join(differences) + "; resume with the same flags")

@@ -2,12 +2,11 @@
 
 SGD with momentum 0.9; the learning rate is 0.08 per 64 images, scaled linearly with the
 batch size; weight decay 4e-5 on convolution and linear weights only (not on BatchNorm
-parameters or biases); linear warmup then cosine decay.
+parameters or biases). The schedule, linear warmup then cosine decay, is
+:func:`dnn_suite.training.schedule.warmup_cosine`.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
@@ -29,16 +28,3 @@ def build_sgd(model: nn.Module, *, batch_size: int, lr_per_64_images: float, mom
     inf/NaN flag on the device instead of reading it on the host every step."""
     lr = lr_per_64_images * batch_size / 64
     return torch.optim.SGD(parameter_groups(model, weight_decay), lr=lr, momentum=momentum, fused=fused or None)
-
-
-def warmup_cosine(optimizer: torch.optim.Optimizer, *, warmup_steps: int, total_steps: int,
-                  warmup_start: float = 0.1) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warmup from ``warmup_start`` x lr to lr over ``warmup_steps``, then cosine to 0."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return warmup_start + (1 - warmup_start) * step / max(1, warmup_steps)
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -143,5 +143,5 @@ def dnn_suite_evaluate(run: RunContext, model: torch.nn.Module) -> dict[str, Any
 
 @hookimpl
 def dnn_suite_train(run: RunContext) -> dict[str, Any]:
-    """`dnn-suite train`: epochs or steps, warmup + cosine, EMA, checkpoints, exact resume (see train.py)."""
+    """`dnn-suite train`: epochs or steps, warmup + cosine, EMA, checkpoints, exact resume (train.py over dnn_suite.training)."""
     return train(run)

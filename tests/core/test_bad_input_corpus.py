@@ -65,6 +65,8 @@ CORPUS = {
     "set bad number": (lambda t: ["run", "tiny", "--set", "batch_size=many"], ["batch_size"]),
     "set bad yaml": (lambda t: ["run", "tiny", "--set", "model_options=[1,"], ["model_options"]),
     "resume missing": (lambda t: ["train", "tiny", "--steps", "1", "--resume", t / "none.pt"], ["none.pt"]),
+    "resume elsewhere": (lambda t: ["train", "tiny", "--resume", t, "--output", t / "other"],
+                         ["--output", "continues in its own directory", "leave out --output"]),
     "checkpoint garbage": (lambda t: ["eval", "efficientdet", "--image-size", "64",
                                       "--checkpoint", _file(t, "c.pt", "not a checkpoint")], ["c.pt"]),
     "checkpoint is a directory": (lambda t: ["eval", "efficientdet", "--image-size", "64", "--checkpoint", t],

@@ -42,6 +42,18 @@ def test_bad_input(tiny_plugin, cli, tmp_path, args, fragments):
     assert not any(tmp_path.iterdir())  # nothing was started
 
 
+def test_an_invalid_command_lists_the_commands_but_not_the_internal_child(tiny_plugin, cli):
+    result = cli("frobnicate")
+    _one_line_error(result, "invalid choice: 'frobnicate'", "'run'", "'train'", "'compare'")
+    assert "_child" not in result.err
+
+
+def test_the_internal_child_command_still_parses(cli, tmp_path):
+    """`dnn-suite _child RUN_DIR` (what a launcher profiler runs under its tool) reads the run's record."""
+    result = cli("_child", tmp_path)
+    assert result.code == 1 and f"{tmp_path / 'run.json'}: No such file" in result.err
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_device_without_cuda(tiny_plugin, cli, tmp_path):
     _one_line_error(cli("run", "tiny", "--device", "cuda", "--output", tmp_path), "--device cuda", "CUDA is not available")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dnn_suite import runstate, signals
+from dnn_suite import runner, runstate, signals, tasks
 
 FAKE_TOOLS = Path(__file__).parents[1] / "profilers" / "fakes" / "bin"  # nvprof & co. in their formats
 SLOW_RUN = ("--warmup", "0", "--iterations", "100000", "--workers", "0", "--set", "model_options.data_delay_s=0.02",
@@ -160,6 +160,49 @@ def test_deferred_asks_first_and_aborts_on_a_second_request(own_handlers):
             time.sleep(1)
         assert requests.aborted
     assert signal.getsignal(signal.SIGTERM) == signals._interrupt  # restored on leaving
+
+
+def test_held_notes_a_signal_and_lets_the_write_finish(own_handlers):
+    signals.install()
+    try:
+        with signals.held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)  # the handler runs here, and raises nothing
+    except KeyboardInterrupt:
+        pytest.fail("a signal interrupted what held() holds")
+    assert signals.received() == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == signals._interrupt  # restored on leaving
+
+
+@pytest.fixture
+def signal_during_final_write(monkeypatch):
+    """Fault injection: SIGINT reaches the process just as a module writes the run's final record
+    (a document no longer ``running``); the real write follows, unless the signal stopped it."""
+    def inject(module) -> None:
+        write = module.write_json_atomic
+
+        def signalled_write(path, data):
+            if isinstance(data, dict) and data.get("status") not in (None, "running"):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.1)  # the handler runs here
+            write(path, data)
+
+        monkeypatch.setattr(module, "write_json_atomic", signalled_write)
+    return inject
+
+
+@pytest.mark.parametrize("command, module, options, status, code", [
+    ("train", tasks, ["--steps", "2"], "ok", 0),
+    ("train", tasks, ["--steps", "2", "--set", "model_options.interrupt_at=1"], "interrupted", 130),
+    ("run", runner, ["--warmup", "0", "--iterations", "2"], "ok", 0),
+])
+def test_a_signal_during_the_final_write_still_completes_the_record(
+        tiny_plugin, cli, own_handlers, signal_during_final_write, tmp_path, command, module, options, status, code):
+    signal_during_final_write(module)
+    result = cli(command, "tiny", *options, "--workers", "0", "--output", tmp_path)
+    assert result.code == code, result.err
+    (record,) = tmp_path.glob(f"*/{'run' if command == 'run' else command}.json")
+    assert json.loads(record.read_text())["status"] == status
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ import warnings
 import pytest
 import torch
 
+from dnn_suite.training.checkpoint import save_checkpoint
 from own_data import COCO_NAMED, OWN_CLASSES, write_own_voc
-from dnn_suite_efficientdet.checkpoint import save_checkpoint
 from dnn_suite_efficientdet.model import build_efficientdet
 
 with warnings.catch_warnings():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dnn_suite_efficientdet.checkpoint import save_checkpoint
+from dnn_suite.training.checkpoint import save_checkpoint
 from dnn_suite_detection.data import SHAPE_CLASSES
 from dnn_suite_efficientdet.model import build_efficientdet
 

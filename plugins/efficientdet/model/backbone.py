@@ -10,8 +10,8 @@ import torchvision
 from torch import Tensor, nn
 
 from dnn_suite.errors import UsageError
+from dnn_suite.training.checkpoint import load_tensors
 
-from ..checkpoint import load_tensors
 
 # `features.N` blocks whose outputs are the stride 8, 16 and 32 maps (P3, P4, P5).
 # `features.8` (1x1 conv to the classifier width) and the classifier are not used.

@@ -1,0 +1,188 @@
+"""The training loop: steps, periodic evaluation and checkpoints, and stopping on Ctrl-C or SIGTERM.
+
+Ctrl-C or SIGTERM finishes the current step, writes ``last.pt`` and then raises
+KeyboardInterrupt (a second one aborts at once, without a checkpoint).
+
+Several processes: the replicas stay identical, so rank 0 alone writes checkpoints and progress
+and evaluates (the others wait for it in the next collective). The RNG states are the same on
+every rank (seeded alike, and nothing in a step draws from them), so rank 0's are saved for all.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from torch.utils.data import DataLoader
+
+from dnn_suite import signals
+from dnn_suite.distributed import any_rank
+from dnn_suite.errors import RunFailed
+
+from .checkpoint import LAST, link_last, save_checkpoint
+from .data_order import seeded_loader
+from .progress import Progress
+from .rng import rng_untouched
+from .state import Training
+from .summary import metrics, plain
+
+DEFAULT_LOG_EVERY = 10  # steps between reads of the loss on the host (--log-every)
+
+
+def stop_requests(stream: TextIO) -> signals.Deferred:
+    """The first Ctrl-C or SIGTERM asks the loop to stop after the current step (and save); a second aborts."""
+    def tell(signum: int) -> None:
+        print(f"\ndnn-suite: {signal.Signals(signum).name} received: finishing this step, then saving a checkpoint "
+              "(Ctrl-C again to abort without one)", file=stream, flush=True)
+
+    return signals.Deferred(tell)
+
+
+class Loop:
+    """One invocation of a run: from ``training.step`` to its ``total_steps``, or to a stop request."""
+
+    def __init__(self, training: Training) -> None:
+        self.t = training
+        task = training.run.task
+        self.eval_every = task.get("eval_every")
+        self.checkpoint_every = task.get("checkpoint_every")
+        self.log_every = int(task.get("log_every") or DEFAULT_LOG_EVERY)
+        self.start_step = training.step
+        self.saved_step = -1
+        self.losses: list[float] = []
+        # (step, loss tensor, learning rate, images) of the steps whose loss is not read yet
+        self.unread: list[tuple[int, Any, float, int]] = []
+        self.loader: DataLoader | None = None  # while run() runs
+
+    def save(self, progress: Progress | None = None) -> Path:
+        """Write ``step_<N>.pt`` and point ``last.pt`` at it; rank 0 writes for every process."""
+        started = time.perf_counter()
+        path = self.t.checkpoint_dir / f"step_{self.t.step}.pt"
+        if self.t.run.rank == 0:
+            save_checkpoint(path, self.t.state())
+            link_last(path)
+        self.saved_step = self.t.step
+        if progress is not None:
+            progress.busy_s += time.perf_counter() - started
+            progress.note(f"checkpoint: step {self.t.step} -> {path}")
+        return path
+
+    def can_evaluate(self) -> bool:
+        return bool(self.t.run.hook.dnn_suite_evaluate.get_hookimpls())
+
+    def evaluate(self, progress: Progress | None = None, *, details: bool = False) -> dict[str, Any] | None:
+        """Evaluate the EMA weights (else the model) without touching the training state;
+        ``details`` also prints the evaluation's own summary (per-class AP)."""
+        t, started = self.t, time.perf_counter()
+        model = t.ema.module if t.ema is not None else t.model
+        with rng_untouched(t.run.device):
+            result = t.run.hook.dnn_suite_evaluate(run=t.run, model=model)
+        t.model.train()
+        if result is None:
+            return None
+        result = plain(result)
+        summary = result.pop("summary", None)
+        record = {"step": t.step, "ema": t.ema is not None, **result}
+        t.evaluations.append(record)
+        if progress is not None:
+            progress.busy_s += time.perf_counter() - started
+            headline = f"mAP {result['mAP']:.4f}" if isinstance(result.get("mAP"), float) else "done"
+            progress.note(f"evaluation at step {t.step}{' (EMA weights)' if t.ema is not None else ''}: "
+                          f"{headline}" + (f"\n{summary}" if summary and details else ""))
+        return record
+
+    def read_losses(self, progress: Progress) -> None:
+        """Read the losses of the steps since the last reading (one wait for the device), check
+        them and report progress; reading every step would stall the GPU's run-ahead."""
+        unread, self.unread = self.unread, []
+        for step, loss_value, lr, images in unread:
+            loss = float(loss_value)
+            if not math.isfinite(loss):
+                raise RunFailed(f"the training loss is {loss} at step {step}")
+            self.losses.append(loss)
+            progress.update(step, loss, lr, images)
+
+    def interrupted(self, interrupts: signals.Deferred) -> bool:
+        """Whether to stop after this step. Ctrl-C reaches the ranks at slightly different moments;
+        they agree (any rank interrupted) so that all stop after the same step and rank 0 saves it.
+        The ranks ask after every step: a CPU all-reduce that never waits for the GPU (torchrun kills
+        workers 30 s after forwarding a signal, so the stop must not wait for a logging step)."""
+        interrupts.requested = any_rank(interrupts.requested, self.t.run.world_size)
+        return interrupts.requested
+
+    def _announce(self) -> None:
+        t, run = self.t, self.t.run
+        epochs = t.total_steps / t.steps_per_epoch
+        processes = f" x {run.world_size} processes" if run.world_size > 1 else ""
+        print(f"dnn-suite: training {run.config.model} {run.config.variant} on {run.config.dataset} "
+              f"({t.sampler.size} images, {t.steps_per_epoch} steps/epoch), batch {run.config.batch_size}"
+              f"{processes}, {t.total_steps} steps ({epochs:.3g} epochs, warmup {t.warmup_steps}), {run.device}"
+              + (f"; resuming at step {t.step} from {t.resume_path}" if t.resume_path else "")
+              + f" -> {run.run_dir}", file=t.stream, flush=True)
+
+    def _steps(self, progress: Progress, interrupts: signals.Deferred, evaluate: bool) -> None:
+        """Train to the end (the last step is not checkpointed here); KeyboardInterrupt on a stop request."""
+        t = self.t
+        while t.step < t.total_steps:
+            t.sampler.epoch, t.sampler.start = divmod(t.step, t.steps_per_epoch)
+            for batch in self.loader:
+                lr = t.optimizer.param_groups[0]["lr"]
+                output = t.step_fn(t.wrapped, batch, t.optimizer)
+                t.scheduler.step()
+                if t.ema is not None:
+                    t.ema.update_parameters(t.model)
+                t.step += 1
+                self.unread.append((t.step, output.loss, lr, output.samples * t.run.world_size))
+                if t.step % self.log_every == 0 or t.step >= t.total_steps:
+                    self.read_losses(progress)
+                if t.step >= t.total_steps:
+                    return
+                # Evaluate first, so that the checkpoint of this step records the evaluation.
+                if evaluate and self.eval_every and t.step % self.eval_every == 0:
+                    self.evaluate(progress)
+                if self.checkpoint_every and t.step % self.checkpoint_every == 0:
+                    self.read_losses(progress)
+                    self.save(progress)
+                if self.interrupted(interrupts):  # between two steps: the state is consistent
+                    raise KeyboardInterrupt
+
+    def run(self) -> dict[str, Any]:
+        """Train, checkpoint the last step, evaluate it; the metrics (see summary.py)."""
+        t, run = self.t, self.t.run
+        # Rank 0 evaluates the whole eval split; the others wait for it in the next step's collectives.
+        evaluate = self.can_evaluate() and run.rank == 0
+        self._announce()
+        progress = Progress(t.stream, t.step, t.total_steps, t.steps_per_epoch)
+        self.loader = seeded_loader(t.dataset, t.sampler, run.data_loader, run.config.seed, t.collate_fn)
+        started = time.perf_counter()
+        t.model.train()
+        try:
+            with stop_requests(t.stream) as interrupts:
+                try:
+                    self._steps(progress, interrupts, evaluate)
+                    progress.close()
+                    self.save(progress)
+                    if interrupts.requested:
+                        raise KeyboardInterrupt
+                except KeyboardInterrupt:
+                    self.read_losses(progress)
+                    progress.close()
+                    # A second Ctrl-C may have struck mid-step: then there is no consistent state to save.
+                    if interrupts.requested and not interrupts.aborted and t.step > self.start_step:
+                        if self.saved_step != t.step:
+                            self.save()
+                        print(f"dnn-suite: interrupted at step {t.step}; continue with: dnn-suite train "
+                              f"{run.config.model} --resume {t.checkpoint_dir / LAST}", file=t.stream, flush=True)
+                    raise
+        finally:
+            # Its workers ignore SIGTERM (a scheduler signals them too), so they are stopped here, never left
+            # to the exit handlers (which would wait for them forever). The loader's one reference is this
+            # attribute: a frame kept alive by the traceback of a stop request must not hold it.
+            self.loader = None
+        # The final checkpoint is written: from here on Ctrl-C simply stops (the evaluation).
+        final = self.evaluate(progress, details=True) if evaluate else None
+        return metrics(t, self.start_step, self.losses, time.perf_counter() - started, progress, final,
+                       str(t.checkpoint_dir / LAST))
