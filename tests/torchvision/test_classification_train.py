@@ -15,6 +15,7 @@ from conftest import losses
 from dnn_suite_torchvision.classification_data import SyntheticClassification
 
 
+@pytest.mark.slow
 def test_a_tiny_classifier_learns_its_batches(run_tiny):
     """Eight images in two batches, seen again and again: the loss must fall."""
     document = run_tiny("resnet18", "--iterations", "12", "--optimizer", "adamw", "--lr", "0.0005")
@@ -82,6 +83,13 @@ def test_an_image_folder_trains_and_evaluates_on_its_val_split(run_tiny, tmp_pat
     assert evaluation["dataset"] == f"imagefolder:{root / 'val'}"
     assert evaluation["images"] == 6 and evaluation["classes"] == 2 and evaluation["top5_k"] == 2
     assert evaluation["top5"] == 1.0 and 0 <= evaluation["top1"] <= 1
+
+
+def test_an_image_folder_with_only_a_train_split_evaluates_on_it(run_tiny, tmp_path):
+    root = _image_folder(tmp_path / "colours", {"train": 2})
+    document = run_tiny("resnet18", "--iterations", "1", "--evaluate", "--dataset", f"imagefolder:{root}")
+    assert document["evaluation"]["dataset"] == f"imagefolder:{root / 'train'}"
+    assert document["evaluation"]["images"] == 4 and document["evaluation"]["classes"] == 2
 
 
 def test_synthetic_data_is_a_function_of_its_seed_and_split():
