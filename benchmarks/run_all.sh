@@ -22,6 +22,7 @@ run train_step --as-it-comes ${TRAIN_STEP_ARGS:-}
 run inference ${INFERENCE_ARGS:-}
 run peak_rss ${PEAK_RSS_ARGS:-}
 run harness ${HARNESS_ARGS:-}
+run torchvision_resnet50 ${TORCHVISION_RESNET50_ARGS:-}
 run data_pipeline ${DATA_PIPELINE_ARGS:-}
 run scaling ${SCALING_ARGS:-}
 run evaluation ${EVALUATION_ARGS:-}

@@ -22,7 +22,7 @@ from dnn_suite.errors import UsageError
 from dnn_suite.registry import ModelSpec
 
 from . import common
-from .classification_data import IMAGEFOLDER, SYNTHETIC, check_folder, dataset, loader, split_dataset
+from .classification_data import IMAGEFOLDER, SYNTHETIC, dataset, loader, split_dataset
 
 VARIANT = "default"
 # torchvision module -> family name in `dnn-suite list` (the others keep their module's name)
@@ -91,10 +91,10 @@ def check_config(run: RunContext) -> None:
                          "(--image-size)")
     if options["num_classes"] < 2:
         raise UsageError(f"{name}: option 'num_classes' must be 2 or more, got {options['num_classes']}")
-    for split in ("train", "eval"):
-        spec = split_dataset(run, split)
-        if spec.startswith(IMAGEFOLDER):
-            check_folder(spec)
+    evaluating = run.task.get("command") == "eval"
+    for split in ["eval"] if evaluating else ["train"] + (["eval"] if run.config.evaluate else []):
+        if split_dataset(run, split).startswith(IMAGEFOLDER):  # read now: refused before a run directory exists
+            dataset(run, split, options["image_size"])
     if options["weights"]:
         common.weights_file(options["weights"], name)
     if run.task.get("checkpoint"):

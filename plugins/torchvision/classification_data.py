@@ -6,8 +6,8 @@ noise. It is a pure function of (seed, split, class count, size, count), takes n
 download, and a small network learns it within a few hundred images. Train and val draw their
 images from different generators but share the classes.
 
-``imagefolder:DIR``: ``torchvision.datasets.ImageFolder``. With ``DIR/train`` (and ``DIR/val``),
-those are the splits; otherwise DIR itself serves both. ``--eval-dataset imagefolder:OTHER``
+``imagefolder:DIR``: ``torchvision.datasets.ImageFolder``. With ``DIR/train`` and ``DIR/val``,
+those are the splits (``DIR/train`` alone serves both); otherwise DIR itself serves both. ``--eval-dataset imagefolder:OTHER``
 evaluates elsewhere (it must have the same classes).
 """
 
@@ -72,8 +72,10 @@ def split_dataset(run: RunContext, split: str) -> str:
     if not name.startswith(IMAGEFOLDER):
         return name
     root = Path(name[len(IMAGEFOLDER):]).expanduser()
-    folder = root / ("train" if split == "train" else "val")
-    return f"{IMAGEFOLDER}{folder}" if folder.is_dir() and (root / "train").is_dir() else name
+    if not (root / "train").is_dir():
+        return name
+    evaluated = root / "val" if (root / "val").is_dir() else root / "train"
+    return f"{IMAGEFOLDER}{root / 'train' if split == 'train' else evaluated}"
 
 
 def check_folder(spec: str) -> Path:
