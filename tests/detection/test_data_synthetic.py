@@ -104,7 +104,7 @@ def _generate_and_read(root: Path, start: multiprocessing.synchronize.Barrier,
 def test_concurrent_processes_generating_the_same_data_both_succeed(tmp_path: Path) -> None:
     """The ranks of a multi-process run all ask for the dataset at once: one generates it under
     the lock, the other waits and reuses it, and neither deletes what the other returned."""
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork")  # two processes at once; fork spares re-importing torch
     start, digests = context.Barrier(2), context.Queue()
     children = [context.Process(target=_generate_and_read, args=(tmp_path / "s", start, digests))
                 for _ in range(2)]

@@ -75,7 +75,7 @@ def test_analyze_refuses_a_broken_memory_file(cli, tmp_path):
 
 @pytest.mark.slow
 def test_efficientdet_d0_per_module_and_fit(cli, tmp_path):
-    result = cli("run", "efficientdet", "--image-size", "128", "--set", "model_options.synthetic_train=8",
+    result = cli("run", "efficientdet", "--image-size", "64", "--set", "model_options.synthetic_train=8",
                  "--set", "model_options.synthetic_val=4", "--workers", "0", "--batch-size", "4", "--warmup", 1,
                  "--iterations", 1, "--profiler", "memory", "--set", "profiler_options.memory.fit_batch_sizes=[2,3]",
                  "--output", tmp_path, "--json")  # BatchNorm refuses a batch of one at the 1x1 P7 level
