@@ -155,8 +155,9 @@ def test_power_integrated_over_uneven_steps(tmp_path):
 
 
 def test_two_samples_are_enough_for_energy(tmp_path):
-    counter = [NvmlSample(0.0, 0, energy_mj=1_000), NvmlSample(1.0, 0, energy_mj=4_500)]
-    assert summarize_nvml(counter, tmp_path / "n.csv").metrics["gpu0.energy"].value == pytest.approx(3.5)
+    counter = [NvmlSample(10.0, 0, energy_mj=1_000), NvmlSample(11.5, 0, energy_mj=4_500)]
+    v = values(summarize_nvml(counter, tmp_path / "n.csv"))
+    assert (v["gpu0.energy"], v["gpu0.duration"]) == (pytest.approx(3.5), pytest.approx(1.5))
     # the middle sample has neither counter nor power: the two powered ones span 3 s at (100 + 300) / 2 W
     powered = [NvmlSample(0.0, 0, power_w=100.0), NvmlSample(1.0, 0), NvmlSample(3.0, 0, power_w=300.0)]
     v = values(summarize_nvml(powered, tmp_path / "n.csv", training_samples=1))
