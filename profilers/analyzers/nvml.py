@@ -47,7 +47,7 @@ def write_nvml_samples(path: Path, samples: Iterable[NvmlSample]) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(NVML_COLUMNS)
-        writer.writerows(["" if v is None else v for v in astuple(sample)] for sample in samples)
+        writer.writerows(astuple(sample) for sample in samples)  # csv writes None as an empty cell
 
 
 def read_nvml_samples(path: Path) -> list[NvmlSample]:

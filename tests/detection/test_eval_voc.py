@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from dnn_suite_detection.evaluate import VOCResult, evaluate_voc, format_voc
+from dnn_suite_detection.evaluate.voc import average_precision
 
 A, B = [0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]
 MISS = [50.0, 50.0, 60.0, 60.0]
@@ -190,3 +192,68 @@ def test_inputs_may_be_numpy_and_lengths_must_match() -> None:
         evaluate_voc(dets * 2, gts, ["a"])
     with pytest.raises(ValueError, match="labels must lie in 0..0"):
         evaluate_voc([{**dets[0], "labels": np.array([1])}], gts, ["a"])
+
+
+def test_settings_are_kept_in_the_result_and_stated_by_the_format() -> None:
+    result = evaluate_voc([_det([A], [0.9], [0])], [_gt([A], [0])], ["a"], iou_threshold=0.7, use_07_metric=True,
+                          devkit_pixels=True)
+    assert (result.iou_threshold, result.use_07_metric, result.devkit_pixels) == (0.7, True, True)
+    assert format_voc(result).splitlines()[-1] == (
+        "(VOC AP at IoU > 0.7, 11-point (VOC2007) interpolation, difficult ignored, devkit +1 pixel)")
+
+
+def test_devkit_pixels_add_exactly_one() -> None:
+    # IoU of A and [0, 0, 10, 20.5]: 121 / 236.5 = 0.512 with +1 pixel, 144 / 270 = 0.533 with +2.
+    near = [_det([[0.0, 0.0, 10.0, 20.5]], [0.9], [0])]
+    assert evaluate_voc(near, [_gt([A], [0])], ["a"], iou_threshold=0.52, devkit_pixels=True).mean_ap == 0.0
+    assert evaluate_voc(near, [_gt([A], [0])], ["a"], iou_threshold=0.51, devkit_pixels=True).mean_ap == 1.0
+
+
+def test_average_precision_defaults_to_all_point() -> None:
+    # TP, FP, TP of 3 objects: all-point 1/3 * 1 + 1/3 * 2/3 = 5/9; 11-point would be 6/11.
+    assert average_precision(np.array([True, False, True]), 3) == pytest.approx(5 / 9)
+    assert average_precision(np.array([], bool), 3) == 0.0
+
+
+def test_no_images_and_images_without_detections() -> None:
+    result = evaluate_voc([], [], ["a", "b"])
+    assert math.isnan(result.per_class_ap["a"]) and math.isnan(result.mean_ap)
+    # An image with nothing detected may come as flat empty tensors (a model's "no boxes" output).
+    nothing = {"boxes": torch.zeros(0), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)}
+    result = evaluate_voc([nothing, _det([A], [0.9], [0])], [_gt([A], [0]), _gt([A], [0])], ["a"])
+    assert result.mean_ap == pytest.approx(0.5)  # one of two objects found, at precision 1
+
+
+def test_inputs_of_other_shapes_are_flattened() -> None:
+    # Labels as a column and boxes as one flat row, as some exporters write them.
+    gts = [{"boxes": np.array(A + B), "labels": np.array([[0], [0]]), "difficult": np.array([[False], [True]])}]
+    dets = [{"boxes": np.array([A + MISS]), "scores": np.array([[0.9], [0.8]]), "labels": np.array([[0], [0]])}]
+    assert evaluate_voc(dets, gts, ["a"]).mean_ap == 1.0  # B is difficult: one object, found first; MISS is a FP
+    dets[0]["scores"] = np.array([[0.8], [0.9]])  # the miss ranked first: precision 1/2 at recall 1
+    assert evaluate_voc(dets, gts, ["a"]).mean_ap == pytest.approx(0.5)
+
+
+def test_detections_straight_from_a_model_with_gradients() -> None:
+    dets = [{"boxes": torch.tensor([A], requires_grad=True), "scores": torch.tensor([0.9], requires_grad=True),
+             "labels": torch.tensor([0])}]
+    assert evaluate_voc(dets, [_gt([A], [0])], ["a"]).mean_ap == 1.0
+
+
+def test_a_class_set_without_ground_truth_has_nan_mean_without_warnings() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = evaluate_voc([_det([A], [0.9], [0])], [_gt([A], [0], [True])], ["a"])
+    assert math.isnan(result.mean_ap)
+
+
+@pytest.mark.parametrize(("where", "message"), [("detections", "detection labels must lie in 0..1"),
+                                                ("ground truths", "ground-truth labels must lie in 0..1")])
+def test_label_out_of_range_says_which(where: str, message: str) -> None:
+    dets, gts = [_det([A], [0.9], [0])], [_gt([A], [0])]
+    if where == "detections":
+        dets = [_det([A], [0.9], [2])]
+    else:
+        gts = [_gt([A], [-1])]
+    with pytest.raises(ValueError) as error:
+        evaluate_voc(dets, gts, ["a", "b"])
+    assert str(error.value) == message

@@ -6,6 +6,7 @@ import torch
 from dnn_suite_efficientdet.model import (
     VARIANTS, DetectionLoss, decode_boxes, encode_boxes, generate_anchors, match_anchors,
 )
+from dnn_suite_efficientdet.model.loss import pad_targets
 
 # Four hand-placed anchors (xyxy) and two classes keep every number computable by hand.
 ANCHORS = torch.tensor([[0.0, 0, 10, 10], [10, 0, 20, 10], [0, 0, 20, 20], [30, 30, 40, 40]])
@@ -156,3 +157,25 @@ def test_focal_loss_sum_equals_the_elementwise_reference_and_its_gradient():
     expected.backward()
     torch.testing.assert_close(focal_loss_sum(logits, labels).double(), expected.detach(), rtol=1e-6, atol=1e-4)
     torch.testing.assert_close(fast.grad.double(), reference.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_pad_targets_pads_with_invalid_slots_and_converts_dtypes():
+    targets = [{"boxes": torch.tensor([[0, 0, 10, 10]], dtype=torch.int64),
+                "labels": torch.tensor([1], dtype=torch.int32)},
+               {"boxes": torch.tensor([[1.5, 2, 3, 4], [5, 6, 7, 8]], dtype=torch.float64),
+                "labels": torch.tensor([0, 2], dtype=torch.int32)}]
+    boxes, labels = pad_targets(targets, torch.device("cpu"))
+    assert (boxes.dtype, labels.dtype) == (torch.float32, torch.int64)
+    assert boxes.tolist() == [[[0, 0, 10, 10], [0, 0, 0, 0]], [[1.5, 2, 3, 4], [5, 6, 7, 8]]]
+    assert labels.tolist() == [[1, -1], [0, 2]]
+    boxes, labels = pad_targets([target([], []), target([], [])], torch.device("cpu"))  # no objects at all
+    assert boxes.tolist() == [[[0, 0, 0, 0]], [[0, 0, 0, 0]]] and labels.tolist() == [[-1], [-1]]
+    assert (boxes.dtype, labels.dtype) == (torch.float32, torch.int64)
+
+
+def test_forced_match_to_the_first_box_overrides_a_better_iou():
+    # As above with the boxes swapped: the small box (index 0) claims anchor 0 from the big one (index 1).
+    anchors = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 11]])
+    gts = torch.tensor([[[1.0, 1, 4, 4], [0, 0, 10, 11]]])
+    matched, positive = match_anchors(anchors, gts, torch.tensor([[0, 1]]))
+    assert positive.tolist() == [[True, True]] and matched.tolist() == [[0, 1]]

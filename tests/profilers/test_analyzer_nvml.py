@@ -108,3 +108,88 @@ def test_invalid_files(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(InvalidProfileFile, match=message):
         analyze_nvml(path)
+
+
+def test_units_and_descriptions_users_read(fixtures_dir):
+    """``dnn-suite analyze`` prints each metric with its unit and what it is."""
+    analysis = analyze_nvml(fixtures_dir / "nvml_samples.csv", training_samples=350)
+    labels = {key: (metric.unit, metric.description) for key, metric in analysis.metrics.items()}
+    per_device = {
+        "samples": ("samples", "NVML samples"),
+        "duration": ("s", "first to last sample"),
+        "gpu_util_mean": ("%", "mean GPU utilization"),
+        "gpu_util_median": ("%", "median GPU utilization"),
+        "gpu_util_p95": ("%", "95th percentile GPU utilization"),
+        "mem_util_mean": ("%", "mean memory utilization"),
+        "mem_used_peak": ("B", "peak memory used"),
+        "power_mean": ("W", "mean power"),
+        "sm_clock_mean": ("MHz", "mean SM clock"),
+        "temperature_max": ("degC", "peak temperature"),
+    }
+    assert labels == {
+        "energy": ("J", "GPU energy, all devices"),
+        "gpu_util_mean": ("%", "mean GPU utilization, mean over devices"),
+        "energy_per_sample": ("J/sample", "GPU energy, all devices / 350 training samples"),
+        **{f"gpu0.{key}": label for key, label in per_device.items()},
+        "gpu0.energy": ("J", "GPU energy (energy counter)"),
+        **{f"gpu1.{key}": label for key, label in per_device.items()},
+        "gpu1.energy": ("J", "GPU energy (power integrated over time)"),
+    }
+    assert analysis.tool == "nvml" and analysis.source == fixtures_dir / "nvml_samples.csv"
+    rows = analysis.tables["per_device"]
+    assert [(row["device"], row["samples"], row["energy"]) for row in rows] == [(0, 5, 450.0), (1, 4, 250.0)]
+    assert list(rows[0]) == ["device", *per_device, "energy", "energy_source"]
+
+
+def test_energy_of_a_device_without_samples_has_no_source(tmp_path):
+    path = tmp_path / "nvml.csv"
+    write_nvml_samples(path, [NvmlSample(0.0, 0, 50.0)])
+    metric = analyze_nvml(path).metrics["gpu0.energy"]
+    assert (metric.value, metric.unit, metric.description) == (None, "J", "GPU energy")
+
+
+def test_power_integrated_over_uneven_steps(tmp_path):
+    # 100 W at 0 s, 200 W at 0.5 s, 200 W at 2 s: 0.5 s * 150 W + 1.5 s * 200 W = 375 J
+    samples = [NvmlSample(0.0, 0, power_w=100.0), NvmlSample(0.5, 0, power_w=200.0), NvmlSample(2.0, 0, power_w=200.0)]
+    assert summarize_nvml(samples, tmp_path / "n.csv").metrics["gpu0.energy"].value == pytest.approx(375)
+
+
+def test_two_samples_are_enough_for_energy(tmp_path):
+    counter = [NvmlSample(10.0, 0, energy_mj=1_000), NvmlSample(11.5, 0, energy_mj=4_500)]
+    v = values(summarize_nvml(counter, tmp_path / "n.csv"))
+    assert (v["gpu0.energy"], v["gpu0.duration"]) == (pytest.approx(3.5), pytest.approx(1.5))
+    # the middle sample has neither counter nor power: the two powered ones span 3 s at (100 + 300) / 2 W
+    powered = [NvmlSample(0.0, 0, power_w=100.0), NvmlSample(1.0, 0), NvmlSample(3.0, 0, power_w=300.0)]
+    v = values(summarize_nvml(powered, tmp_path / "n.csv", training_samples=1))
+    assert v["gpu0.energy"] == pytest.approx(600)
+    assert v["energy_per_sample"] == pytest.approx(600)  # one training sample is a valid count
+    one_powered = [NvmlSample(0.0, 0, power_w=100.0), NvmlSample(1.0, 0)]
+    assert summarize_nvml(one_powered, tmp_path / "n.csv").metrics["gpu0.energy"].value is None
+
+
+HEADER = "timestamp_s,device_index,gpu_util_pct,mem_util_pct,mem_used_bytes,power_w,energy_mj,sm_clock_mhz,temperature_c"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "the first line is not the NVML samples header"),
+        (HEADER + "\n", "no samples"),
+        (HEADER + "\n0.0,0,1\n", "line 2 has 3 fields, not 9"),
+        (HEADER + "\n\n0.5,0,1,2,3,4,5,6,x\n", "line 3: temperature_c is 'x', not a number"),
+    ],
+)
+def test_error_messages_name_the_file_and_the_format(tmp_path, text, problem):
+    path = tmp_path / "nvml.csv"
+    path.write_text(text)
+    with pytest.raises(InvalidProfileFile) as error:
+        analyze_nvml(path)
+    assert str(error.value) == f"{path}: {problem}; expected an NVML samples CSV with header {HEADER}"
+    assert error.value.path == path
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InvalidProfileFile) as error:
+        analyze_nvml(tmp_path / "nvml.csv")
+    assert str(error.value) == (f"{tmp_path / 'nvml.csv'}: cannot read it (No such file or directory); "
+                                f"expected an NVML samples CSV with header {HEADER}")

@@ -38,7 +38,7 @@ def _concat(items: Sequence[Mapping[str, Any]], key: str, dtype: type, shape: tu
         value = item[key] if key in item else np.zeros(len(item["labels"]))
         value = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
         arrays.append(value.astype(dtype).reshape(shape))
-    return np.concatenate(arrays) if arrays else np.zeros(shape, dtype)
+    return np.concatenate(arrays) if arrays else np.zeros((0, *shape[1:]), dtype)  # shape[0] is -1
 
 
 def average_precision(true_positive: np.ndarray, num_positives: int, use_07_metric: bool = False) -> float:
