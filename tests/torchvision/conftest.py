@@ -1,20 +1,12 @@
-"""Tiny settings for the torchvision classifiers' tests: small images, few images, no workers."""
+"""Fixtures of the torchvision classifiers' tests: a run on tiny settings (tv_tiny.py)."""
 
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import pytest
 
-TINY = ["--image-size", "32", "--batch-size", "4", "--workers", "0", "--warmup", "0",
-        "--set", "model_options.synthetic_train=8", "--set", "model_options.synthetic_val=8"]
-
-
-def losses(run_dir: Path) -> list[float]:
-    with open(run_dir / "iterations.csv", newline="") as handle:
-        return [float(row["loss"]) for row in csv.DictReader(handle)]
+from tv_tiny import TINY
 
 
 @pytest.fixture

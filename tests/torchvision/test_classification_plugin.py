@@ -9,7 +9,7 @@ import pytest
 import torch
 import torchvision
 
-from conftest import TINY
+from tv_tiny import TINY
 
 
 def test_every_torchvision_classifier_is_registered_through_the_entry_point(cli):

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from conftest import losses
+from tv_tiny import losses
 from dnn_suite_torchvision.classification_data import SyntheticClassification
 
 
