@@ -11,6 +11,7 @@ import torch
 from dnn_suite.context import RunContext
 from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
+from dnn_suite.precision import AMP_DTYPES, memory_format
 from dnn_suite.training.checkpoint import load_model_state
 from dnn_suite_detection.classes import class_difference
 from dnn_suite_detection.data import DetectionDataset, build_loader
@@ -20,7 +21,7 @@ from dnn_suite_detection.runs import run_dataset
 from .checkpoint import load_checkpoint
 from .model import VARIANTS, build_efficientdet
 from .optim import build_sgd
-from .step import AMP_DTYPES, TrainStep, memory_format
+from .step import TrainStep
 from .weights import check_layout, load_weights, set_backbone_bn_eps
 
 NAME = "efficientdet"
