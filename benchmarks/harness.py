@@ -48,11 +48,12 @@ def bare(args) -> dict:
     """The hand-written loop: the plugin's pieces, no suite runner."""
     import torch
 
+    from dnn_suite.precision import memory_format
     from dnn_suite.runner import seed_everything
     from dnn_suite_detection.data import SyntheticConfig, build_dataset, build_loader
     from dnn_suite_efficientdet.model import build_efficientdet
     from dnn_suite_efficientdet.optim import build_sgd
-    from dnn_suite_efficientdet.step import TrainStep, memory_format
+    from dnn_suite_efficientdet.step import TrainStep
     import sides
 
     seed_everything(0)

@@ -29,10 +29,11 @@ import ab  # noqa: F401  (puts the repository on sys.path)
 
 import torch
 
+from dnn_suite.precision import memory_format
 from dnn_suite_efficientdet.model import build_efficientdet, postprocess
 from dnn_suite_efficientdet.optim import build_sgd, parameter_groups
 from dnn_suite_efficientdet.plugin import OPTIONS
-from dnn_suite_efficientdet.step import TrainStep, memory_format
+from dnn_suite_efficientdet.step import TrainStep
 
 EFFDET_NAMES = {"d0": "efficientdet_d0", "d1": "efficientdet_d1", "d2": "efficientdet_d2", "d3": "efficientdet_d3"}
 DEFAULT_CHANNELS_LAST = bool(OPTIONS["channels_last"][0])

@@ -8,9 +8,11 @@ to the host, so a step built on it queues its work without a host-device sync.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 
 import torch
+from torch import nn
 
 AMP_DTYPES = ("auto", "float16", "bfloat16")
 
@@ -40,9 +42,15 @@ class MixedPrecision:
     def autocast(self) -> AbstractContextManager:
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.enabled)
 
-    def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """Gradients of ``loss`` (scaled for fp16) and one optimizer step (skipped on inf/NaN gradients)."""
+    def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, *,
+                          clip_grad_norm: float = 0.0, parameters: Iterable[torch.Tensor] = ()) -> None:
+        """Gradients of ``loss`` (scaled for fp16) and one optimizer step (skipped on inf/NaN gradients).
+        With ``clip_grad_norm`` > 0 the gradients of ``parameters`` are first unscaled and clipped
+        to that total norm."""
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if clip_grad_norm > 0:
+            self.scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(parameters, clip_grad_norm)
         self.scaler.step(optimizer)
         self.scaler.update()

@@ -14,12 +14,12 @@ The plugin's model options this reads: ``classes`` (class names of a ``voc:`` da
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
 
+from .classes import class_difference
 from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_transforms
 from .data.sources import parse_source, read_source, split_source
 
@@ -66,18 +66,6 @@ def class_option(run: RunContext) -> list[str] | None:
                               or not all(isinstance(n, str) and n.strip() for n in names)):
         raise UsageError(f"model {run.config.model} option 'classes': expected a list of class names, got {value!r}")
     return [n.strip() for n in names] if names is not None else None
-
-
-def class_difference(first: Sequence[str], second: Sequence[str], first_as: str, second_as: str) -> str:
-    """Which names one class list has and the other lacks (both ways), a few of each."""
-    def few(names: list[str]) -> str:
-        return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-
-    only_second = [name for name in second if name not in first]
-    only_first = [name for name in first if name not in second]
-    parts = ([f"{second_as} has {few(only_second)}, not in {first_as}"] if only_second else []) + \
-        ([f"{first_as} has {few(only_first)}, not in {second_as}"] if only_first else [])
-    return "; ".join(parts) or "the same names in another order"
 
 
 def run_dataset(run: RunContext, split: str, *, owner: str, image_size: int, letterbox: bool = True) -> DetectionDataset:

@@ -1,9 +1,8 @@
 """Evaluate a model on a dataset split: predict, post-process, then VOC or COCO AP.
 
-Datasets read from COCO JSON are scored with COCOeval (the 12 COCO numbers; the engine is the
-``coco_evaluator`` option: faster-coco-eval or pycocotools); the others
-with VOC AP at IoU 0.5 (all-point by default, 11-point with ``voc07_metric``), which is
-what the original benchmark reports.
+The metric follows the dataset's format (:func:`dnn_suite_detection.evaluate.evaluate_detections`):
+COCOeval's 12 numbers for COCO JSON (the engine is the ``coco_evaluator`` option: faster-coco-eval
+or pycocotools), VOC AP at IoU 0.5 otherwise (all-point by default, 11-point with ``voc07_metric``).
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import torch
 from torch import nn
 
 from dnn_suite.context import RunContext
+from dnn_suite_detection.evaluate import evaluate_detections
 
-from dnn_suite_detection.data import COCODataset, load_coco_json
-from dnn_suite_detection.evaluate import evaluate_coco, evaluate_voc, format_coco, format_voc
 from .model import postprocess
 
 
@@ -59,13 +57,7 @@ def evaluate_model(run: RunContext, model: nn.Module, dataset: Any, loader: Any,
         detections = predict(run, model, loader, unwrapped.anchors(image_size))
     predict_time = time.perf_counter() - start
     result: dict[str, Any] = {"images": len(detections), "predict_images_per_s": len(detections) / predict_time}
-    if isinstance(dataset, COCODataset):
-        coco = evaluate_coco(detections, dataset.image_ids, load_coco_json(dataset.annotation_file),
-                             dataset.category_ids, evaluator=run.options["coco_evaluator"])
-        result.update(metric="coco", **coco.metrics, mAP=coco.metrics["AP"], summary=format_coco(coco))
-    else:
-        ground_truths = [dataset.ground_truth(i) for i in range(len(dataset))]
-        voc = evaluate_voc(detections, ground_truths, dataset.class_names, use_07_metric=run.options["voc07_metric"])
-        result.update(metric="voc", mAP=voc.mean_ap, per_class_ap=voc.per_class_ap, summary=format_voc(voc))
+    result.update(evaluate_detections(detections, dataset, voc07_metric=run.options["voc07_metric"],
+                                      coco_evaluator=run.options["coco_evaluator"]))
     result["eval_time_s"] = time.perf_counter() - start
     return result

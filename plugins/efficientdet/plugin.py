@@ -11,11 +11,12 @@ from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import DatasetCheck, ModelSpec
-
-from .build import NAME, build_model, build_optimizer, dataset, image_size, loader, split_dataset, train_step
 from dnn_suite_detection.data.download import DATASETS as DOWNLOADABLE
 from dnn_suite_detection.data.download import counted
 from dnn_suite_detection.data.sources import SCHEMES, parse_source, read_source, split_source
+from dnn_suite_detection.runs import split_dataset
+
+from .build import NAME, build_model, build_optimizer, dataset, image_size, loader, train_step
 from .evaluation import evaluate_model
 from .model import VARIANTS
 from .train import train

@@ -1,8 +1,7 @@
 """One EfficientDet training iteration: forward, loss, backward, optimizer step.
 
 Shared by the benchmark loop (``dnn-suite run``) and the trainer (``dnn-suite train``).
-Mixed precision is bf16 autocast on CPU and fp16 autocast with a GradScaler on CUDA, or the
-dtype asked for (``amp_dtype``: bf16 needs no GradScaler, its exponent range is fp32's); the
+Mixed precision is :class:`dnn_suite.precision.MixedPrecision` (``amp``, ``amp_dtype``); the
 loss is always computed in fp32. Nothing here reads a value back to the host, so the step
 queues its work without a host-device sync.
 
@@ -20,22 +19,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from dnn_suite.context import StepOutput
+from dnn_suite.precision import MixedPrecision, memory_format
 
 from .model import DetectionLoss, EfficientDet
-
-
-AMP_DTYPES = ("auto", "float16", "bfloat16")
-
-
-def autocast_dtype(name: str, device: torch.device) -> torch.dtype:
-    """``auto``: fp16 on CUDA, bf16 on the CPU (where fp16 autocast is slow)."""
-    if name == "auto":
-        return torch.float16 if device.type == "cuda" else torch.bfloat16
-    return getattr(torch, name)
-
-
-def memory_format(channels_last: bool) -> torch.memory_format:
-    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 class TrainStep:
@@ -44,10 +30,7 @@ class TrainStep:
         self.device = device
         self.world_size = world_size
         self.loss = DetectionLoss(model.anchors(image_size), model.num_classes).to(device)
-        self.amp = amp
-        self.amp_dtype = autocast_dtype(amp_dtype, device)
-        # fp16 gradients underflow without loss scaling; bf16 ones do not
-        self.scaler = torch.amp.GradScaler(device.type, enabled=amp and self.amp_dtype == torch.float16)
+        self.precision = MixedPrecision(device, enabled=amp, dtype=amp_dtype)
         self.memory_format = memory_format(channels_last)
         self.clip_grad_norm = clip_grad_norm
 
@@ -60,19 +43,14 @@ class TrainStep:
 
     def __call__(self, model: nn.Module, batch: Any, optimizer: torch.optim.Optimizer) -> StepOutput:
         images, targets = self.to_device(batch)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+        with self.precision.autocast():
             class_outputs, box_outputs = model(images)
         losses = self.loss(class_outputs, box_outputs, targets)
         loss, reported = losses["loss"], losses["loss"].detach()
         if self.world_size > 1:
             loss, reported = self.global_loss(losses)
-        optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.clip_grad_norm > 0:
-            self.scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), self.clip_grad_norm)
-        self.scaler.step(optimizer)
-        self.scaler.update()
+        self.precision.backward_and_step(loss, optimizer, clip_grad_norm=self.clip_grad_norm,
+                                         parameters=model.parameters())
         components = {k: losses[k].detach() for k in ("class_loss", "box_loss", "num_positives")}
         return StepOutput(loss=reported, samples=len(images), components=components)
 

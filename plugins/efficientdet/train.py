@@ -80,7 +80,8 @@ def training(run: RunContext, stream: TextIO) -> Training:
 
     result = Training(run=run, stream=stream, model=model, wrapped=wrapped, optimizer=optimizer,
                       scheduler=warmup_cosine(optimizer, warmup_steps=warmup, total_steps=total),
-                      step_fn=step_fn, scaler=step_fn.scaler, ema=weight_ema(model, float(run.options["ema_decay"])),
+                      step_fn=step_fn, scaler=step_fn.precision.scaler,
+                      ema=weight_ema(model, float(run.options["ema_decay"])),
                       dataset=train_set, collate_fn=collate, sampler=sampler, total_steps=total,
                       warmup_steps=warmup, extra_state=extra_state, resume_path=resume_path)
     if state is not None:

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from dnn_suite.errors import UsageError
 from dnn_suite.training.checkpoint import load_tensors
+from dnn_suite_detection.classes import class_difference
 
 from .effdet_keys import EFFDET_BACKBONE_BN_EPS, coco90_class_names, convert_effdet_state, is_effdet_state
 from .model import VARIANTS
@@ -196,17 +197,5 @@ def load_weights(model: nn.Module, path: str | Path, class_names: Sequence[str],
 def _class_difference(path: str | Path, saved: Sequence[str] | None, wanted: Sequence[str]) -> str:
     if saved is None:
         return f"weights {path} record no class names; the dataset has {len(wanted)} classes ({', '.join(wanted[:5])})"
-    return f"weights {path} were trained on other classes: {class_difference(saved, wanted)}"
-
-
-def class_difference(saved: Sequence[str], wanted: Sequence[str], saved_as: str = "the weights",
-                     wanted_as: str = "the dataset") -> str:
-    """Which names one class list has and the other lacks (both ways), a few of each."""
-    def few(names: list[str]) -> str:
-        return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-
-    absent = [name for name in wanted if name not in saved]
-    extra = [name for name in saved if name not in wanted]
-    parts = ([f"{wanted_as} has {few(absent)}, not in {saved_as}"] if absent else []) + \
-        ([f"{saved_as} has {few(extra)}, not in {wanted_as}"] if extra else [])
-    return "; ".join(parts) or "the same names in another order"
+    difference = class_difference(saved, wanted, "the weights", "the dataset")
+    return f"weights {path} were trained on other classes: {difference}"

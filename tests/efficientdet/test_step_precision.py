@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dnn_suite.precision import autocast_dtype
 from dnn_suite_efficientdet.model import build_efficientdet
 from dnn_suite_efficientdet.optim import build_sgd
-from dnn_suite_efficientdet.step import TrainStep, autocast_dtype
+from dnn_suite_efficientdet.step import TrainStep
 
 SIZE = 64
 
@@ -35,14 +36,14 @@ def test_bf16_trains_without_a_scaler():
     model, step, optimizer, batch = _step("bfloat16")
     before = [p.detach().clone() for p in model.parameters()]
     output = step(model, batch, optimizer)
-    assert not step.scaler.is_enabled() and step.amp_dtype is torch.bfloat16
+    assert not step.precision.scaler.is_enabled() and step.precision.dtype is torch.bfloat16
     assert torch.isfinite(torch.as_tensor(output.loss)) and output.loss.dtype is torch.float32  # loss in fp32
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_fp16_uses_a_grad_scaler():
     _, step, _, _ = _step("float16")
-    assert step.scaler.is_enabled() and step.amp_dtype is torch.float16
+    assert step.precision.scaler.is_enabled() and step.precision.dtype is torch.float16
 
 
 def test_the_optimizer_is_fused_only_when_asked():
@@ -69,13 +70,13 @@ def test_fp16_step_of_the_fused_optimizer_does_not_sync():
     with torch.autocast("cuda", dtype=torch.float16):
         outputs = model(images)
     losses = step.loss(*outputs, targets)
-    step.scaler.scale(losses["loss"]).backward()
+    step.precision.scaler.scale(losses["loss"]).backward()
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        step.scaler.unscale_(optimizer)
+        step.precision.scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        step.scaler.step(optimizer)
-        step.scaler.update()
+        step.precision.scaler.step(optimizer)
+        step.precision.scaler.update()
     finally:
         torch.cuda.set_sync_debug_mode("default")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
+from convolutions import convolutions_seen, only_in, spatial_weights
 from tv_tiny import losses
 from dnn_suite_torchvision.classification_data import SyntheticClassification
 
@@ -33,36 +33,22 @@ def test_evaluate_records_top1_and_top5(run_tiny):
 
 
 def _convolutions_seen(run_tiny, *flags: str) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    seen = []
-
-    def record(module, inputs, output):
-        if isinstance(module, nn.Conv2d):
-            seen.append((inputs[0], module.weight, output))
-
-    handle = nn.modules.module.register_module_forward_hook(record)
-    try:
+    with convolutions_seen() as seen:
         run_tiny("resnet18", "--iterations", "1", *flags)
-    finally:
-        handle.remove()
     assert len(seen) == 20  # resnet18's convolutions, once
     return seen
-
-
-def _is(tensor: torch.Tensor, memory_format: torch.memory_format) -> bool:
-    return tensor.is_contiguous(memory_format=memory_format)
 
 
 def test_amp_and_channels_last_are_what_the_convolutions_get(run_tiny):
     amp = _convolutions_seen(run_tiny, "--amp")
     assert {output.dtype for _, _, output in amp} == {torch.bfloat16}  # CPU autocast's dtype
     images = amp[0][0]
-    assert images.shape == (4, 3, 32, 32) and _is(images, torch.channels_last)
-    assert not _is(images, torch.contiguous_format)
+    assert images.shape == (4, 3, 32, 32) and only_in(images, torch.channels_last)
     plain = _convolutions_seen(run_tiny, "--no-amp", "--no-channels-last")
     assert {output.dtype for _, _, output in plain} == {torch.float32}
-    spatial = [w for _, w, _ in plain if w.shape[1] > 1 and w.shape[2] > 1]
-    assert _is(plain[0][0], torch.contiguous_format) and not _is(plain[0][0], torch.channels_last)
-    assert spatial and all(_is(w, torch.contiguous_format) and not _is(w, torch.channels_last) for w in spatial)
+    spatial = spatial_weights(plain)
+    assert only_in(plain[0][0], torch.contiguous_format)
+    assert spatial and all(only_in(w, torch.contiguous_format) for w in spatial)
 
 
 def _image_folder(root: Path, split_counts: dict[str, int]) -> Path:
