@@ -169,9 +169,9 @@ def evaluate(run: RunContext, model: nn.Module) -> dict[str, Any]:
             top5 += int(hits.any(dim=1).sum())
             total += len(labels)
     model.train(was_training)
-    if total == 0:
-        raise UsageError(f"evaluation dataset {split_dataset(run, 'eval')} has no image")
     name = split_dataset(run, "eval")
+    if total == 0:
+        raise UsageError(f"evaluation dataset {name} has no image")
+    summary = f"top-1 {top1 / total:.4f}, top-{k} {top5 / total:.4f} on {name} ({total} images, {classes} classes)"
     return {"top1": top1 / total, "top5": top5 / total, "top5_k": k, "images": total, "classes": classes,
-            "dataset": name, "summary": f"top-1 {top1 / total:.4f}, top-{k} {top5 / total:.4f} on {name} "
-                                        f"({total} images, {classes} classes)"})
+            "dataset": name, "summary": summary}

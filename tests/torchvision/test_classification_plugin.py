@@ -47,8 +47,10 @@ def _one_line_error(result, *parts: str) -> None:
         assert part in lines[0]
 
 
-def test_train_is_refused_in_one_line(cli):
-    _one_line_error(cli("train", "resnet50"), "does not support `dnn-suite train`")
+def test_train_with_fewer_images_than_a_batch_is_refused_in_one_line(cli, tmp_path):
+    result = cli("train", "resnet18", "--image-size", "32", "--batch-size", "16", "--set",
+                 "model_options.synthetic_train=8", "--output", tmp_path)
+    _one_line_error(result, "8 training images, fewer than one batch of 16", "lower --batch-size")
 
 
 @pytest.mark.parametrize("model, args, parts", [
