@@ -13,8 +13,10 @@ import torch
 
 from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.hookspecs import hookimpl
+from dnn_suite.registry import DatasetCheck
 
 from . import classification, detection, train
+from .classification_data import IMAGEFOLDER, check_image_folder
 
 FAMILIES: tuple[ModuleType, ...] = (classification, detection)
 
@@ -28,6 +30,12 @@ def dnn_suite_register_models(register):
     for family in FAMILIES:
         for spec in family.model_specs():
             register(spec)
+
+
+@hookimpl
+def dnn_suite_check_dataset(spec: str) -> DatasetCheck | None:
+    """`dnn-suite data check imagefolder:DIR`: classes and images of the folders a run reads."""
+    return check_image_folder(spec) if spec.startswith(IMAGEFOLDER) else None
 
 
 @hookimpl
