@@ -100,7 +100,8 @@ def _image_folder(spec: str, train: bool, size: int) -> datasets.ImageFolder:
         steps = [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
     else:
         steps = [transforms.Resize(round(size / 0.875)), transforms.CenterCrop(size)]
-    return _read_folder(spec, path, transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(MEAN, STD)]))
+    transform = transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+    return _read_folder(spec, path, transform)
 
 
 def _read_folder(spec: str, path: Path, transform: Callable | None = None) -> datasets.ImageFolder:

@@ -24,13 +24,7 @@ SMALL = ["--image-size", "32", "--batch-size", "4", "--workers", "0", "--set", "
          "--set", "model_options.synthetic_val=8", "--set", "model_options.ema_decay=0.5"]
 BASE_LR = 0.1 * 4 / 256  # SGD's 0.1 per 256 images
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def load(path: Path) -> dict:

@@ -12,24 +12,18 @@ SMALL = ["--image-size", "96", "--batch-size", "2", "--workers", "0", "--set", "
          "--set", "model_options.synthetic_val=4"]
 
 
-def test_a_detector_trains_resumes_exactly_and_its_checkpoint_evaluates(cli, tmp_path, monkeypatch):
+def test_a_detector_trains_resumes_exactly_and_its_checkpoint_evaluates(cli, tmp_path, monkeypatch, torch_one_thread):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the synthetic data
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        trained = cli("train", DETECTOR, *SMALL, "--steps", "4", "--checkpoint-every", "2", "--output",
-                      tmp_path / "runs", "--json")
-        assert trained.code == 0, trained.err
-        (run_dir,) = (tmp_path / "runs").iterdir()
-        (tmp_path / "copy" / "checkpoints").mkdir(parents=True)
-        (tmp_path / "copy" / "checkpoints" / "step_2.pt").write_bytes((run_dir / "checkpoints" / "step_2.pt")
-                                                                      .read_bytes())
-        resumed = cli("train", DETECTOR, *SMALL, "--steps", "4", "--resume",
-                      tmp_path / "copy" / "checkpoints" / "step_2.pt", "--json")
-        evaluated = cli("eval", DETECTOR, *SMALL, "--checkpoint", run_dir / "checkpoints" / "last.pt",
-                        "--output", tmp_path / "runs", "--json")
-    finally:
-        torch.set_num_threads(threads)
+    trained = cli("train", DETECTOR, *SMALL, "--steps", "4", "--checkpoint-every", "2", "--output",
+                  tmp_path / "runs", "--json")
+    assert trained.code == 0, trained.err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    copied = tmp_path / "copy" / "checkpoints" / "step_2.pt"
+    copied.parent.mkdir(parents=True)
+    copied.write_bytes((run_dir / "checkpoints" / "step_2.pt").read_bytes())
+    resumed = cli("train", DETECTOR, *SMALL, "--steps", "4", "--resume", copied, "--json")
+    evaluated = cli("eval", DETECTOR, *SMALL, "--checkpoint", run_dir / "checkpoints" / "last.pt",
+                    "--output", tmp_path / "runs", "--json")
     assert resumed.code == 0 and evaluated.code == 0, resumed.err + evaluated.err
     straight, again = (torch.load(d / "checkpoints" / "step_4.pt", weights_only=True)["model"]
                        for d in (run_dir, tmp_path / "copy"))
