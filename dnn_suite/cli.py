@@ -76,31 +76,44 @@ def _option_flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def _add_model_flags(parser: argparse.ArgumentParser, registry: Registry) -> None:
-    """Flags that models declare (``ModelSpec.flags``), e.g. ``--image-size``."""
-    seen: set[str] = set()
+def _flag_help(key: str, specs: list[ModelSpec], command: str) -> str:
+    """One model's help and default; several models' shared help, or a pointer at each one's own
+    (``command``: ``dnn-suite run``)."""
+    texts = {spec.option_help.get(key, key) for spec in specs}
+    if len(specs) == 1:
+        return f"{texts.pop()} ({specs[0].name}; default {specs[0].options[key]})"
+    names = ", ".join(spec.name for spec in specs[:2]) + (", ..." if len(specs) > 2 else "")
+    per_model = f"`{command} MODEL --help`"
+    if len(texts) == 1:
+        return f"{texts.pop()} ({len(specs)} models: {names}; each one's default in {per_model})"
+    return f"an option of {len(specs)} models ({names}); its meaning and default for each in {per_model}"
+
+
+def _add_model_flags(parser: argparse.ArgumentParser, registry: Registry, model: ModelSpec | None) -> None:
+    """Flags that models declare (``ModelSpec.flags``), e.g. ``--image-size``: every model's, or with
+    ``model`` (``dnn-suite run MODEL --help``) that model's alone, with its own help and defaults."""
+    declaring: dict[str, list[ModelSpec]] = {}
     for entry in registry.models.values():
         spec = entry.spec
         assert isinstance(spec, ModelSpec)
-        for key in spec.flags:
-            if key in seen:
-                continue
-            seen.add(key)
-            default = spec.options[key]
-            help_text = f"{spec.option_help.get(key, key)} ({spec.name}; default {default})"
-            dest = f"model_option:{key}"
-            if isinstance(default, bool):
-                parser.add_argument(_option_flag(key), dest=dest, action=argparse.BooleanOptionalAction,
-                                    default=None, help=help_text)
-            else:
-                kind = type(default) if default is not None else str
-                parser.add_argument(_option_flag(key), dest=dest, type=kind, default=None, metavar="VALUE",
-                                    help=help_text)
+        if model is None or spec is model:
+            for key in spec.flags:
+                declaring.setdefault(key, []).append(spec)
+    for key, specs in declaring.items():
+        default = specs[0].options[key]
+        dest = f"model_option:{key}"
+        if isinstance(default, bool):
+            parser.add_argument(_option_flag(key), dest=dest, action=argparse.BooleanOptionalAction,
+                                default=None, help=_flag_help(key, specs, parser.prog))
+        else:
+            kind = type(default) if default is not None else str
+            parser.add_argument(_option_flag(key), dest=dest, type=kind, default=None, metavar="VALUE",
+                                help=_flag_help(key, specs, parser.prog))
 
 
-def _add_common(parser: argparse.ArgumentParser, registry: Registry) -> None:
-    parser.add_argument("target", metavar="MODEL", help="model (efficientdet, efficientdet-d3) or a benchmark "
-                                                         "name from --config")
+def _add_common(parser: argparse.ArgumentParser, registry: Registry, model: ModelSpec | None) -> None:
+    parser.add_argument("target", metavar="MODEL", help="model (efficientdet, efficientdet-d3, resnet50: see "
+                                                         "`dnn-suite list`) or a benchmark name from --config")
     parser.add_argument("--variant", help="model variant (see `dnn-suite list`)")
     parser.add_argument("--batch-size", type=_batch_sizes, help="N, or N,M,... for a sweep (`run` only)")
     parser.add_argument("--device", type=_typed("device", str), help="auto (default), cpu, cuda or cuda:N")
@@ -122,7 +135,7 @@ def _add_common(parser: argparse.ArgumentParser, registry: Registry) -> None:
                              "profiler_options.nvml.interval_ms=50")
     parser.add_argument("--config", metavar="FILE", help="suite.yaml with defaults and named benchmarks")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    _add_model_flags(parser, registry)
+    _add_model_flags(parser, registry, model)
 
 
 def _add_distributed(parser: argparse.ArgumentParser) -> None:
@@ -135,7 +148,8 @@ def _add_distributed(parser: argparse.ArgumentParser) -> None:
                        help="BatchNorm as SyncBatchNorm (CUDA)")
 
 
-def build_parser(registry: Registry) -> argparse.ArgumentParser:
+def build_parser(registry: Registry, model: ModelSpec | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``model``, ``run``/``train``/``eval`` offer that model's flags alone (for its --help)."""
     parser = _Parser(prog="dnn-suite", description="Training benchmarks for deep neural networks.")
     parser.add_argument("--version", action="version", version=f"dnn-suite {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -149,7 +163,7 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     env.add_argument("--json", action="store_true")
 
     run = commands.add_parser("run", help="benchmark training throughput (warmup + measured window)")
-    _add_common(run, registry)
+    _add_common(run, registry, model)
     _add_distributed(run)
     run.add_argument("--profiler", dest="profilers", action="append", default=[], metavar="NAME",
                      help="profiler to wrap the run (repeat or comma-separate; see `dnn-suite list`)")
@@ -165,7 +179,7 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
                      help="evaluate the model after the measured windows")
 
     train = commands.add_parser("train", help="train a model: epochs or steps, checkpoints, resume")
-    _add_common(train, registry)
+    _add_common(train, registry, model)
     _add_distributed(train)
     length = train.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int)
@@ -177,7 +191,7 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
                        help="read the loss on the host (progress, NaN check) every N steps (default 10)")
 
     evaluate = commands.add_parser("eval", help="evaluate a checkpoint")
-    _add_common(evaluate, registry)
+    _add_common(evaluate, registry, model)
     evaluate.add_argument("--checkpoint", metavar="PATH", help="checkpoint file written by `dnn-suite train`")
 
     analyze = commands.add_parser("analyze", help="analyze a profiler artefact or a run directory")
@@ -209,6 +223,25 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     check.add_argument("--root", type=Path, metavar="DIR", help="the data root, e.g. /dataset")
     download.add_argument("--root", type=Path, required=True, metavar="DIR", help="the data root, e.g. /dataset")
     return parser
+
+
+def _help_model(argv: list[str], registry: Registry) -> ModelSpec | None:
+    """The model of ``dnn-suite run|train|eval ... MODEL ... --help``: the first argument after the
+    command that names one (None without --help, or without a model)."""
+    if "--help" not in argv and "-h" not in argv:
+        return None
+    command = next((i for i, arg in enumerate(argv) if arg in ("run", "train", "eval")), None)
+    if command is None:
+        return None
+    for arg in argv[command + 1:]:
+        if not arg.startswith("-"):
+            try:
+                spec = registry.model(arg)[0].spec
+            except UsageError:
+                continue
+            assert isinstance(spec, ModelSpec)
+            return spec
+    return None
 
 
 def _child_parser() -> argparse.ArgumentParser:
@@ -402,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv[:1] == [CHILD_COMMAND]:
             args = _child_parser().parse_args(argv[1:])
         else:
-            args = build_parser(registry).parse_args(argv)
+            args = build_parser(registry, _help_model(argv, registry)).parse_args(argv)
         args.argv = argv  # what --nproc-per-node re-runs under torchrun
         progress.set_quiet(args.quiet)
         return _dispatch(args, registry)

@@ -169,7 +169,8 @@ class Registry:
 
     def dataset(self, name: str) -> DatasetSpec:
         if name not in self.datasets:
-            raise UsageError(_unknown("dataset", name, list(self.datasets), sorted(self.datasets)))
+            raise UsageError(_unknown("dataset", name, list(self.datasets), sorted(self.datasets),
+                                      listing="dnn-suite data list"))
         spec = self.datasets[name].spec
         assert isinstance(spec, DatasetSpec)
         return spec
@@ -200,13 +201,30 @@ class Registry:
         return self.profilers[names[name]]
 
 
-def _unknown(kind: str, name: str, candidates: Iterable[str], available: list[str]) -> str:
+#: an unknown name's message lists the names when there are at most this many, else points at the listing command
+LISTED_AT_MOST = 12
+
+
+def _unknown(kind: str, name: str, candidates: Iterable[str], available: list[str],
+             listing: str = "dnn-suite list") -> str:
+    """One line: the name, up to three close matches, and the names (or where to see them, for many)."""
     candidates = list(candidates)
     close = [c for c in candidates if c.lower() == name.lower()] or difflib.get_close_matches(
-        name, candidates, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    listing = ", ".join(available) if available else "none installed"
-    return f"unknown {kind} {name!r}{hint} (available: {listing})"
+        name, candidates, n=3, cutoff=0.6)
+    hint = f"; did you mean {_one_of(close)}?" if close else ""
+    if not available:
+        names = "none installed"
+    elif len(available) <= LISTED_AT_MOST:
+        names = f"available: {', '.join(available)}"
+    else:
+        names = f"`{listing}` shows all {len(available)}"
+    return f"unknown {kind} {name!r}{hint} ({names})"
+
+
+def _one_of(names: list[str]) -> str:
+    """``'a'``, ``'a' or 'b'``, ``'a', 'b' or 'c'``."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 def check_variant(spec: ModelSpec, variant: str) -> str:

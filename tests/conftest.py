@@ -86,3 +86,13 @@ def own_coco(tmp_path_factory) -> Path:
     from own_data import write_own_coco
 
     return write_own_coco(tmp_path_factory.mktemp("own_coco"), {"train": 8, "val": 4})
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """torch on one intra-op thread for a module's tests: on a small shared CPU, more threads
+    competing with other processes make every step many times slower; results do not depend on it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -83,6 +83,31 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], source: P
     model.load_state_dict(state)
 
 
+def read_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
+    """A checkpoint file: a dict with a ``model`` entry; ``kind`` names what was expected (in errors)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"checkpoint {path}: no such file")
+    state = load_tensors(path, f"checkpoint {path}: not a readable checkpoint")
+    if not isinstance(state, dict) or "model" not in state:
+        raise UsageError(f"checkpoint {path}: expected {kind} with a 'model' entry")
+    return state
+
+
+def check_resumable(source: Path, state: dict[str, Any], config: dict[str, Any], checkpoint_format: str) -> None:
+    """A UsageError unless ``state`` is a training checkpoint of ``checkpoint_format`` written with
+    the settings ``config`` (what a resumed run must share with it), naming every difference."""
+    if state.get("format") != checkpoint_format or "step" not in state:
+        raise UsageError(f"--resume {source}: not a `dnn-suite train` checkpoint of this model (no training state; "
+                         "`dnn-suite eval --checkpoint` reads model-only files)")
+    saved = state.get("config") or {}
+    differences = [f"{key} {saved.get(key)!r} (this run: {value!r})" for key, value in config.items()
+                   if saved.get(key) != value]
+    if differences:
+        raise UsageError(f"--resume {source}: the checkpoint was written with other settings: "
+                         + "; ".join(differences) + "; resume with the same flags")
+
+
 def resolve_resume(path: str | Path) -> Path:
     """``--resume`` may name a checkpoint file, a run directory or its ``checkpoints`` folder."""
     path = Path(path)

@@ -11,8 +11,11 @@ every rank (seeded alike, and nothing in a step draws from them), so rank 0's ar
 from __future__ import annotations
 
 import math
+import os
 import signal
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,7 +30,7 @@ from .data_order import seeded_loader
 from .progress import Progress
 from .rng import rng_untouched
 from .state import Training
-from .summary import metrics, plain
+from .summary import headline, metrics, plain
 
 DEFAULT_LOG_EVERY = 10  # steps between reads of the loss on the host (--log-every)
 
@@ -89,9 +92,8 @@ class Loop:
         t.evaluations.append(record)
         if progress is not None:
             progress.busy_s += time.perf_counter() - started
-            headline = f"mAP {result['mAP']:.4f}" if isinstance(result.get("mAP"), float) else "done"
             progress.note(f"evaluation at step {t.step}{' (EMA weights)' if t.ema is not None else ''}: "
-                          f"{headline}" + (f"\n{summary}" if summary and details else ""))
+                          f"{headline(result) or 'done'}" + (f"\n{summary}" if summary and details else ""))
         return record
 
     def read_losses(self, progress: Progress) -> None:
@@ -186,3 +188,11 @@ class Loop:
         final = self.evaluate(progress, details=True) if evaluate else None
         return metrics(t, self.start_step, self.losses, time.perf_counter() - started, progress, final,
                        str(t.checkpoint_dir / LAST))
+
+
+def train_on_rank(rank: int, training: Callable[[TextIO], Training]) -> dict[str, Any]:
+    """Build the run's pieces with ``training(stream)`` and train them; only rank 0 prints."""
+    if rank == 0:
+        return Loop(training(sys.stderr)).run()
+    with open(os.devnull, "w") as silent:
+        return Loop(training(silent)).run()

@@ -25,6 +25,16 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+#: the evaluation numbers that sum one up, the first a result has: detection's, then classification's
+HEADLINE_METRICS = ("mAP", "top1")
+
+
+def headline(result: dict[str, Any]) -> str | None:
+    """``mAP 0.4321`` (or ``top1 ...``): an evaluation in one number; None when it has none of them."""
+    key = next((k for k in HEADLINE_METRICS if isinstance(result.get(k), float)), None)
+    return f"{key} {result[key]:.4f}" if key else None
+
+
 def loss_curve(losses: list[float], start: int, points: int = 50) -> list[list[float]]:
     """``[last step, mean loss]`` over up to ``points`` equal chunks of the steps trained."""
     if not losses:
@@ -63,8 +73,8 @@ def metrics(training: Training, start_step: int, losses: list[float], wall_s: fl
              f"({result['epochs']:g} epochs) in {duration(wall_s)}, {result['images_per_s']:.1f} images/s",
              f"loss {result['first_loss']:.4f} -> {result['final_loss']:.4f} "
              f"(mean of the last {len(tail)} steps {result['final_loss_mean20']:.4f})"]
-    if final is not None and isinstance(final.get("mAP"), float):
-        lines.append(f"mAP {final['mAP']:.4f} on {final.get('dataset', 'the eval split')}"
+    if final is not None and headline(final):
+        lines.append(f"{headline(final)} on {final.get('dataset', 'the eval split')}"
                      f"{' (EMA weights)' if t.ema is not None else ''} at step {final['step']}")
     lines.append(f"checkpoint {checkpoint}")
     result["summary"] = "\n".join(lines)

@@ -16,12 +16,13 @@ import torch
 import torchvision
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.data import default_collate
 
 from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.errors import UsageError
 from dnn_suite.registry import ModelSpec
 
-from . import common
+from . import common, train
 from .classification_data import IMAGEFOLDER, SYNTHETIC, dataset, loader, split_dataset
 
 VARIANT = "default"
@@ -97,8 +98,7 @@ def check_config(run: RunContext) -> None:
             dataset(run, split, options["image_size"])
     if options["weights"]:
         common.weights_file(options["weights"], name)
-    if run.task.get("checkpoint"):
-        raise UsageError(f"{name} has no `dnn-suite train` checkpoints; give its weights with --weights PATH|hub")
+    train.check_checkpoint(run)
 
 
 def _builder_options(name: str, size: int) -> dict[str, Any]:
@@ -111,14 +111,21 @@ def _builder_options(name: str, size: int) -> dict[str, Any]:
 
 
 def build_model(run: RunContext) -> nn.Module:
-    """The classifier for the dataset's classes, with option ``weights`` loaded, on the run's device."""
+    """The classifier for the dataset's classes, with option ``weights`` or ``--checkpoint`` loaded, on the
+    run's device."""
     name, size = run.config.model, run.options["image_size"]
     split = "eval" if run.task.get("command") == "eval" else "train"
-    classes = len(dataset(run, split, size).classes)
-    model = torchvision.models.get_model(name, weights=None, num_classes=classes, **_builder_options(name, size))
-    if run.options["weights"]:
+    classes = dataset(run, split, size).classes
+    model = torchvision.models.get_model(name, weights=None, num_classes=len(classes), **_builder_options(name, size))
+    if run.options["weights"] and not run.task.get("resume"):  # a resumed run continues from its checkpoint
         common.report(common.load_weights(model, run.options["weights"], name))
+    train.load_trained(run, model, classes)
     return model.to(run.device, memory_format=common.memory_format(run)).train()
+
+
+def training_data(run: RunContext) -> common.TrainingData:
+    data = dataset(run, "train", run.options["image_size"])
+    return common.TrainingData(data, default_collate, list(data.classes))
 
 
 def build_loader(run: RunContext, split: str) -> torch.utils.data.DataLoader:
@@ -162,7 +169,9 @@ def evaluate(run: RunContext, model: nn.Module) -> dict[str, Any]:
             top5 += int(hits.any(dim=1).sum())
             total += len(labels)
     model.train(was_training)
+    name = split_dataset(run, "eval")
     if total == 0:
-        raise UsageError(f"evaluation dataset {split_dataset(run, 'eval')} has no image")
+        raise UsageError(f"evaluation dataset {name} has no image")
+    summary = f"top-1 {top1 / total:.4f}, top-{k} {top5 / total:.4f} on {name} ({total} images, {classes} classes)"
     return {"top1": top1 / total, "top5": top5 / total, "top5_k": k, "images": total, "classes": classes,
-            "dataset": split_dataset(run, "eval")}
+            "dataset": name, "summary": summary}

@@ -8,12 +8,14 @@ images from different generators but share the classes.
 
 ``imagefolder:DIR``: ``torchvision.datasets.ImageFolder``. With ``DIR/train`` and ``DIR/val``,
 those are the splits (``DIR/train`` alone serves both); otherwise DIR itself serves both. ``--eval-dataset imagefolder:OTHER``
-evaluates elsewhere (it must have the same classes).
+evaluates elsewhere (it must have the same classes). ``dnn-suite data check imagefolder:DIR`` reads
+the folders a run would.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -22,6 +24,7 @@ from torchvision import datasets, transforms
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
+from dnn_suite.registry import DatasetCheck
 
 SYNTHETIC = "synthetic"
 IMAGEFOLDER = "imagefolder:"
@@ -72,10 +75,15 @@ def split_dataset(run: RunContext, split: str) -> str:
     if not name.startswith(IMAGEFOLDER):
         return name
     root = Path(name[len(IMAGEFOLDER):]).expanduser()
+    folder = folder_splits(root)[split]
+    return name if folder == root else f"{IMAGEFOLDER}{folder}"
+
+
+def folder_splits(root: Path) -> dict[str, Path]:
+    """The folder each split reads: DIR/train and DIR/val (DIR/train alone serves both), else DIR itself."""
     if not (root / "train").is_dir():
-        return name
-    evaluated = root / "val" if (root / "val").is_dir() else root / "train"
-    return f"{IMAGEFOLDER}{root / 'train' if split == 'train' else evaluated}"
+        return {"train": root, "eval": root}
+    return {"train": root / "train", "eval": root / "val" if (root / "val").is_dir() else root / "train"}
 
 
 def check_folder(spec: str) -> Path:
@@ -93,10 +101,35 @@ def _image_folder(spec: str, train: bool, size: int) -> datasets.ImageFolder:
     else:
         steps = [transforms.Resize(round(size / 0.875)), transforms.CenterCrop(size)]
     transform = transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+    return _read_folder(spec, path, transform)
+
+
+def _read_folder(spec: str, path: Path, transform: Callable | None = None) -> datasets.ImageFolder:
     try:
         return datasets.ImageFolder(str(path), transform=transform)
     except (FileNotFoundError, RuntimeError) as exc:  # no class folder, or no image in them
         raise UsageError(f"dataset {spec}: {str(exc).splitlines()[0]} (expected DIR/CLASS/IMAGE files)") from None
+
+
+def check_image_folder(spec: str) -> DatasetCheck:
+    """``dnn-suite data check imagefolder:DIR``: the folders training and evaluation read, their
+    classes (the same in both) and images (which ``--images`` decodes)."""
+    root = check_folder(spec)
+    splits = folder_splits(root)
+    read = {folder: _read_folder(spec, folder) for folder in dict.fromkeys(splits.values())}
+    (first_folder, first), *rest = read.items()
+    for folder, other in rest:
+        if other.classes != first.classes:
+            raise UsageError(f"dataset {spec}: {folder} has other classes than {first_folder}: "
+                             f"{', '.join(other.classes[:5])}... instead of {', '.join(first.classes[:5])}...")
+    counts = ", ".join(f"{f'{folder.name}/ ' if folder != root else ''}{len(data)} images"
+                       for folder, data in read.items())
+    if len(read) == 1:
+        counts += " (training and evaluation)"
+    classes = first.classes
+    listed = ", ".join(classes[:10]) + (f" and {len(classes) - 10} more" if len(classes) > 10 else "")
+    return DatasetCheck(f"{counts}; {len(classes)} classes: {listed}",
+                        tuple(Path(path) for data in read.values() for path, _ in data.samples))
 
 
 def dataset(run: RunContext, split: str, image_size: int) -> Dataset:

@@ -1,6 +1,6 @@
 """What every torchvision model family of the plugin shares: the training options (optimizer,
-learning rate, mixed precision, channels-last, weights), the optimizer, and weights read from a
-local file or the torch hub cache -- never downloaded.
+learning rate, mixed precision, channels-last, weights, the `train` schedule), the optimizer, and
+weights read from a local file or the torch hub cache -- never downloaded.
 
 A family module puts :data:`OPTIONS` into its models' ``ModelSpec.options`` (and
 :data:`FLAGS` into ``flags``), then builds through :func:`build_optimizer`, :func:`precision`,
@@ -10,12 +10,15 @@ A family module puts :data:`OPTIONS` into its models' ``ModelSpec.options`` (and
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torchvision
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
@@ -36,9 +39,21 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "channels_last": (True, "channels-last memory format for images and weights"),
     "weights": (None, "start from these weights: a state-dict file, or 'hub' / 'hub:NAME' (e.g. hub:IMAGENET1K_V2) "
                       "from the torch hub cache; never downloaded (default: random initialisation)"),
+    "warmup_epochs": (1.0, "learning-rate warmup length in epochs, then cosine decay to 0 (`train`)"),
+    "ema_decay": (0.0, "EMA of the weights during `dnn-suite train`, evaluated and saved too (0: none)"),
 }
 FLAGS = ("amp", "amp_dtype", "channels_last", "weights", "optimizer", "lr")
 _WRAPPERS = ("model_ema", "model", "state_dict")
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What `dnn-suite train` needs of a family's training split: the dataset (items with their
+    random augmentations drawn from torch's RNG), how its items form a batch, its class names."""
+
+    dataset: Dataset
+    collate_fn: Callable[[list[Any]], Any]
+    class_names: list[str]
 
 
 def check_options(run: RunContext) -> None:
@@ -48,8 +63,11 @@ def check_options(run: RunContext) -> None:
         if options[key] not in allowed:
             raise UsageError(f"model {run.config.model} option {key!r}: expected one of {', '.join(allowed)}, "
                              f"got {options[key]!r}")
-    if options["lr"] < 0 or options["weight_decay"] < 0:
-        raise UsageError(f"model {run.config.model}: options 'lr' and 'weight_decay' must be >= 0")
+    if options["lr"] < 0 or options["weight_decay"] < 0 or options["warmup_epochs"] < 0:
+        raise UsageError(f"model {run.config.model}: options 'lr', 'weight_decay' and 'warmup_epochs' must be >= 0")
+    if not 0 <= options["ema_decay"] < 1:
+        raise UsageError(f"model {run.config.model} option 'ema_decay': expected 0 (no EMA) or a decay below 1, "
+                         f"got {options['ema_decay']}")
 
 
 def memory_format(run: RunContext) -> torch.memory_format:

@@ -21,11 +21,12 @@ from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
 from dnn_suite.registry import ModelSpec
 from dnn_suite_detection.data import DATASET_NAMES, build_loader as detection_loader
+from dnn_suite_detection.data.loader import collate_list
 from dnn_suite_detection.data.sources import SCHEMES
 from dnn_suite_detection.evaluate import COCO_EVALUATORS, evaluate_detections
 from dnn_suite_detection.runs import run_dataset, split_dataset
 
-from . import common
+from . import common, train
 from .detection_models import DETECTORS, FAMILIES, build_detector
 
 OWNER = "torchvision-detection"
@@ -78,8 +79,7 @@ def check_config(run: RunContext) -> None:
                          f"got {options['coco_evaluator']!r}")
     if options["weights"]:
         common.weights_file(options["weights"], name)
-    if run.task.get("checkpoint"):
-        raise UsageError(f"{name} has no `dnn-suite train` checkpoints; give its weights with --weights PATH|hub")
+    train.check_checkpoint(run)
 
 
 def dataset(run: RunContext, split: str):
@@ -87,13 +87,21 @@ def dataset(run: RunContext, split: str):
 
 
 def build_model(run: RunContext) -> nn.Module:
-    """The detector for the dataset's classes (plus the background where the model has one)."""
+    """The detector for the dataset's classes (plus the background where the model has one), with option
+    ``weights`` or ``--checkpoint`` loaded."""
     name = run.config.model
     split = "eval" if run.task.get("command") == "eval" else "train"
-    model = build_detector(name, len(dataset(run, split).class_names), run.options["image_size"])
-    if run.options["weights"]:
+    classes = list(dataset(run, split).class_names)
+    model = build_detector(name, len(classes), run.options["image_size"])
+    if run.options["weights"] and not run.task.get("resume"):  # a resumed run continues from its checkpoint
         common.report(common.load_weights(model, run.options["weights"], name))
+    train.load_trained(run, model, classes)
     return model.to(run.device).train()
+
+
+def training_data(run: RunContext) -> common.TrainingData:
+    data = dataset(run, "train")
+    return common.TrainingData(data, collate_list, list(data.class_names))
 
 
 def build_loader(run: RunContext, split: str) -> torch.utils.data.DataLoader:

@@ -1,9 +1,7 @@
 """The torchvision plugin's hook implementations: each hands the run to the family module that
 registered the run's model. Every family module offers the same functions (``model_specs``,
 ``names``, ``check_config``, ``build_model``, ``build_loader``, ``build_optimizer``,
-``train_step``, ``evaluate``).
-
-There is no ``dnn_suite_train``: ``dnn-suite train resnet50`` says that the model does not support it.
+``train_step``, ``evaluate``, ``training_data``); ``dnn-suite train`` runs through train.py.
 """
 
 from __future__ import annotations
@@ -15,8 +13,10 @@ import torch
 
 from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.hookspecs import hookimpl
+from dnn_suite.registry import DatasetCheck
 
-from . import classification, detection
+from . import classification, detection, train
+from .classification_data import IMAGEFOLDER, check_image_folder
 
 FAMILIES: tuple[ModuleType, ...] = (classification, detection)
 
@@ -30,6 +30,12 @@ def dnn_suite_register_models(register):
     for family in FAMILIES:
         for spec in family.model_specs():
             register(spec)
+
+
+@hookimpl
+def dnn_suite_check_dataset(spec: str) -> DatasetCheck | None:
+    """`dnn-suite data check imagefolder:DIR`: classes and images of the folders a run reads."""
+    return check_image_folder(spec) if spec.startswith(IMAGEFOLDER) else None
 
 
 @hookimpl
@@ -61,3 +67,9 @@ def dnn_suite_train_step(run: RunContext, model: torch.nn.Module, batch: Any,
 @hookimpl
 def dnn_suite_evaluate(run: RunContext, model: torch.nn.Module) -> dict[str, Any]:
     return _family(run).evaluate(run, model)
+
+
+@hookimpl
+def dnn_suite_train(run: RunContext) -> dict[str, Any]:
+    """`dnn-suite train`: epochs or steps, warmup + cosine, checkpoints, exact resume (train.py)."""
+    return train.train(run, _family(run))

@@ -241,7 +241,7 @@ def test_check_says_what_is_missing_and_what_is_broken(catalogue, server, cli, t
 
 def test_unknown_dataset_and_missing_root(catalogue, cli, tmp_path):
     unknown = cli("data", "download", "tinyvok", "--root", tmp_path)
-    assert unknown.code == 2 and "unknown dataset 'tinyvok'; did you mean 'tinyvoc'?" in unknown.err
+    assert unknown.code == 2 and "unknown dataset 'tinyvok'; did you mean 'tinyvoc'" in unknown.err
     nothing = cli("data", "check", "--root", tmp_path)
     assert nothing.code == 2 and "no known dataset found under" in nothing.err
     assert cli("data", "check", "--root", tmp_path / "nope").code == 2

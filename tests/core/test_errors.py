@@ -20,7 +20,7 @@ def _one_line_error(result, *fragments: str) -> None:
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (["run", "tiyn"], ["unknown model 'tiyn'", "did you mean 'tiny'", "available:"]),
+        (["run", "tiyn"], ["unknown model 'tiyn'", "did you mean 'tiny'", "(`dnn-suite list` shows all "]),
         (["run", "tiny", "--variant", "smal"], ["unknown variant of tiny 'smal'", "did you mean 'small'"]),
         (["run", "tiny-huge"], ["unknown model 'tiny-huge'"]),
         (["run", "tiny", "--profiler", "cpuu"], ["unknown profiler 'cpuu'", "did you mean 'cpu'"]),
