@@ -94,15 +94,20 @@ def read_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
     return state
 
 
-def check_resumable(source: Path, state: dict[str, Any], config: dict[str, Any], checkpoint_format: str) -> None:
+def check_resumable(source: Path, state: dict[str, Any], config: dict[str, Any], checkpoint_format: str,
+                    *, older_defaults: dict[str, Any] | None = None) -> None:
     """A UsageError unless ``state`` is a training checkpoint of ``checkpoint_format`` written with
-    the settings ``config`` (what a resumed run must share with it), naming every difference."""
+    the settings ``config`` (what a resumed run must share with it), naming every difference.
+    ``older_defaults``: the values of settings that checkpoints of older versions do not record."""
     if state.get("format") != checkpoint_format or "step" not in state:
         raise UsageError(f"--resume {source}: not a `dnn-suite train` checkpoint of this model (no training state; "
                          "`dnn-suite eval --checkpoint` reads model-only files)")
-    saved = state.get("config") or {}
+    saved = {**(older_defaults or {}), **(state.get("config") or {})}
     differences = [f"{key} {saved.get(key)!r} (this run: {value!r})" for key, value in config.items()
-                   if saved.get(key) != value]
+                   if saved.get(key) != value and key != "class_names"]
+    if "class_names" in config and saved.get("class_names") != config["class_names"]:
+        differences.append(f"classes {', '.join(saved.get('class_names') or [])} "
+                           f"(this run: {', '.join(config['class_names'])})")
     if differences:
         raise UsageError(f"--resume {source}: the checkpoint was written with other settings: "
                          + "; ".join(differences) + "; resume with the same flags")

@@ -10,21 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from dnn_suite.context import RunContext
-from dnn_suite.errors import UsageError
-from dnn_suite.training.checkpoint import load_tensors
+from dnn_suite.training.checkpoint import check_resumable as check_resumable_training
+from dnn_suite.training.checkpoint import read_checkpoint
 
 CHECKPOINT_FORMAT = "dnn-suite-efficientdet-train"
 CHECKPOINT_VERSION = 1
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"checkpoint {path}: no such file")
-    state = load_tensors(path, f"checkpoint {path}: not a readable checkpoint")
-    if not isinstance(state, dict) or "model" not in state:
-        raise UsageError(f"checkpoint {path}: expected a dnn-suite EfficientDet checkpoint with a 'model' entry")
-    return state
+    return read_checkpoint(path, "a dnn-suite EfficientDet checkpoint")
 
 
 def checkpoint_config(run: RunContext, train_set: Any, image_size: int) -> dict[str, Any]:
@@ -42,16 +36,6 @@ def describe(config: dict[str, Any]) -> str:
 
 
 def check_resumable(source: Path, state: dict[str, Any], config: dict[str, Any]) -> None:
-    """A UsageError naming every setting in which the checkpoint and this run differ."""
-    if state.get("format") != CHECKPOINT_FORMAT or "step" not in state:
-        raise UsageError(f"--resume {source}: not a `dnn-suite train` checkpoint (no training state; "
-                         "`dnn-suite eval --checkpoint` reads model-only files)")
-    saved = {"world_size": 1, **(state.get("config") or {})}  # checkpoints from before multi-process training
-    differences = [f"{key} {saved.get(key)!r} (this run: {value!r})" for key, value in config.items()
-                   if saved.get(key) != value and key != "class_names"]
-    if saved.get("class_names") != config["class_names"]:
-        differences.append(f"classes {', '.join(saved.get('class_names') or [])} "
-                           f"(this run: {', '.join(config['class_names'])})")
-    if differences:
-        raise UsageError(f"--resume {source}: the checkpoint was written with other settings: "
-                         + "; ".join(differences) + "; resume with the same flags")
+    """A UsageError naming every setting in which the checkpoint and this run differ (checkpoints
+    from before multi-process training were written by one process)."""
+    check_resumable_training(source, state, config, CHECKPOINT_FORMAT, older_defaults={"world_size": 1})
