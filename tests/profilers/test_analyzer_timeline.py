@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from dnn_suite_profilers.analyzers import ProfilerToolError, analyze_nsys, analyze_nvprof
+from dnn_suite_profilers.analyzers import InvalidProfileFile, ProfilerToolError, analyze_nsys, analyze_nvprof
 
 STARTED = "started inside the window"
 
@@ -90,3 +90,27 @@ def test_no_kernels_message(tmp_path, build_nvprof):
     assert str(info.value) == (f"nvprof failed ({path}): no CUDA kernels were recorded. Check that the program ran "
                                "GPU kernels between cudaProfilerStart and cudaProfilerStop "
                                "(torch.cuda.profiler.start/stop)")
+
+
+def test_memcpy_table_without_rows(nsys_file):
+    # memcpy tracing on, nothing copied: every copy metric is there and 0
+    with sqlite3.connect(nsys_file) as conn:
+        conn.execute("DELETE FROM CUPTI_ACTIVITY_KIND_MEMCPY")
+    conn.close()
+    v = {key: m.value for key, m in analyze_nsys(nsys_file).metrics.items()}
+    assert [v[f"gpu{d}.memcpy_{k}_{what}"] for d in (0, 1) for k in ("htod", "dtoh", "dtod")
+            for what in ("time", "bytes")] == [0] * 12
+
+
+NSYS_EXPECTED = "expected an Nsight Systems SQLite export (nsys export --type sqlite, or nsys profile --export=sqlite)"
+
+
+@pytest.mark.parametrize(("table", "column"), [("CUPTI_ACTIVITY_KIND_MEMCPY", "bytes"),
+                                               ("CUPTI_ACTIVITY_KIND_KERNEL", "deviceId")])
+def test_missing_column_names_file_column_and_format(nsys_file, table, column):
+    with sqlite3.connect(nsys_file) as conn:
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    conn.close()
+    with pytest.raises(InvalidProfileFile) as info:
+        analyze_nsys(nsys_file)
+    assert str(info.value) == f"{nsys_file}: unexpected schema (no such column: {column}); {NSYS_EXPECTED}"
