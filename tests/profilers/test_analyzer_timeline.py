@@ -106,7 +106,7 @@ NSYS_EXPECTED = "expected an Nsight Systems SQLite export (nsys export --type sq
 
 
 @pytest.mark.parametrize(("table", "column"), [("CUPTI_ACTIVITY_KIND_MEMCPY", "bytes"),
-                                               ("CUPTI_ACTIVITY_KIND_KERNEL", "deviceId")])
+                                               ("CUPTI_ACTIVITY_KIND_KERNEL", "deviceId"), ("StringIds", "value")])
 def test_missing_column_names_file_column_and_format(nsys_file, table, column):
     with sqlite3.connect(nsys_file) as conn:
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
@@ -114,3 +114,12 @@ def test_missing_column_names_file_column_and_format(nsys_file, table, column):
     with pytest.raises(InvalidProfileFile) as info:
         analyze_nsys(nsys_file)
     assert str(info.value) == f"{nsys_file}: unexpected schema (no such column: {column}); {NSYS_EXPECTED}"
+
+
+def test_zero_length_kernels_have_no_time_share(nsys_file):
+    # device 1's kernels all recorded with end == start: a share of a zero total is undefined
+    with sqlite3.connect(nsys_file) as conn:
+        conn.execute("UPDATE CUPTI_ACTIVITY_KIND_KERNEL SET end = start WHERE deviceId = 1")
+    conn.close()
+    rows = [r for r in analyze_nsys(nsys_file).tables["top_kernels"] if r["device"] == 1]
+    assert [(r["instances"], r["total_ns"], r["time_pct"]) for r in rows] == [(2, 0, None)]
