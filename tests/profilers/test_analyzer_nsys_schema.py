@@ -89,3 +89,11 @@ def test_kern_sum_refusals_name_file_line_and_format(tmp_path, body, problem):
     with pytest.raises(InvalidProfileFile) as info:
         analyze_nsys_kern_sum(path)
     assert str(info.value) == f"{path}: {problem}; {KERN_SUM_EXPECTED}"
+
+
+def test_text_file_is_not_an_export(tmp_path):
+    path = tmp_path / "report.sqlite"
+    path.write_text("epoch 0 loss 1.0\n")
+    with pytest.raises(InvalidProfileFile) as info:
+        analyze_nsys(path)
+    assert str(info.value) == f"{path}: not an SQLite database; {EXPECTED}"
