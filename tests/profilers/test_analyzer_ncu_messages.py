@@ -45,7 +45,8 @@ def test_units_and_descriptions_name_the_source(fixtures_dir):
 
 def test_core_type_without_a_label_is_named_by_its_key(fixtures_dir):
     analysis = analyze_ncu(fixtures_dir / "ncu_old_columns.log", core_metrics={"fp32": FMA})
-    assert analysis.metrics["fp32_utilization"].description == f"fp32 utilization: {FMA}, cycle-weighted mean over 2 kernels"
+    described = analysis.metrics["fp32_utilization"].description
+    assert described == f"fp32 utilization: {FMA}, cycle-weighted mean over 2 kernels"
     assert analysis.metrics["fp32_utilization"].value == pytest.approx(40)
 
 

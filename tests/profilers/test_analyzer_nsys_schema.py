@@ -27,7 +27,8 @@ def test_without_nvtx_table_the_capture_span_is_used(nsys_file):
 
 
 def test_nvtx_text_inline_in_an_export_without_text_ids(nsys_file):
-    v = {k: m.value for k, m in analyze_nsys(change(nsys_file, "ALTER TABLE NVTX_EVENTS DROP COLUMN textId")).metrics.items()}
+    change(nsys_file, "ALTER TABLE NVTX_EVENTS DROP COLUMN textId")
+    v = {k: m.value for k, m in analyze_nsys(nsys_file).metrics.items()}
     assert (v["window_length"], v["gpu0.busy_time"]) == (1000, 750)
 
 
@@ -58,9 +59,10 @@ def test_export_without_kernel_table(nsys_file):
 
 
 def test_missing_kern_sum_file(tmp_path):
+    missing = tmp_path / "absent.csv"
     with pytest.raises(InvalidProfileFile) as info:
-        analyze_nsys_kern_sum(tmp_path / "absent.csv")
-    assert str(info.value) == f"{tmp_path / 'absent.csv'}: cannot read it (No such file or directory); {KERN_SUM_EXPECTED}"
+        analyze_nsys_kern_sum(missing)
+    assert str(info.value) == f"{missing}: cannot read it (No such file or directory); {KERN_SUM_EXPECTED}"
 
 
 def test_kern_sum_units_types_and_blank_lines(tmp_path):
