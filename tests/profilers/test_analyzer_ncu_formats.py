@@ -183,3 +183,55 @@ def test_report_counts_each_invocation(fixtures_dir):
     gemm = aggregate_kernels(rows)[0]
     assert (gemm["launches"], gemm["cycles"], gemm["duration_ns"]) == (3, 3_000, pytest.approx(6_000))
     assert gemm["fma_utilization"] == pytest.approx(40) and "invocations" not in gemm
+
+
+SUMMARY_HEADER = ('"Process ID","Kernel Name","Block Size","Grid Size","Invocations","Section Name","Metric Name",'
+                  '"Metric Unit","Minimum","Maximum","Average"')
+
+
+def summary_rows(block, grid, invocations, cycles, fma, pid="5"):
+    launch = f'"{pid}","gemm","{block}","{grid}","{invocations}","s"'
+    return [f'{launch},"gpc__cycles_elapsed.max","cycle","1","1","{cycles}"', f'{launch},"{FMA}","%","1","1","{fma}"']
+
+
+@pytest.mark.parametrize("configs", [
+    (("(128, 1, 1)", "(8, 1, 1)"), ("(256, 1, 1)", "(8, 1, 1)")),  # two block sizes
+    (("(128, 1, 1)", "(8, 1, 1)"), ("(128, 1, 1)", "(16, 1, 1)")),  # two grid sizes
+])
+def test_per_kernel_summary_keeps_launch_configurations_apart(tmp_path, configs):
+    # one kernel, two launch configurations: 2 x 1,000 cycles at fma 10, 3 x 4,000 cycles at fma 60
+    (block_a, grid_a), (block_b, grid_b) = configs
+    log = tmp_path / "ncu.log"
+    log.write_text("\n".join([SUMMARY_HEADER, *summary_rows(block_a, grid_a, 2, "1,000", 10),
+                              *summary_rows(block_b, grid_b, 3, "4,000", 60)]) + "\n")
+    analysis = analyze_ncu(log)
+    v = values(analysis)
+    assert v["kernel_count"] == 5
+    assert v["cycles"] == 2 * 1_000 + 3 * 4_000
+    assert v["fma_utilization"] == pytest.approx((2_000 * 10 + 12_000 * 60) / 14_000)
+    assert [(r["process_id"], r["id"], r["device"], r["invocations"], r["cycles"])
+            for r in analysis.tables["per_kernel"]] == [("5", "", None, 2, 1_000), ("5", "", None, 3, 4_000)]
+
+
+def test_per_kernel_summary_invocations_in_the_logs_locale(tmp_path):
+    # German thousands separators: 1.200 invocations of 2.000 cycles (2,5 %), 2 of 0,5 Kcycle
+    log = tmp_path / "ncu.log"
+    rows = [*summary_rows("(1, 1, 1)", "(1, 1, 1)", "1.200", "2.000", "2,5"),
+            *summary_rows("(2, 1, 1)", "(1, 1, 1)", "2", "1.000", "10")]
+    log.write_text("\n".join([SUMMARY_HEADER, *rows]) + "\n")
+    v = values(analyze_ncu(log))
+    assert v["kernel_count"] == 1_202
+    assert v["cycles"] == 1_200 * 2_000 + 2 * 1_000
+    assert v["fma_utilization"] == pytest.approx((2_400_000 * 2.5 + 2_000 * 10) / 2_402_000)
+
+
+def test_launches_without_a_value_add_nothing_to_the_sums(tmp_path):
+    # three launches: 100 cycles 2 us, n/a cycles 3 us, 300 cycles n/a us
+    lines = [HEADER,
+             row("gpc__cycles_elapsed.max", "cycle", "100", launch=0), row("gpu__time_duration.sum", "us", "2", 0),
+             row("gpc__cycles_elapsed.max", "cycle", "n/a", launch=1), row("gpu__time_duration.sum", "us", "3", 1),
+             row("gpc__cycles_elapsed.max", "cycle", "300", launch=2), row("gpu__time_duration.sum", "us", "n/a", 2)]
+    log = tmp_path / "ncu.log"
+    log.write_text("\n".join(lines) + "\n")
+    v = values(analyze_ncu(log))
+    assert (v["kernel_count"], v["cycles"], v["kernel_time"]) == (3, 400, pytest.approx(5_000))

@@ -3,6 +3,7 @@ import pytest
 from dnn_suite.errors import RunFailed
 from dnn_suite_profilers.analyzers.ncu_metrics import (
     CYCLES_METRIC,
+    chip_of,
     core_metric_candidates,
     core_utilization_metrics,
     missing_metrics,
@@ -48,8 +49,28 @@ def test_profiling_metrics():
         "sm__inst_executed_pipe_xu" + E,
         CYCLES_METRIC,
     ]
-    extended = profiling_metrics((9, 0), extras=True)
-    assert "sm__warps_active.avg.pct_of_peak_sustained_active" in extended and "gpu__time_duration.sum" in extended
+    assert profiling_metrics((9, 0), extras=True) == [
+        "sm__inst_executed_pipe_fma" + E,
+        "sm__inst_executed_pipe_fma_type_fp16" + E,
+        "sm__pipe_tensor_cycles_active" + E,
+        "sm__inst_executed_pipe_xu" + E,
+        CYCLES_METRIC,
+        "sm__throughput" + E,
+        "sm__warps_active.avg.pct_of_peak_sustained_active",
+        "dram__throughput" + E,
+        "sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active",
+        "sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active",
+        "gpu__time_duration.sum",
+    ]
+
+
+# The architecture row a capability falls in: its nearest listed capability at or below (8.7 is
+# Orin, an Ampere like GA102), and the oldest chip for anything older.
+@pytest.mark.parametrize("compute_capability, chip", [((9, 0), "gh100"), ((8, 7), "ga102"), ((7, 2), "gv100"),
+                                                       ((8, 0), "ga100"), ((7, 5), "tu102"), ((12, 1), "gb202"),
+                                                       ((6, 1), "gv100")])
+def test_chip_of_a_compute_capability(compute_capability, chip):
+    assert chip_of(compute_capability) == chip
 
 
 def test_candidates_cover_all_architectures():

@@ -33,12 +33,6 @@ def test_hopper_has_no_separate_fp16_pipe_nor_plain_tensor_pipe():
     assert hopper["tensor"].startswith("sm__pipe_tensor_cycles_active.")
 
 
-@pytest.mark.parametrize("compute_capability, chip", [((9, 0), "gh100"), ((8, 7), "ga102"), ((7, 2), "gv100"),
-                                                       ((8, 0), "ga100"), ((12, 1), "gb202")])
-def test_chip_of_a_compute_capability(compute_capability, chip):
-    assert chip_of(compute_capability) == chip
-
-
 def _ncu_run(tmp_path, *settings: str) -> tuple[dict, Path]:
     args = ["run", "tiny", "--profiler", "ncu", "--iterations", 3, "--output", tmp_path, "--json"]
     for setting in settings:
