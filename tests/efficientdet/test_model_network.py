@@ -135,18 +135,16 @@ def test_backbone_weights_loaded_and_not_reinitialised(b0_state):
     assert_backbone_equals(model, state)
 
 
-def test_imagenet_weights_come_from_the_hub_cache_only(b0_state, tmp_path):
-    hub = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path))
-    try:
-        with pytest.raises(UsageError, match="efficientnet_b0.*file not found.*never downloaded"):
-            build_efficientdet("d0", num_classes=3, backbone_weights="imagenet")
-        cached = hub_checkpoint("efficientnet_b0")
-        cached.parent.mkdir(parents=True)
-        cached.write_bytes(b0_state[0].read_bytes())
-        model = build_efficientdet("d0", num_classes=3, backbone_weights="imagenet")
-    finally:
-        torch.hub.set_dir(hub)
+def test_imagenet_weights_come_from_the_hub_cache_only(b0_state, tmp_path, monkeypatch):
+    # torch.hub.set_dir's setting, undone afterwards (set_dir(get_dir()) would pin the hub folder
+    # and hide later tests' TORCH_HOME)
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path))
+    with pytest.raises(UsageError, match="efficientnet_b0.*file not found.*never downloaded"):
+        build_efficientdet("d0", num_classes=3, backbone_weights="imagenet")
+    cached = hub_checkpoint("efficientnet_b0")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b0_state[0].read_bytes())
+    model = build_efficientdet("d0", num_classes=3, backbone_weights="imagenet")
     assert_backbone_equals(model, b0_state[1])
 
 
