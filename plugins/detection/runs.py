@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
 
 from .classes import class_difference
-from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_transforms
+from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader, build_transforms
 from .data.sources import parse_source, read_source, split_source
 
 DEFAULT_REAL_ROOT = Path("/dataset")
@@ -99,3 +101,16 @@ def run_dataset(run: RunContext, split: str, *, owner: str, image_size: int, let
         raise UsageError(f"evaluation dataset {name} has other classes than the training dataset "
                          f"{run.config.dataset}: {difference}")
     return cache[split]
+
+
+def run_loader(run: RunContext, data: DetectionDataset, split: str, *, batch_size: int | None = None,
+               stack: bool = True) -> torch.utils.data.DataLoader:
+    """A loader of ``data`` with the run's loader settings (``run.data_loader``); when training,
+    shuffled from the run's seed, sharded across its processes and without a last partial batch.
+    ``stack``: images as one tensor (square inputs) or a list (models that resize their own)."""
+    train = split == "train"
+    settings = run.data_loader
+    return build_loader(data, batch_size or run.config.batch_size, shuffle=train, workers=settings["workers"],
+                        pin_memory=settings["pin_memory"], drop_last=train, seed=run.config.seed,
+                        shard=(run.rank, run.world_size) if train and run.world_size > 1 else None,
+                        prefetch_factor=settings["prefetch_factor"], stack=stack)

@@ -14,9 +14,9 @@ from dnn_suite.errors import UsageError
 from dnn_suite.precision import AMP_DTYPES, memory_format
 from dnn_suite.training.checkpoint import load_model_state
 from dnn_suite_detection.classes import class_difference
-from dnn_suite_detection.data import DetectionDataset, build_loader
+from dnn_suite_detection.data import DetectionDataset
 from dnn_suite_detection.evaluate import COCO_EVALUATORS
-from dnn_suite_detection.runs import run_dataset
+from dnn_suite_detection.runs import run_dataset, run_loader
 
 from .checkpoint import load_checkpoint
 from .model import VARIANTS, build_efficientdet
@@ -37,12 +37,7 @@ def dataset(run: RunContext, split: str) -> DetectionDataset:
 
 
 def loader(run: RunContext, split: str, *, batch_size: int | None = None) -> torch.utils.data.DataLoader:
-    train = split == "train"
-    shard = (run.rank, run.world_size) if train and run.world_size > 1 else None
-    settings = run.data_loader
-    return build_loader(dataset(run, split), batch_size or run.config.batch_size, shuffle=train,
-                        workers=settings["workers"], pin_memory=settings["pin_memory"], drop_last=train,
-                        seed=run.config.seed, shard=shard, prefetch_factor=settings["prefetch_factor"])
+    return run_loader(run, dataset(run, split), split, batch_size=batch_size)
 
 
 def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
 from dnn_suite.precision import AMP_DTYPES, MixedPrecision, memory_format as _memory_format
+from dnn_suite.training.checkpoint import load_tensors
 
 OPTIMIZERS = ("sgd", "adamw")
 #: the learning rate when option ``lr`` is 0: SGD's per 256 images (scaled with the batch size), AdamW's
@@ -139,11 +140,7 @@ def load_weights(model: nn.Module, spec: str, model_name: str) -> str:
     an error, and so is a file sharing no tensor with it.
     """
     path = weights_file(spec, model_name)
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several kinds for a file that is not a state dict
-        raise UsageError(f"weights {path}: not a readable weights file ({str(exc).splitlines()[0][:120]})") from None
-    state = _state_dict(content)
+    state = _state_dict(load_tensors(path, f"weights {path}: not a readable weights file"))
     if state is None:
         raise UsageError(f"weights {path}: expected a state dict (names to tensors), found none")
     own = model.state_dict()

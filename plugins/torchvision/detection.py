@@ -20,11 +20,11 @@ from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
 from dnn_suite.registry import ModelSpec
-from dnn_suite_detection.data import DATASET_NAMES, build_loader as detection_loader
+from dnn_suite_detection.data import DATASET_NAMES
 from dnn_suite_detection.data.loader import collate_list
 from dnn_suite_detection.data.sources import SCHEMES
 from dnn_suite_detection.evaluate import COCO_EVALUATORS, evaluate_detections
-from dnn_suite_detection.runs import run_dataset, split_dataset
+from dnn_suite_detection.runs import run_dataset, run_loader, split_dataset
 
 from . import common, train
 from .detection_models import DETECTORS, FAMILIES, build_detector
@@ -105,12 +105,7 @@ def training_data(run: RunContext) -> common.TrainingData:
 
 
 def build_loader(run: RunContext, split: str) -> torch.utils.data.DataLoader:
-    train = split == "train"
-    settings = run.data_loader
-    return detection_loader(dataset(run, split), run.config.batch_size, shuffle=train, workers=settings["workers"],
-                            pin_memory=settings["pin_memory"], drop_last=train, seed=run.config.seed,
-                            shard=(run.rank, run.world_size) if train and run.world_size > 1 else None,
-                            prefetch_factor=settings["prefetch_factor"], stack=False)
+    return run_loader(run, dataset(run, split), split, stack=False)
 
 
 def build_optimizer(run: RunContext, model: nn.Module) -> torch.optim.Optimizer:
