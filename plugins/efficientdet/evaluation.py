@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from dnn_suite.context import RunContext
+from dnn_suite.precision import autocast_dtype
 from dnn_suite_detection.evaluate import evaluate_detections
 
 from .model import postprocess
@@ -24,7 +25,7 @@ from .model import postprocess
 def predict(run: RunContext, model: nn.Module, loader: Any, anchors: torch.Tensor) -> list[dict[str, torch.Tensor]]:
     """Detections per image, in dataset order, boxes in original-image pixels."""
     options = run.options
-    amp_dtype = torch.float16 if run.device.type == "cuda" else torch.bfloat16
+    amp_dtype = autocast_dtype(options["amp_dtype"], run.device)
     detections: list[dict[str, torch.Tensor]] = []
     for images, targets in loader:
         images = images.to(run.device, non_blocking=True)

@@ -43,3 +43,11 @@ def test_without_amp_and_channels_last_the_model_runs_fp32_nchw(cli, tmp_path):
     assert only_in(images, torch.contiguous_format)
     spatial = spatial_weights(seen)
     assert spatial and all(only_in(w, torch.contiguous_format) for w in spatial)
+
+
+@pytest.mark.slow
+def test_evaluation_runs_in_the_amp_dtype_asked_for(cli, tmp_path):
+    seen = _convolutions_seen(cli, tmp_path, "--amp", "--amp-dtype", "float16", "--evaluate")
+    evaluation = [output for _, _, output in seen if not output.requires_grad]
+    assert evaluation  # the --evaluate forward passes, under no_grad
+    assert {output.dtype for _, _, output in seen} == {torch.float16}  # not CPU autocast's default bf16
