@@ -82,6 +82,26 @@ def test_the_seam_records_but_skips_cuda_calls_off_cuda(call_log):
     assert [c["call"] for c in call_log()] == ["profiler_start", "range_push", "range_pop", "profiler_stop"]
 
 
+def test_on_cuda_the_seam_makes_the_profiler_and_nvtx_calls_in_order(call_log, monkeypatch):
+    """This machine has no CUDA driver, so torch's CUDA entry points are replaced by recorders:
+    the calls nsys, nvprof and ncu act on (cudaProfilerStart/Stop, NVTX push/pop) must be made,
+    and the queue drained before the capture opens and before it closes."""
+    made: list[tuple] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: made.append(("synchronize", device)))
+    monkeypatch.setattr(torch.cuda.profiler, "start", lambda: made.append(("cudaProfilerStart",)))
+    monkeypatch.setattr(torch.cuda.profiler, "stop", lambda: made.append(("cudaProfilerStop",)))
+    monkeypatch.setattr(torch.cuda.nvtx, "range_push", lambda name: made.append(("nvtxRangePush", name)))
+    monkeypatch.setattr(torch.cuda.nvtx, "range_pop", lambda: made.append(("nvtxRangePop",)))
+    gpu = torch.device("cuda", 1)
+    capture.profiler_start(gpu)
+    capture.range_push(WINDOW, gpu)
+    capture.range_pop(gpu)
+    capture.profiler_stop(gpu)
+    assert made == [("synchronize", gpu), ("cudaProfilerStart",), ("nvtxRangePush", WINDOW), ("nvtxRangePop",),
+                    ("synchronize", gpu), ("cudaProfilerStop",)]
+    assert [c["call"] for c in call_log()] == ["profiler_start", "range_push", "range_pop", "profiler_stop"]
+
+
 def _calls(*steps: tuple[str, int]) -> list[dict]:
     names = {"range_push": WINDOW}
     return [{"call": call, "name": names.get(call), "thread": thread, "main_thread": 1} for call, thread in steps]
