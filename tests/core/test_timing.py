@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 import pytest
 import torch
 
 from dnn_suite.errors import RunFailed
-from dnn_suite.timing import CudaEventClock, HostClock, PendingIteration, make_clock, settle
+from dnn_suite.timing import CudaEventClock, CudaSyncClock, HostClock, PendingIteration, make_clock, settle
+
+GPU = torch.device("cuda", 1)  # not device 0, so that a clock that drops its device is seen
 
 
 def _pending(clock, losses, sleep_s=0.0):
@@ -48,10 +51,72 @@ def test_settle_of_nothing_reads_nothing():
     assert settle([], HostClock()).records == [] and settle([], HostClock()).last_end is None
 
 
+def test_settle_keeps_the_rank_of_each_iteration():
+    clock = HostClock()
+    start = clock.mark()
+    pending = [PendingIteration(1, 7, 0.0, start, clock.mark(), 2, 0.25, rank=3)]
+    assert [(r.window, r.iteration, r.rank) for r in settle(pending, clock).records] == [(1, 7, 3)]
+
+
 def test_cpu_runs_on_the_host_clock_in_both_modes():
-    assert isinstance(make_clock(torch.device("cpu"), "deferred"), HostClock)
-    assert isinstance(make_clock(torch.device("cpu"), "synchronized"), HostClock)
-    assert isinstance(make_clock(torch.device("cuda"), "deferred"), CudaEventClock)
+    assert type(make_clock(torch.device("cpu"), "deferred")) is HostClock
+    assert type(make_clock(torch.device("cpu"), "synchronized")) is HostClock
+
+
+@pytest.mark.parametrize(("mode", "kind"), [("deferred", CudaEventClock), ("synchronized", CudaSyncClock)])
+def test_cuda_gets_events_when_deferred_and_synchronized_host_marks_otherwise_on_its_own_device(mode, kind):
+    clock = make_clock(GPU, mode)
+    assert type(clock) is kind and clock.device == GPU
+
+
+# This machine has no CUDA driver, so the few torch CUDA entry points the clocks call are replaced
+# by recorders (as in tests/profilers/test_capture_seam.py); the gpu tests below run the real ones.
+@dataclass
+class _EventStandIn:
+    """torch.cuda.Event's interface: how it was made, where it was recorded, and elapsed_time in
+    milliseconds (as torch's is) between two events recorded ``at_ms`` apart."""
+
+    enable_timing: bool = False
+    at_ms: float = 0.0
+    stream: object = "never recorded"
+
+    def record(self, stream: object = None) -> None:
+        self.stream = stream
+
+    def elapsed_time(self, end: _EventStandIn) -> float:
+        return end.at_ms - self.at_ms
+
+
+@pytest.fixture
+def synchronized_devices(monkeypatch: pytest.MonkeyPatch) -> list[torch.device | None]:
+    """The devices torch.cuda.synchronize is called with, in order."""
+    devices: list[torch.device | None] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: devices.append(device))
+    return devices
+
+
+def test_cuda_event_marks_are_timed_events_on_the_devices_current_stream(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(torch.cuda, "Event", _EventStandIn)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: ("current stream of", device))
+    event = CudaEventClock(GPU).mark()
+    assert event.enable_timing is True and event.stream == ("current stream of", GPU)
+
+
+def test_cuda_event_times_are_milliseconds_turned_to_seconds():
+    assert CudaEventClock(GPU).seconds(_EventStandIn(True, at_ms=250.0), _EventStandIn(True, at_ms=1750.0)) == 1.5
+
+
+def test_cuda_clocks_wait_for_their_own_device(synchronized_devices: list[torch.device | None]):
+    CudaEventClock(GPU).wait()
+    CudaSyncClock(GPU).wait()
+    assert synchronized_devices == [GPU, GPU]
+
+
+def test_a_synchronized_cuda_mark_reads_the_host_clock_after_waiting_for_its_device(monkeypatch: pytest.MonkeyPatch):
+    waits: list[tuple[torch.device | None, float]] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: waits.append((device, time.perf_counter())))
+    mark = CudaSyncClock(GPU).mark()
+    assert [device for device, _ in waits] == [GPU] and waits[0][1] <= mark <= time.perf_counter()
 
 
 @pytest.mark.parametrize("mode", ["deferred", "synchronized"])
