@@ -11,7 +11,8 @@ field is ``"ID"``. Three layouts are read:
 
 * long (the default details page): one row per kernel launch and metric, with "Metric Name",
   "Metric Unit" and "Metric Value" columns; any of the known column sets (older versions put
-  "Kernel Time" after "Kernel Name", newer ones add Block Size..CC and trailing Rule columns);
+  "Kernel Time" after "Kernel Name", newer ones add Block Size..CC and trailing Rule columns,
+  which metric rows may leave out after the value);
 * wide (``--page raw``): one row per launch, one column per metric (names contain ``__``),
   and a second row with the units;
 * per-kernel summary (``--print-summary per-kernel``): one row per kernel and metric, with
@@ -148,8 +149,8 @@ class _LogParser:
     def add(self, fields: list[str]) -> None:
         if fields[0] == "ID" or (fields[0] == "Process ID" and INVOCATIONS in fields):
             self.table = _CsvTable(fields)
-        elif self.table is not None and len(fields) == len(self.table.columns):
-            self.table.add(fields, self)
+        elif self.table is not None and (row := self.table.fit(fields)) is not None:
+            self.table.add(row, self)
 
     def launch(self, key: tuple[str, ...], process_id: str, launch_id: str, name: str,
                device: str | None) -> KernelLaunch:
@@ -211,6 +212,17 @@ class _CsvTable:
         else:
             parser.cells += [(launch, column, fields[i], self.units[i])
                              for i, column in enumerate(self.columns) if "__" in column]
+
+    def fit(self, fields: list[str]) -> list[str] | None:
+        """The row with one field per column, or None for a line that is not a row of this table.
+
+        Versions that add the trailing Rule columns end a long-layout metric row after its value
+        (``...,"Metric Value","1.59",``), leaving the empty Rule fields out; such a row is padded."""
+        if len(fields) == len(self.columns):
+            return fields
+        if self.long and self.index[self.value_column] < len(fields) < len(self.columns):
+            return fields + [""] * (len(self.columns) - len(fields))
+        return None
 
     def _get(self, fields: list[str], column: str) -> str | None:
         i = self.index.get(column)
