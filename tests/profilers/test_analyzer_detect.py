@@ -1,8 +1,12 @@
+import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
+from dnn_suite.memory_model import CATEGORIES, FILE_FORMAT
 from dnn_suite_profilers.analyzers import InvalidProfileFile, ProfilerToolError, detect_and_analyze
+from sqlite_edit import edited
 
 
 def test_nvprof(nvprof_file):
@@ -61,3 +65,94 @@ def test_missing_file_and_binary_report(tmp_path):
     report.write_bytes(b"\x00\x01binary")
     with pytest.raises(InvalidProfileFile, match="nsys export --type sqlite"):
         detect_and_analyze(report)
+
+
+DETECT_EXPECTED = (
+    "expected one of: an nvprof .nvvp profile (SQLite); an Nsight Systems SQLite export; "
+    "the cuda_gpu_kern_sum CSV of nsys stats; an ncu --csv log; an NVML samples CSV; a memory profiler's memory.json"
+)
+
+
+def refusal(path: Path) -> str:
+    """The whole message ``detect_and_analyze`` refuses ``path`` with."""
+    with pytest.raises(InvalidProfileFile) as info:
+        detect_and_analyze(path)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("run.nsys-rep", "convert it with: nsys export --type sqlite -o OUT.sqlite FILE"),
+        ("run.qdrep", "convert it with: nsys export --type sqlite -o OUT.sqlite FILE"),
+        ("run.ncu-rep", "convert it with: ncu -i FILE --page raw --csv > OUT.csv"),
+    ],
+)
+def test_binary_reports_name_their_conversion(tmp_path, name, hint):
+    report = tmp_path / name
+    report.write_bytes(b"\x00\x01binary")
+    assert refusal(report) == f"{report}: a binary report file, {hint}; {DETECT_EXPECTED}"
+
+
+def test_sqlite_with_neither_tools_tables(tmp_path):
+    # a StringTable without a kernel table is not nvprof's either
+    path = edited(tmp_path / "other.db", "CREATE TABLE StringTable (_id_ INTEGER PRIMARY KEY, value TEXT)")
+    assert refusal(path) == f"{path}: an SQLite database with neither nvprof nor nsys tables; {DETECT_EXPECTED}"
+
+
+def test_unreadable_sqlite_file(tmp_path):
+    path = tmp_path / "broken.sqlite"
+    path.write_bytes(b"SQLite format 3\x00" + bytes(84))
+    assert refusal(path) == f"{path}: unreadable SQLite database (file is not a database); {DETECT_EXPECTED}"
+
+
+def test_nvprof_file_with_both_kernel_tables(nvprof_file):
+    # nvprof writes the older kernel table too; the concurrent one is read
+    path = edited(nvprof_file, "CREATE TABLE CUPTI_ACTIVITY_KIND_KERNEL AS "
+                  "SELECT * FROM CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL WHERE 0")
+    analysis = detect_and_analyze(path)
+    assert (analysis.tool, analysis.metrics["gpu0.busy_time"].value) == ("nvprof", 750)
+
+
+def test_nsys_export_without_target_info(nsys_file):
+    path = edited(nsys_file, "DROP TABLE TARGET_INFO_GPU", "DROP TABLE TARGET_INFO_CUDA_DEVICE")
+    analysis = detect_and_analyze(path)
+    assert (analysis.tool, analysis.metrics["gpu0.busy_time"].value) == ("nsys", 750)
+    assert analysis.tables["per_device"][0]["device"] == 0 and "name" not in analysis.tables["per_device"][0]
+
+
+def test_nsys_target_info_alone_is_read_as_nsys(tmp_path):
+    path = edited(tmp_path / "report.sqlite", "CREATE TABLE TARGET_INFO_GPU (vmId INTEGER, id INTEGER, name TEXT)")
+    assert refusal(path) == (
+        f"{path}: no CUPTI_ACTIVITY_KIND_KERNEL table with StringIds (was CUDA tracing on: nsys profile -t cuda?); "
+        "expected an Nsight Systems SQLite export (nsys export --type sqlite, or nsys profile --export=sqlite)"
+    )
+
+
+def test_memory_file(tmp_path):
+    peak = {category: 10 * (i + 1) for i, category in enumerate(CATEGORIES)}  # 10 .. 70 bytes
+    path = tmp_path / "memory.json"
+    path.write_text(json.dumps({"format": FILE_FORMAT, "version": 1, "run_batch_size": 2,
+                                "points": {"2": {"peak": {**peak, "total": 280}}}}))
+    analysis = detect_and_analyze(path)
+    assert (analysis.tool, analysis.source) == ("memory", path)
+    assert (analysis.metrics["peak_total"].value, analysis.metrics["peak_activations"].value) == (280, 50)
+
+
+KERN_SUM_HEADER = "Time (%),Total Time (ns),Instances,Avg (ns),Med (ns),Min (ns),Max (ns),StdDev (ns),Name"
+KERN_SUM_ROW = "61.9,650,3,216.7,300.0,50,300,144.3,relu_kernel"
+
+
+def test_windows_line_ends_are_read(tmp_path):
+    path = tmp_path / "kern_sum.csv"
+    path.write_bytes(f"{KERN_SUM_HEADER}\r\n{KERN_SUM_ROW}\r\n".encode())
+    analysis = detect_and_analyze(path)
+    assert (analysis.tool, analysis.metrics["kernel_count"].value) == ("nsys", 3)
+
+
+@pytest.mark.parametrize("after_last_column", ["  ", "\t", "X"])
+def test_a_header_with_more_after_its_last_column_is_no_header(tmp_path, after_last_column):
+    # only the line end is removed: the kern_sum analyzer would not find its header in this file either
+    path = tmp_path / "kern_sum.csv"
+    path.write_text(f"{KERN_SUM_HEADER}{after_last_column}\n{KERN_SUM_ROW}\n")
+    assert refusal(path) == f"{path}: not a supported profiler output; {DETECT_EXPECTED}"

@@ -7,8 +7,10 @@ import sqlite3
 import pytest
 
 from dnn_suite_profilers.analyzers import InvalidProfileFile, ProfilerToolError, analyze_nvprof, check_nvprof_output
+from sqlite_edit import edited
 
 WINDOW = (1000, 2000)
+NVPROF_EXPECTED = "expected an nvprof profile (.nvvp SQLite file from nvprof --export-profile)"
 
 
 def values(analysis):
@@ -123,8 +125,60 @@ def test_json_and_text(nvprof_file):
 
 def test_unsupported_gpu_message(tmp_path):
     check_nvprof_output("==1== NVPROF is profiling process 1\n", tmp_path / "log")
-    with pytest.raises(ProfilerToolError, match="compute capability 8.0 and higher"):
+    with pytest.raises(ProfilerToolError) as info:
         check_nvprof_output(
             "======== Warning: nvprof is not supported on devices with compute capability 8.0 and higher.\n",
             tmp_path / "log",
         )
+    assert str(info.value) == (
+        f"nvprof failed ({tmp_path / 'log'}): nvprof does not support GPUs of compute capability 8.0 and higher. "
+        "Use the nsys profiler for GPU compute utilization on this GPU"
+    )
+    assert (info.value.tool, info.value.path) == ("nvprof", tmp_path / "log")
+
+
+def test_without_a_marker_table_the_capture_span_is_used(nvprof_file):
+    analysis = analyze_nvprof(edited(nvprof_file, "DROP TABLE CUPTI_ACTIVITY_KIND_MARKER"))
+    assert analysis.tables["window"] == [
+        {"start_ns": 200, "end_ns": 3100, "length_ns": 2900,
+         "source": "capture span (first kernel start to last kernel end)"},
+    ]
+    assert analysis.metrics["gpu0.busy_time"].value == 1300
+
+
+def test_the_window_table_names_the_nvtx_range(nvprof_file):
+    rows = analyze_nvprof(nvprof_file).tables["window"]
+    assert rows == [{"start_ns": 1000, "end_ns": 2000, "length_ns": 1000, "source": "NVTX range 'dnn_suite.window'"}]
+
+
+def test_kernel_table_without_a_string_table(nvprof_file):
+    path = edited(nvprof_file, "DROP TABLE StringTable")
+    with pytest.raises(InvalidProfileFile) as info:
+        analyze_nvprof(path)
+    assert str(info.value) == (
+        f"{path}: no CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL or CUPTI_ACTIVITY_KIND_KERNEL table with a StringTable; "
+        f"{NVPROF_EXPECTED}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "sqlite_error"),
+    [
+        ("CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL", "deviceId", "no such column: deviceId"),
+        ("CUPTI_ACTIVITY_KIND_MARKER", "timestamp", "no such column: b.timestamp"),
+        ("CUPTI_ACTIVITY_KIND_MEMCPY", "bytes", "no such column: bytes"),
+    ],
+)
+def test_a_missing_column_is_an_unexpected_schema(nvprof_file, table, column, sqlite_error):
+    path = edited(nvprof_file, f"ALTER TABLE {table} RENAME COLUMN {column} TO renamed_{column}")
+    with pytest.raises(InvalidProfileFile) as info:
+        analyze_nvprof(path)
+    assert str(info.value) == f"{path}: unexpected schema ({sqlite_error}); {NVPROF_EXPECTED}"
+
+
+def test_top_kernels_default_to_the_20_longest_names(tmp_path, build_nvprof):
+    # 21 kernel names on device 0, kernel_i lasting 10 * i ns, all inside the window: kernel_1 is left out
+    kernels = [(0, 7, 1000 + 100 * i, 1000 + 100 * i + 10 * i, f"kernel_{i}") for i in range(1, 22)]
+    path = build_nvprof(tmp_path / "p.nvvp", [("dnn_suite.window", 1000, 4000)], kernels=kernels)
+    rows = analyze_nvprof(path).tables["top_kernels"]
+    assert [row["name"] for row in rows] == [f"kernel_{i}" for i in range(21, 1, -1)]
