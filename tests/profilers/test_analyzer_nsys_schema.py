@@ -2,38 +2,29 @@
 GPUs without compute capability), the kern_sum CSV's units and types, and the whole one-line
 message of every refusal."""
 
-import sqlite3
-
 import pytest
 
 from dnn_suite_profilers.analyzers import InvalidProfileFile, analyze_nsys, analyze_nsys_kern_sum
+from sqlite_edit import edited
 
 EXPECTED = "expected an Nsight Systems SQLite export (nsys export --type sqlite, or nsys profile --export=sqlite)"
 KERN_SUM_HEADER = "Time (%),Total Time (ns),Instances,Avg (ns),Med (ns),Min (ns),Max (ns),StdDev (ns),Name"
 KERN_SUM_EXPECTED = "expected the CSV of nsys stats -r cuda_gpu_kern_sum, header " + KERN_SUM_HEADER
 
 
-def change(path, *statements):
-    with sqlite3.connect(path) as conn:
-        for statement in statements:
-            conn.execute(statement)
-    conn.close()
-    return path
-
-
 def test_without_nvtx_table_the_capture_span_is_used(nsys_file):
-    v = {k: m.value for k, m in analyze_nsys(change(nsys_file, "DROP TABLE NVTX_EVENTS")).metrics.items()}
+    v = {k: m.value for k, m in analyze_nsys(edited(nsys_file, "DROP TABLE NVTX_EVENTS")).metrics.items()}
     assert v["window_length"] == 3100 - 200
 
 
 def test_nvtx_text_inline_in_an_export_without_text_ids(nsys_file):
-    change(nsys_file, "ALTER TABLE NVTX_EVENTS DROP COLUMN textId")
+    edited(nsys_file, "ALTER TABLE NVTX_EVENTS DROP COLUMN textId")
     v = {k: m.value for k, m in analyze_nsys(nsys_file).metrics.items()}
     assert (v["window_length"], v["gpu0.busy_time"]) == (1000, 750)
 
 
 def test_gpus_without_compute_capability(nsys_file):
-    change(nsys_file, "ALTER TABLE TARGET_INFO_GPU DROP COLUMN computeMajor",
+    edited(nsys_file, "ALTER TABLE TARGET_INFO_GPU DROP COLUMN computeMajor",
            "ALTER TABLE TARGET_INFO_GPU DROP COLUMN computeMinor")
     rows = analyze_nsys(nsys_file).tables["per_device"]
     assert [(r["device"], r["name"], "compute_capability" in r) for r in rows] == [
@@ -43,7 +34,7 @@ def test_gpus_without_compute_capability(nsys_file):
 @pytest.mark.parametrize("table", ["TARGET_INFO_GPU", "TARGET_INFO_CUDA_DEVICE", "NVTX_EVENTS"])
 def test_schema_mismatch_names_file_and_format(nsys_file, table):
     column = {"TARGET_INFO_GPU": "name", "TARGET_INFO_CUDA_DEVICE": "cudaId", "NVTX_EVENTS": "eventType"}[table]
-    change(nsys_file, f"ALTER TABLE {table} DROP COLUMN {column}")
+    edited(nsys_file, f"ALTER TABLE {table} DROP COLUMN {column}")
     column = "e." + column if table == "NVTX_EVENTS" else column  # the NVTX query names its table e
     with pytest.raises(InvalidProfileFile) as info:
         analyze_nsys(nsys_file)
@@ -51,7 +42,7 @@ def test_schema_mismatch_names_file_and_format(nsys_file, table):
 
 
 def test_export_without_kernel_table(nsys_file):
-    change(nsys_file, "DROP TABLE CUPTI_ACTIVITY_KIND_KERNEL")
+    edited(nsys_file, "DROP TABLE CUPTI_ACTIVITY_KIND_KERNEL")
     with pytest.raises(InvalidProfileFile) as info:
         analyze_nsys(nsys_file)
     assert str(info.value) == (f"{nsys_file}: no CUPTI_ACTIVITY_KIND_KERNEL table with StringIds (was CUDA tracing "
