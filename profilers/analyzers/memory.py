@@ -64,6 +64,14 @@ def read_memory_file(path: Path) -> dict[str, Any]:
             isinstance(p, dict) and isinstance(p.get("peak"), dict) and "total" in p["peak"] for p in points.values()):
         raise InvalidProfileFile(path, "'points' is missing or has a point without a 'peak' breakdown",
                                  "points: {batch size: {peak: {category: bytes, total: bytes}, ...}}")
+    run_batch_size = document.get("run_batch_size")
+    if str(run_batch_size) not in points:
+        raise InvalidProfileFile(path, f"run_batch_size {run_batch_size!r} is none of the points' batch sizes",
+                                 "run_batch_size: the batch size of one of 'points'")
+    missing = [category for category in CATEGORIES if category not in points[str(run_batch_size)]["peak"]]
+    if missing:
+        raise InvalidProfileFile(path, f"the peak at the run's batch size has no {', '.join(missing)}",
+                                 f"a peak with {', '.join(CATEGORIES)} and total")
     return document
 
 
