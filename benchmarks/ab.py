@@ -30,10 +30,16 @@ from typing import Any
 # PASSIVE (dnn_suite/cli.py); that helps on a loaded machine but slows effdet's training step
 # far more than ours (docs/PERFORMANCE.md), so it is not imposed on both sides here. Run a
 # script with OMP_WAIT_POLICY=PASSIVE to measure that case.
+#
+# glibc malloc's policy for freed memory is, likewise, glibc's own unless --allocator kept asks for
+# what the dnn-suite CLI does by default (dnn_suite/allocator.py), so published figures stay
+# comparable. Either way it holds for the whole process, both sides, and its children.
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from dnn_suite import allocator  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- setup
@@ -50,12 +56,16 @@ def parser(description: str, *, rounds: int, quick_rounds: int) -> argparse.Argu
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; on CUDA each call ends synchronized")
     p.add_argument("--amp", action="store_true",
                    help="autocast on both sides: fp16 (+ GradScaler when training) on CUDA, bf16 on the CPU")
+    p.add_argument("--allocator", choices=allocator.POLICIES, default=allocator.DEFAULT,
+                   help="glibc malloc for the whole process, both sides and their children: default (glibc's own, "
+                        "the default here) or kept (freed memory kept for reuse, as the dnn-suite CLI does)")
     p.set_defaults(default_rounds=rounds, quick_rounds=quick_rounds)
     return p
 
 
 def parse(p: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
+    allocator.apply(args.allocator)
     if args.rounds is None:
         args.rounds = args.quick_rounds if args.quick else args.default_rounds
     import torch
@@ -92,6 +102,7 @@ def machine() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or "unset (libgomp default)",
+        "allocator": allocator.in_force(),
         "load_average_1_5_15": load_average(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -101,7 +112,9 @@ def header(title: str, args: argparse.Namespace, **settings: Any) -> dict[str, A
     info = machine()
     print(f"== {title}")
     print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, {info['threads']} threads, "
-          f"OMP_WAIT_POLICY={info['omp_wait_policy']}, load average {info['load_average_1_5_15']} (1/5/15 min)")
+          f"OMP_WAIT_POLICY={info['omp_wait_policy']}, allocator {info['allocator']['policy']} (mmap threshold "
+          f"{info['allocator']['mmap_threshold'] or 'glibc default'}), load average {info['load_average_1_5_15']} "
+          "(1/5/15 min)")
     if settings:
         print("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     print(f"rounds: {args.rounds} (sides alternate ABBA; medians, minimums, ratios of medians and median per-round ratios)",

@@ -95,7 +95,7 @@ def harness_figures(run_json: dict) -> dict:
 def run_side(side: str, args, data_root: str, output: str) -> dict:
     common = ["--image-size", str(args.image_size), "--batch-size", str(args.batch_size), "--warmup",
               str(args.warmup), "--iterations", str(args.iterations), "--workers", str(args.workers),
-              "--device", args.device]
+              "--device", args.device, "--allocator", args.allocator]  # dnn-suite's flag, and ab's for --bare
     if args.in_process:
         if side == "bare":
             return bare(args)
@@ -113,7 +113,8 @@ def run_side(side: str, args, data_root: str, output: str) -> dict:
                    "--data-root", data_root, "--output", output, *common]
     else:
         command = [sys.executable, str(Path(__file__)), "--bare", "--data-root", data_root, *common]
-    # Both children under the wait policy the dnn-suite CLI picks (PASSIVE unless the environment says).
+    # Both children under the wait policy the dnn-suite CLI picks (PASSIVE unless the environment says), and
+    # both under --allocator: ab.parse put it in force here, os.environ carries it, and each child applies it.
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     done = subprocess.run(command, capture_output=True, text=True, cwd=ab.REPO, env=env)
     if done.returncode != 0:

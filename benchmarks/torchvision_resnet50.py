@@ -85,7 +85,8 @@ def harness(args, output: str) -> dict:
              str(args.warmup), "--iterations", str(args.iterations), "--workers", str(args.workers), "--device",
              args.device, "--amp" if args.amp else "--no-amp",
              "--channels-last" if args.channels_last else "--no-channels-last",
-             "--set", f"model_options.num_classes={CLASSES}"]
+             "--set", f"model_options.num_classes={CLASSES}",
+             "--allocator", args.allocator]  # as ab.parse put in force for this whole process, both sides
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         code = dnn_suite_main(["--quiet", "run", MODEL, "--json", "--output", output, *flags])

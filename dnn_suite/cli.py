@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from dnn_suite import __version__, distributed, environment, progress, signals
+from dnn_suite import __version__, allocator, distributed, environment, progress, signals
 from dnn_suite.datasets import catalogue
 from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.config import RUN_KEYS, TIMING_MODES, RunConfig, load_suite, parse_set, resolve
@@ -130,6 +130,9 @@ def _add_common(parser: argparse.ArgumentParser, registry: Registry, model: Mode
     parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=None,
                         help="cuDNN autotuning of convolution algorithms (default on)")
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--allocator", choices=allocator.POLICIES,
+                        help="glibc malloc: kept (the default) keeps freed memory for reuse, so that large tensors "
+                             "are not page-faulted in again at every step; default is glibc's own behaviour")
     parser.add_argument("--set", dest="set_pairs", action="append", default=[], metavar="KEY=VALUE",
                         help="override any setting: batch_size=4, model_options.image_size=256, "
                              "profiler_options.nvml.interval_ms=50")
@@ -258,7 +261,7 @@ def _flag_layer(args: argparse.Namespace) -> dict[str, Any]:
     layer = parse_set(args.set_pairs)
     names = ("variant", "batch_size", "device", "dataset", "eval_dataset", "data_root", "output", "workers", "seed",
              "warmup", "iterations", "duration", "repeat", "evaluate", "sync_batchnorm", "timing", "tf32",
-             "cudnn_benchmark")
+             "cudnn_benchmark", "allocator")
     for name in names:
         value = getattr(args, name, None)
         if value is not None:
@@ -275,10 +278,15 @@ def _flag_layer(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _config(args: argparse.Namespace, registry: Registry) -> RunConfig:
+    """The resolved configuration, its allocator policy put in force for this process and its children."""
     suite = load_suite(args.config) if args.config else None
     if getattr(args, "resume", None):  # the run's own settings, and only what may change on resume
-        return resume_config(args.resume, args.target, registry, suite=suite, flags=_flag_layer(args))
-    return resolve(args.target, registry, suite=suite, flags=_flag_layer(args))
+        config = resume_config(args.resume, args.target, registry, suite=suite, flags=_flag_layer(args))
+    else:
+        config = resolve(args.target, registry, suite=suite, flags=_flag_layer(args))
+    # Before the model is built and any child (launcher, workers, sweep point) starts: see dnn_suite/allocator.py.
+    allocator.apply(config.allocator)
+    return config
 
 
 def _print_list(registry: Registry, as_json: bool) -> None:
@@ -377,6 +385,7 @@ def _cmd_run(args: argparse.Namespace, registry: Registry) -> int:
 def _cmd_child(args: argparse.Namespace, registry: Registry) -> int:
     document = json.loads((args.run_dir / "run.json").read_text(encoding="utf-8"))
     config = RunConfig(**document["config"])
+    allocator.apply(config.allocator)  # as its parent did (whose environment has set glibc's thresholds already)
     return Run(config, registry, role="child", run_dir=args.run_dir).execute()
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
+from dnn_suite.allocator import POLICIES as ALLOCATOR_POLICIES
 from dnn_suite.errors import UsageError
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry, check_variant
 
@@ -55,6 +56,8 @@ class RunConfig:
     cudnn_benchmark: bool = True
     #: TF32 for fp32 matmuls and convolutions on CUDA; off, so that fp32 means fp32
     tf32: bool = False
+    #: glibc malloc keeps freed memory for reuse (``kept``) or gives large blocks back (``default``); see allocator.py
+    allocator: str = "kept"
     model_options: dict[str, Any] = field(default_factory=dict)
     profiler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     benchmark: str | None = None
@@ -114,6 +117,7 @@ RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "timing": (lambda v: v in TIMING_MODES, " or ".join(TIMING_MODES)),
     "cudnn_benchmark": (lambda v: isinstance(v, bool), "true or false"),
     "tf32": (lambda v: isinstance(v, bool), "true or false"),
+    "allocator": (lambda v: v in ALLOCATOR_POLICIES, " or ".join(ALLOCATOR_POLICIES)),
     "model_options": (_mapping, "a mapping of model option names to values"),
     "profiler_options": (_mapping, "a mapping of profiler names to option mappings"),
 }

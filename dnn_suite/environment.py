@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from dnn_suite import allocator
 
 def _package_version(name: str) -> str | None:
     try:
@@ -80,6 +81,7 @@ def capture() -> dict[str, Any]:
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "torch_threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "allocator": allocator.in_force(),
     }
 
 

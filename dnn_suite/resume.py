@@ -3,8 +3,8 @@
 The settings come from the run's record, ``train.json`` in the run directory that holds the
 checkpoint (written when the run starts and again when it ends, however it ends). On the
 command line only what may change on resume is accepted: the length (``--epochs``,
-``--steps``), ``--checkpoint-every``, ``--eval-every``, ``--log-every`` (the task's own flags)
-and ``--workers``; any other setting that differs from the run's is refused, naming each
+``--steps``), ``--checkpoint-every``, ``--eval-every``, ``--log-every`` (the task's own flags),
+``--workers`` and ``--allocator``; any other setting that differs from the run's is refused, naming each
 difference. The run continues in its own directory (its checkpoints and record are there), so
 ``--output`` is refused too rather than ignored. A checkpoint without its run's
 record (a copied file) takes the settings from the command line; the model plugin then refuses
@@ -27,10 +27,10 @@ RECORD = "train.json"
 CHECKPOINTS = "checkpoints"
 #: settings (RunConfig keys) that a resumed run may change; ``output`` is unused (a suite file's is no
 #: difference), the ``--output`` flag refused
-RESUMABLE = ("workers", "output")
+RESUMABLE = ("workers", "allocator", "output")
 #: names, not settings: never a difference
 _IGNORED = ("benchmark", "batch_sizes")
-_MAY_CHANGE = "--epochs or --steps, --checkpoint-every, --eval-every, --log-every and --workers"
+_MAY_CHANGE = "--epochs or --steps, --checkpoint-every, --eval-every, --log-every, --workers and --allocator"
 
 
 def run_dir(resume: str | Path) -> Path:
