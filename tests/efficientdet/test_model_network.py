@@ -5,6 +5,7 @@ from torch import nn
 
 from dnn_suite.errors import UsageError
 from dnn_suite_efficientdet.model import build_efficientdet
+from dnn_suite_efficientdet.model.activation import SiLU, silu
 from dnn_suite_efficientdet.model.backbone import hub_checkpoint
 from dnn_suite_efficientdet.model.bifpn import BiFPN, ConvBN
 from dnn_suite_efficientdet.model.head import HeadNet
@@ -29,6 +30,25 @@ def test_forward_backward_shapes(d0):
         grad = d0.get_parameter(name).grad
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
     d0.zero_grad(set_to_none=True)
+
+
+def test_swish_is_in_place_only_where_autograd_does_not_record(d0):
+    """In training an in-place SiLU would make autograd copy its input; in inference it saves a tensor."""
+    x = torch.randn(2, 4, 8, 8)
+    kept = x.clone()
+    out = silu(x)
+    assert out is not x and torch.equal(x, kept) and torch.equal(out, torch.nn.functional.silu(kept))
+    with torch.inference_mode():
+        y = kept.clone()
+        assert silu(y) is y and torch.equal(y, torch.nn.functional.silu(kept))
+    assert not any(isinstance(m, nn.SiLU) for m in d0.modules())  # torchvision's in-place SiLUs are replaced
+    assert sum(isinstance(m, SiLU) for m in d0.backbone.modules()) > 0
+    d0.eval()
+    images = torch.randn(1, 3, 128, 128)
+    expected = d0(images)  # autograd records: out of place
+    with torch.inference_mode():
+        outputs = d0(images)
+    assert all(torch.equal(a, b) for a, b in zip(outputs, expected, strict=True))
 
 
 def test_initial_class_probability_is_the_prior(d0):

@@ -12,6 +12,8 @@ from torch import Tensor, nn
 from dnn_suite.errors import UsageError
 from dnn_suite.training.checkpoint import load_tensors
 
+from .activation import replace_silu
+
 
 # `features.N` blocks whose outputs are the stride 8, 16 and 32 maps (P3, P4, P5).
 # `features.8` (1x1 conv to the classifier width) and the classifier are not used.
@@ -30,11 +32,8 @@ class EfficientNetBackbone(nn.Module):
         self.name = name
         full = getattr(torchvision.models, name)(weights=None)
         self.features = full.features[: FEATURE_BLOCKS[-1] + 1]
-        # torchvision's SiLUs are in place; in training autograd then clones each one's input (silu's
-        # backward needs it): 48 full-size copies, 0.3 s of a 4.3 s D0 step at 512/batch 4 on one CPU thread.
-        for module in self.features.modules():
-            if isinstance(module, nn.SiLU):
-                module.inplace = False
+        # torchvision's SiLUs are always in place, which costs training a copy of each input (activation.py)
+        replace_silu(self.features)
         self.out_channels: list[int] = [self.features[i][-1].out_channels for i in FEATURE_BLOCKS]
 
     def forward(self, x: Tensor) -> list[Tensor]:

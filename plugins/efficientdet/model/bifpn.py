@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .activation import silu
 from .padding import same_pad
 
 
@@ -66,6 +67,8 @@ class FusionNode(nn.Module):
     def __init__(self, inputs: list[int], in_channels: list[int], step: list[int], channels: int,
                  fusion: Literal["fast", "sum"]) -> None:
         super().__init__()
+        if len(inputs) < 2:
+            raise ValueError(f"a fusion node fuses two or more feature maps, got inputs {inputs}")
         self.inputs = inputs
         self.resample = nn.ModuleList(Resample(c, channels, s) for c, s in zip(in_channels, step))
         # Fast normalized fusion: relu keeps weights >= 0, eps keeps the division stable.
@@ -82,7 +85,7 @@ class FusionNode(nn.Module):
         fused = xs[0]
         for x in xs[1:]:
             fused = fused + x
-        return self.conv(F.silu(fused))
+        return self.conv(silu(fused))  # a sum of two or more maps: a new tensor, which silu may overwrite
 
 
 class BiFPNLayer(nn.Module):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .activation import silu
 
 
 class HeadNet(nn.Module):
@@ -48,7 +49,7 @@ class HeadNet(nn.Module):
         outputs = []
         for level, x in enumerate(features):
             for dw, pw, norms in zip(self.depthwise, self.pointwise, self.norms):
-                x = F.silu(norms[level](pw(dw(x))))
+                x = silu(norms[level](pw(dw(x))))
             x = self.predict(x)
             # [N, A*K, H, W] -> [N, H, W, A*K] -> [N, H*W*A, K]; a view when x is channels_last.
             outputs.append(x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, self.num_outputs))
