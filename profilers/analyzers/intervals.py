@@ -27,7 +27,7 @@ def merge(starts: ArrayLike, ends: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     s, e = s[keep], e[keep]
     if s.size == 0:
         return s, e
-    order = np.argsort(s, kind="stable")
+    order = np.argsort(s)  # ties in start order cannot change the union
     s, e = s[order], e[order]
     reach = np.maximum.accumulate(e)
     first = np.flatnonzero(np.r_[True, s[1:] > reach[:-1]])
@@ -50,4 +50,4 @@ def union_length_in_windows(starts: ArrayLike, ends: ArrayLike, windows: Iterabl
     """Length of the union of the intervals inside any of ``windows`` (which may overlap)."""
     window_list = list(windows)
     w_s, w_e = merge([w[0] for w in window_list], [w[1] for w in window_list])
-    return sum(union_length(starts, ends, (int(a), int(b))) for a, b in zip(w_s, w_e, strict=True))
+    return sum(union_length(starts, ends, (int(a), int(b))) for a, b in np.column_stack((w_s, w_e)))
