@@ -4,8 +4,8 @@ Why. By default glibc serves every allocation above its mmap threshold (dynamic:
 raised as large blocks are freed, up to 32 MiB on 64-bit) with a fresh ``mmap`` and gives it back
 with ``munmap`` on ``free``. A training step allocates and frees its large activations and
 gradients anew at every iteration, so each of them page-faults its memory in again at every
-step. On the 2-core CPU this suite is developed on, an EfficientDet-D0 training step (512 px,
-batch 4, channels-last) took about 1.9 s by default and 1.5 s with freed memory kept. ``kept``
+step. On the 2-core Intel CPU this suite is developed on, an EfficientDet-D0 training step (512 px,
+batch 4, channels-last) took 1.53 s by default and 1.29 s with freed memory kept (docs/PERFORMANCE.md). ``kept``
 raises the mmap threshold to 1 GiB and the trim threshold to 2 GiB - 1, so freed blocks stay in
 the heap and are reused; the process's resident memory then stays near its peak instead of
 shrinking between steps. (Intel's ``torch.backends.xeon.run_cpu`` launcher swaps in tcmalloc or
