@@ -5,6 +5,7 @@
     python tools/mutation.py --list               # the modules and the tests each one runs
     python tools/mutation.py --retest MODULE      # only its last survivors, against the current tests
     python tools/mutation.py --report             # the last runs' scores, as a Markdown table
+    python tools/mutation.py --by-hand            # the hand-made mutations of [tool.dnn-suite.mutation]
 
 mutmut imports the mutated copy by the module's import name, but the plugins live under
 other folder names (``plugins/efficientdet`` is ``dnn_suite_efficientdet``). So each module
@@ -140,6 +141,36 @@ def result(repo_path: str, functions: list[str]) -> dict[str, object] | None:
             "score": killed / total if total else None}
 
 
+def staged_tests_fail(repo_path: str, tests: list[str], find: str = "", replace: str = "") -> bool:
+    """Stage the packages, replace ``find`` (if given) by ``replace`` in ``repo_path``'s staged copy, run ``tests``
+    against that copy: True when they fail."""
+    root = stage(repo_path, tests)
+    target = root / import_path(repo_path, _pyproject()["tool"]["setuptools"]["package-dir"])
+    if find:
+        target.write_text(target.read_text().replace(find, replace))
+    env = {**os.environ, "PYTHONPATH": str(root)}  # the staged packages before the installed ones
+    imported = subprocess.run([sys.executable, "-c", "import dnn_suite; print(dnn_suite.__file__)"], cwd=root,
+                              env=env, capture_output=True, text=True, check=True).stdout.strip()
+    if not Path(imported).is_relative_to(root):
+        raise SystemExit(f"mutation: the tests would import {imported}, not the staged copy in {root}")
+    command = ["nice", "-n", "10", sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    return subprocess.run(command, cwd=root, env=env, capture_output=True).returncode != 0
+
+
+def by_hand(mutations: list[dict], default_tests: list[str]) -> list[tuple[str, bool]]:
+    """Each hand-made mutation (``find`` -> ``replace``, exactly one match in ``file``) alone, with its tests:
+    (what, killed). The tests must pass on the unmutated code first."""
+    for mutation in mutations:
+        if (REPO / mutation["file"]).read_text().count(mutation["find"]) != 1:
+            raise SystemExit(f"mutation: {mutation['what']}: {mutation['find']!r} is not exactly once in "
+                             f"{mutation['file']}")
+    every_test = sorted({t for m in mutations for t in m.get("tests", default_tests)})
+    if staged_tests_fail(mutations[0]["file"], every_test):
+        raise SystemExit(f"mutation: the tests fail without any mutation: {' '.join(every_test)}")
+    return [(m["what"], staged_tests_fail(m["file"], m.get("tests", default_tests), m["find"], m["replace"]))
+            for m in mutations]
+
+
 def _report_line(entry: dict[str, object]) -> str:
     verdicts = entry["verdicts"]
     others = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()) if v not in KILLED | {"survived"})
@@ -153,6 +184,8 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, run nothing")
     parser.add_argument("--retest", action="store_true",
                         help="rerun only the last run's survivors, against the current tests")
+    parser.add_argument("--by-hand", action="store_true",
+                        help="apply each hand-made mutation of [tool.dnn-suite.mutation] alone and run its tests")
     parser.add_argument("--report", action="store_true",
                         help="print the scores of the last runs (a Markdown table), run nothing")
     args = parser.parse_args()
@@ -164,6 +197,12 @@ def main() -> int:
         parser.error(f"not configured in [tool.dnn-suite.mutation.modules]: {', '.join(unknown)} "
                      f"(configured: {', '.join(configured)})")
     selected = args.modules or list(configured)
+    if args.by_hand:
+        outcomes = by_hand(settings["by-hand"], settings["by-hand-tests"])
+        for what, killed in outcomes:
+            print(f"{'killed  ' if killed else 'SURVIVED'} {what}")
+        print(f"mutation: by hand: {sum(k for _, k in outcomes)}/{len(outcomes)} killed")
+        return 0
     if args.list:
         for module in selected:
             only = f" (only {', '.join(functions[module])})" if module in functions else ""

@@ -55,11 +55,12 @@ def _signal_while_measuring(child: subprocess.Popen, run_json: Path, signum: int
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_records_what_was_measured_and_exits_with_its_code(tiny_plugin, tmp_path, signum, code):
-    child = _start("run", "tiny", *SLOW_RUN, "--json", output=tmp_path)
+    child = _start("run", "tiny", *SLOW_RUN, "--repeat", "3", "--json", output=tmp_path)
     run_json = _wait_for("*/run.json", tmp_path, child)
     out, err = _signal_while_measuring(child, run_json, signum)
     assert child.returncode == code, err
     document = json.loads(out)
+    assert len(document["metrics"]["windows"]) == 1  # the interrupted window is the last: no window after it
     assert document == json.loads(run_json.read_text())
     assert document["status"] == "interrupted" and signal.Signals(signum).name in document["error"]
     assert document["metrics"]["iterations"] >= 5 and document["metrics"]["windows"][0]["interrupted"] is True

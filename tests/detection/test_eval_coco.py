@@ -142,6 +142,9 @@ def test_detections_of_an_image_the_ground_truth_lacks_are_refused(tmp_path: Pat
     image_ids, detections = _detections(path)
     with pytest.raises(ValueError, match=r"^detections for image ids the ground truth does not have: \[4, 99\]$"):
         evaluate_coco(detections, [3, 4, 99, 13], load_coco_json(path), CATEGORY_IDS)
+    many = [dict(detections[0]) for _ in range(7)]
+    with pytest.raises(ValueError, match=r"does not have: \[4, 6, 7, 9, 10\]$"):  # the first five of six
+        evaluate_coco(many, [3, 4, 6, 7, 9, 10, 11], load_coco_json(path), CATEGORY_IDS)
 
 
 def test_unknown_engine_is_refused(tmp_path: Path) -> None:
