@@ -174,3 +174,17 @@ def test_one_run_is_not_a_comparison(tmp_path):
 
     with pytest.raises(UsageError, match=r"^compare needs at least two run directories \(the first is the baseline\)$"):
         compare_runs([tmp_path])
+
+
+def test_runs_of_different_models_name_them_once_each_and_leave_out_their_model_options():
+    one, two = _runs()
+    two.document = json.loads(json.dumps(OTHER))
+    two.document["config"].update(model="resnet50", variant=None, model_options={"lr": 0.1, "width": 2})
+    three = RunDir(Path("/runs/three"), json.loads(json.dumps(BASE)))
+    three.document["config"]["model_options"] = {"lr": 0.2}
+    lines = format_comparison([one, two, three], compare([one, two, three])).splitlines()
+    assert lines[4:6] == [
+        "  different models: tiny small vs resnet50 None; their model options are not compared",
+        "  the runs' settings differ in: model, variant, iterations, repeat",
+    ]
+    assert lines[6].split() == ["metric", "unit", "#1", "#2", "#3"]

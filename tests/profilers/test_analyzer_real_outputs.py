@@ -171,6 +171,9 @@ def test_rows_longer_than_the_header_or_cut_before_the_value_are_still_skipped(t
         details_row(0, "solve", CYCLES_METRIC, "cycle", "1,000"),
         # cut before "Metric Value": not a row of the table
         '"1","7","julia","127.0.0.1","cut","1","13","(1, 1, 1)","(1, 1, 1)","0","8.0","S","' + CYCLES_METRIC + '"',
+        # cut just before "Metric Value", after the unit: not a row either
+        '"3","7","julia","127.0.0.1","unit","1","13","(1, 1, 1)","(1, 1, 1)","0","8.0","S","' + CYCLES_METRIC
+        + '","cycle"',
         # one field too many
         details_row(2, "long", CYCLES_METRIC, "cycle", "5,000") + '"","","","","","extra"',
     ]
