@@ -7,7 +7,8 @@ training itself can be told from that of the libraries. The parent starts the ch
 alternately (ABBA) and reports medians and the ratio ours/effdet (target <= 1.0).
 
 Both sides run eager fp32 in the same memory format, one row per format (``--modes``): both
-channels_last (the headline: each side's fastest training mode, sides.BEST), then both NCHW.
+channels_last (the headline: each side's fastest eager mode; compiling changes what is resident,
+so compiled modes are not compared here), then both NCHW.
 
     .venv/bin/python benchmarks/peak_rss.py [--quick] [--rounds N] [--steps N] [--threads N]
         [--modes eager,nchw]
