@@ -90,8 +90,9 @@ def test_synthetic_data_is_a_function_of_its_seed_and_split():
 
 @pytest.mark.slow
 def test_a_small_classifier_learns_the_synthetic_classes(run_tiny):
-    """Clearly above chance (10 classes: 0.1) on held-out images after a few hundred training images."""
-    document = run_tiny("resnet18", "--batch-size", "16", "--iterations", "30", "--optimizer", "adamw", "--lr",
+    """Clearly above chance (10 classes: 0.1) on held-out images after 60 steps of 16 images (30 steps reached
+    only 0.31 on an AVX-512 machine, where the kernels round differently: 60 reach 1.0 there)."""
+    document = run_tiny("resnet18", "--batch-size", "16", "--iterations", "60", "--optimizer", "adamw", "--lr",
                         "0.002", "--evaluate", "--set", "model_options.synthetic_train=256", "--set",
                         "model_options.synthetic_val=64")
     assert document["evaluation"]["top1"] >= 0.4, document["evaluation"]
