@@ -12,6 +12,7 @@ import torch
 
 from dnn_suite import allocator
 
+
 def _package_version(name: str) -> str | None:
     try:
         return version(name)
