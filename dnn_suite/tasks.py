@@ -103,6 +103,22 @@ def _restore_record(path: Path, previous: bytes | None, failed: dict[str, Any]) 
         write_json_atomic(path, failed)
 
 
+def run_dir_analyses(run_dir: Path, hook: Any) -> dict[str, Any]:
+    """Each profiler folder of a run, analysed whole where its tool's output is a set of files
+    (the torch profiler's per-rank traces), else file by file."""
+    results = {}
+    for folder in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+        whole = hook(path=folder)
+        if whole is not None:
+            results[str(folder.relative_to(run_dir))] = whole
+            continue
+        for artefact in sorted(p for p in folder.iterdir() if p.is_file()):
+            analysis = hook(path=artefact)
+            if analysis is not None:
+                results[str(artefact.relative_to(run_dir))] = analysis
+    return results
+
+
 def analyze_path(path: Path, registry: Registry, *, as_json: bool) -> int:
     """Run the matching analyzer on one artefact, or on every artefact of a run directory.
 
@@ -114,24 +130,25 @@ def analyze_path(path: Path, registry: Registry, *, as_json: bool) -> int:
     if not path.is_file() and not path.is_dir():
         raise UsageError(f"{path}: not a regular file or a directory; expected a profiler output file or a run directory")
     hook = registry.manager.hook.dnn_suite_analyze_file
-    if path.is_file():
+    if path.is_file() or not (path / "run.json").is_file():
         analysis = hook(path=path)
         if analysis is None:
-            raise UsageError(f"{path}: not an output format any installed profiler can analyze "
-                             "(nvprof .nvvp, nsys .sqlite or kern_sum CSV, ncu CSV log, NVML samples CSV)")
+            what = "output format" if path.is_file() else "directory of traces"
+            raise UsageError(f"{path}: not an {what} any installed profiler can analyze (nvprof .nvvp, nsys .sqlite "
+                             "or kern_sum CSV, ncu CSV log, NVML samples CSV, PyTorch profiler trace .json[.gz] "
+                             "or a directory of them, or a run directory)")
         results = {str(path): analysis}
-        out = path.with_name(path.name + ".analysis.json")
+        out = path.with_name(path.name + ".analysis.json") if path.is_file() else path / "analysis.json"
     else:
-        results = {}
-        for artefact in sorted(p for p in path.glob("*/*") if p.is_file()):
-            analysis = hook(path=artefact)
-            if analysis is not None:
-                results[str(artefact.relative_to(path))] = analysis
+        results = run_dir_analyses(path, hook)
         if not results:
             raise UsageError(f"{path}: found no profiler artefact to analyze in its profiler folders")
         out = path / "analysis.json"
     data = {name: analysis.to_json() for name, analysis in results.items()}
     write_json_atomic(out, data)
+    for analysis in results.values():
+        for warning in analysis.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     if as_json:
         sys.stdout.write(to_json_text(data))
     else:

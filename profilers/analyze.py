@@ -8,6 +8,9 @@ none of the formats, so that ``analyze RUN_DIR`` skips a run's other artefacts; 
 * ``tool.log`` in a run directory: the tool's console output, not one of its output files;
 * an ``.nsys-rep`` next to its ``.sqlite`` export (the export is analyzed instead); alone,
   the error says how to convert it.
+
+A directory is a set of kineto traces, one per rank (``RUN/torch/rank{N}.pt.trace.json.gz``, or
+what ``tensorboard_trace_handler`` writes); one without trace files answers ``None``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite_profilers.analyzers import InvalidProfileFile, detect_and_analyze, is_memory_file
+from dnn_suite_profilers.analyzers.kineto import is_trace_name, looks_like_trace
 from dnn_suite_profilers.analyzers.ncu import is_ncu_line
 from dnn_suite_profilers.analyzers.nsys import is_kern_sum_header
 from dnn_suite_profilers.analyzers.nvml import is_nvml_header
@@ -35,6 +39,8 @@ def _looks_supported(path: Path) -> bool:
     """Whether ``path`` claims to be one of the formats (then its errors are worth showing)."""
     if path.suffix in REPORT_SUFFIXES or is_sqlite(path) or is_memory_file(path):
         return True
+    if is_trace_name(path):
+        return looks_like_trace(path)
     try:
         with path.open(encoding="utf-8", errors="replace", newline="") as f:
             for number, line in enumerate(f):
@@ -51,6 +57,10 @@ def _looks_supported(path: Path) -> bool:
 @hookimpl
 def dnn_suite_analyze_file(path: Path):
     path = Path(path)
+    if path.is_dir():
+        if not any(is_trace_name(p) and looks_like_trace(p) for p in path.iterdir() if p.is_file()):
+            return None
+        return detect_and_analyze(path)
     if not path.is_file():
         return None
     if path.name == TOOL_LOG and _in_run_dir(path):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .base import Analysis
 from .errors import InvalidProfileFile, ProfilerToolError
+from .kineto import analyze_kineto, is_trace_name
 from .memory import analyze_memory, is_memory_file
 from .ncu import analyze_ncu, is_ncu_line
 from .nsys import analyze_nsys, analyze_nsys_kern_sum, is_kern_sum_header
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidProfileFile",
     "NvmlSample",
     "ProfilerToolError",
+    "analyze_kineto",
     "analyze_ncu",
     "analyze_nsys",
     "analyze_nsys_kern_sum",
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 SUPPORTED_FORMATS = (
+    "a PyTorch profiler (kineto) trace .json[.gz], or a directory of them (one per rank)",
     "an nvprof .nvvp profile (SQLite)",
     "an Nsight Systems SQLite export",
     "the cuda_gpu_kern_sum CSV of nsys stats",
@@ -61,7 +64,11 @@ _CONVERT_HINTS = {
 
 
 def detect_and_analyze(path: Path) -> Analysis:
-    """Analyze ``path`` with the analyzer its content calls for, with default options."""
+    """Analyze ``path`` with the analyzer its content calls for, with default options.
+
+    A directory is read as one trace per rank."""
+    if path.is_dir():
+        return analyze_kineto(path)
     hint = _CONVERT_HINTS.get(path.suffix)
     if hint is not None:
         raise InvalidProfileFile(path, f"a binary report file, {hint}", EXPECTED)
@@ -75,6 +82,8 @@ def detect_and_analyze(path: Path) -> Analysis:
         raise InvalidProfileFile(path, "an SQLite database with neither nvprof nor nsys tables", EXPECTED)
     if is_memory_file(path):
         return analyze_memory(path)
+    if is_trace_name(path):
+        return analyze_kineto(path)
     analyzer = _text_analyzer(path)
     if analyzer is None:
         raise InvalidProfileFile(path, "not a supported profiler output", EXPECTED)

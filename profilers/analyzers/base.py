@@ -11,6 +11,7 @@ from dnn_suite.metrics import Metric, readable
 Row = dict[str, Any]
 
 _CELL_WIDTH = 100
+DIAGNOSIS = "diagnosis"
 
 
 @dataclass
@@ -26,14 +27,18 @@ class Analysis:
     source: Path
     metrics: dict[str, Metric]
     tables: dict[str, list[Row]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "tool": self.tool,
             "source": str(self.source),
             "metrics": {key: metric.to_json() for key, metric in self.metrics.items()},
             "tables": self.tables,
         }
+        if self.warnings:
+            data["warnings"] = self.warnings
+        return data
 
     def format_text(self, max_rows: int = 15) -> str:
         """Metrics as aligned ``key value unit  description`` lines (units a person reads), then each table."""
@@ -48,9 +53,25 @@ class Analysis:
                     line += f"  ({metric.description})"
                 lines.append(line.rstrip())
         for name, rows in self.tables.items():
+            if name == DIAGNOSIS:
+                continue
             lines.append("")
             lines.extend(format_table(name, rows, max_rows))
+        if DIAGNOSIS in self.tables:
+            lines.append("")
+            lines.extend(format_diagnosis(self.tables[DIAGNOSIS]))
         return "\n".join(lines)
+
+
+def format_diagnosis(findings: list[Row]) -> list[str]:
+    """The findings as a numbered list, most impact first: what, evidence, fix (never cut)."""
+    if not findings:
+        return ["diagnosis: no finding fired (see the rules in the docs)"]
+    lines = ["diagnosis (most step time at stake first)"]
+    for row in findings:
+        lines.append(f"  {row['rank']}. {row['finding']}: {row['evidence']}")
+        lines.append(f"     fix: {row['fix']}")
+    return lines
 
 
 def format_value(value: object) -> str:
