@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dnn_suite import __version__
-from dnn_suite.reporting import memory, plots
+from dnn_suite.reporting import gpu_time, memory, plots
 from dnn_suite.errors import UsageError
 from dnn_suite.reporting.headline import headline_table, headlines
 from dnn_suite.reporting.plots import Axes, Series
@@ -134,7 +134,8 @@ class RunSections:
         self.level = level
 
     def sections(self) -> list[Section]:
-        parts = (self.summary, self.step_times, self.loss, self.utilization, self.top_time, self.core_utilization,
+        parts = (self.summary, self.step_times, self.loss, self.utilization, self.gpu_time, self.top_time,
+                 self.core_utilization,
                  self.memory, self.profiler_metrics, self.evaluation, self.configuration, self.environment)
         return [section for part in parts if (section := part()) is not None]
 
@@ -295,6 +296,9 @@ class RunSections:
                                   plots.bars, list(found), [m.get("value") or 0.0 for m in found.values()],
                                   Axes("utilization (% of peak)", "", xmax=100))
         return self._section("GPU core utilization per core type", blocks)
+
+    def gpu_time(self) -> Section | None:
+        return self._section("Where the step time goes", gpu_time.run_blocks(self.run, self._image))
 
     def memory(self) -> Section | None:
         return self._section("Memory", memory.run_blocks(self.run, self._image))
