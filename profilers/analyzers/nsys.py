@@ -17,6 +17,7 @@ from dnn_suite.metrics import Metric
 from .base import Analysis, Row
 from .errors import InvalidProfileFile
 from .intervals import Window
+from .gpu_time.sqlite_timeline import read_nsys_timeline
 from .sqlite import column_names, open_sqlite, query, table_names
 from .textfile import parse_number, read_lines
 from .timeline import WINDOW_RANGE, StringTable, analyze_timeline, read_kernels, read_memcpys
@@ -62,8 +63,9 @@ def analyze_nsys(path: Path, window_range: str = WINDOW_RANGE, top: int = 20) ->
         kernels = read_kernels(conn, path, KERNEL_TABLE, "demangledName", STRINGS, EXPECTED)
         ranges = _nvtx_ranges(conn, path, window_range) if NVTX_TABLE in tables else []
         memcpys = read_memcpys(conn, path, EXPECTED)
+        timeline = read_nsys_timeline(conn, path, KERNEL_TABLE, EXPECTED)
         devices = _device_info(conn, path, tables)
-    return analyze_timeline("nsys", path, kernels, memcpys, ranges, window_range, devices, top)
+    return analyze_timeline("nsys", path, kernels, memcpys, ranges, window_range, devices, top, timeline)
 
 
 def analyze_nsys_kern_sum(path: Path) -> Analysis:

@@ -14,6 +14,7 @@ from pathlib import Path
 from .base import Analysis
 from .errors import InvalidProfileFile, ProfilerToolError
 from .intervals import Window
+from .gpu_time.sqlite_timeline import read_nvprof_timeline
 from .sqlite import open_sqlite, query, table_names
 from .timeline import WINDOW_RANGE, StringTable, analyze_timeline, read_kernels, read_memcpys
 
@@ -35,7 +36,8 @@ def analyze_nvprof(path: Path, window_range: str = WINDOW_RANGE, top: int = 20) 
         kernels = read_kernels(conn, path, kernel_table, "name", STRINGS, EXPECTED)
         ranges = _marker_ranges(conn, path, window_range) if MARKER_TABLE in tables else []
         memcpys = read_memcpys(conn, path, EXPECTED)
-    return analyze_timeline("nvprof", path, kernels, memcpys, ranges, window_range, {}, top)
+        timeline = read_nvprof_timeline(conn, path, kernel_table, EXPECTED)
+    return analyze_timeline("nvprof", path, kernels, memcpys, ranges, window_range, {}, top, timeline)
 
 
 def check_nvprof_output(text: str, source: Path) -> None:

@@ -11,6 +11,12 @@ Counting rules, the same for both tools:
   occurrence of it); without one, the capture span from the first kernel start to the last
   kernel end over all devices, so that all devices share one denominator.
 * Devices are those that ran at least one kernel in the capture.
+
+Besides these, both analyzers read the whole capture into the one timeline model
+(:mod:`.gpu_time.sqlite_timeline`) and add the figures of :func:`.gpu_time.analyze_timelines`,
+with the definitions they have for a kineto trace (HTA's temporal and idle breakdown over the
+capture, TensorBoard's step breakdown over the ``ProfilerStep#N`` NVTX ranges, kernel categories,
+launches, synchronizations, the diagnosis): see :func:`merge_gpu_time`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from dnn_suite.metrics import Metric
 
 from .base import Analysis, Row
 from .errors import ProfilerToolError
+from .gpu_time import analyze_timelines
+from .gpu_time.model import Timeline
 from .intervals import Window, merge, union_length_in_windows
 from .sqlite import query, table_names
 
@@ -94,8 +102,10 @@ def analyze_timeline(
     range_name: str,
     devices: Mapping[int, Row],
     top: int,
+    timeline: Timeline | None = None,
 ) -> Analysis:
-    """Per-device utilization, kernel and memcpy numbers; ``devices`` adds name/CC columns."""
+    """Per-device utilization, kernel and memcpy numbers; ``devices`` adds name/CC columns;
+    with ``timeline``, the figures of :func:`.gpu_time.analyze_timelines` too."""
     if kernels.start.size == 0:
         raise ProfilerToolError(
             tool,
@@ -157,7 +167,7 @@ def analyze_timeline(
     }
     for device, values in per_device.items():
         metrics.update({f"gpu{device}.{key}": metric for key, metric in values.items()})
-    return Analysis(
+    analysis = Analysis(
         tool=tool,
         source=path,
         metrics=metrics,
@@ -170,6 +180,37 @@ def analyze_timeline(
             "top_kernels": top_rows,
         },
     )
+    if timeline is not None:
+        timeline.devices.update({d: dict(row) for d, row in devices.items()})
+        merge_gpu_time(analysis, timeline, top)
+    return analysis
+
+
+# gpu_time tables whose names this module's tables already use, and the names they get here
+RENAMED_TABLES = {"top_kernels": "top_kernels_overall"}
+
+
+def merge_gpu_time(analysis: Analysis, timeline: Timeline, top: int) -> None:
+    """Add the figures of :func:`.gpu_time.analyze_timelines` on ``timeline`` to ``analysis``.
+
+    Its metrics keep their names (none collides with this module's); its ``per_device`` columns
+    join this module's rows of the same device (devices that ran kernels); its ``top_kernels``
+    (all devices, HTA's operations, with category) becomes ``top_kernels_overall``, beside the
+    per-device, in-window ``top_kernels`` of ``nsys stats``; the other tables, ``diagnosis``
+    included, are added as they are."""
+    extra = analyze_timelines([timeline], source=analysis.source, top=top)
+    for key, metric in extra.metrics.items():
+        analysis.metrics.setdefault(key, metric)
+    for name, rows in extra.tables.items():
+        if name == "per_device":
+            by_device = {row["device"]: row for row in analysis.tables.get("per_device", [])}
+            for row in rows:
+                existing = by_device.get(row["device"])
+                if existing is not None:
+                    existing.update({k: v for k, v in row.items() if k not in existing})
+            continue
+        analysis.tables[RENAMED_TABLES.get(name, name)] = rows
+    analysis.warnings.extend(extra.warnings)
 
 
 def kernel_summary(name_ids: np.ndarray, durations: np.ndarray, names: Mapping[int, str], top: int) -> list[Row]:
