@@ -103,7 +103,7 @@ def read_nsys_timeline(conn: sqlite3.Connection, path: Path, kernel_table: str, 
     names = _Names()
     gpu: list[tuple] = []
     host: list[tuple] = []
-    _kernels(conn, path, expected, tables, kernel_table, "demangledName", "StringIds", "id", names, gpu)
+    _kernels(conn, path, expected, kernel_table, "demangledName", "StringIds", "id", names, gpu)
     _copies(conn, path, expected, tables, "correlationId", names, gpu)
     if SYNC_TABLE in tables:
         columns = column_names(conn, SYNC_TABLE)
@@ -139,7 +139,7 @@ def read_nvprof_timeline(conn: sqlite3.Connection, path: Path, kernel_table: str
     names = _Names()
     gpu: list[tuple] = []
     host: list[tuple] = []
-    _kernels(conn, path, expected, tables, kernel_table, "name", "StringTable", "_id_", names, gpu)
+    _kernels(conn, path, expected, kernel_table, "name", "StringTable", "_id_", names, gpu)
     # nvprof's memcpy rows carry the driver call's correlationId and the runtime call's
     # runtimeCorrelationId (0 when there is none): the runtime one links them to RUNTIME rows.
     memcpy_columns = column_names(conn, MEMCPY_TABLE) if MEMCPY_TABLE in tables else set()
@@ -162,7 +162,7 @@ def read_nvprof_timeline(conn: sqlite3.Connection, path: Path, kernel_table: str
     return Timeline("nvprof", path, names.names, build_gpu_ops(gpu), build_host_ops(host))
 
 
-def _kernels(conn: sqlite3.Connection, path: Path, expected: str, tables: set[str], table: str, name_column: str,
+def _kernels(conn: sqlite3.Connection, path: Path, expected: str, table: str, name_column: str,
              strings: str, id_column: str, names: _Names, gpu: list[tuple]) -> None:
     columns = column_names(conn, table)
     sql = (f'SELECT k.deviceId, {_col(columns, "streamId")}, k.start, k.end, s.value, '
