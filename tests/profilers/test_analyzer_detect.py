@@ -68,7 +68,8 @@ def test_missing_file_and_binary_report(tmp_path):
 
 
 DETECT_EXPECTED = (
-    "expected one of: an nvprof .nvvp profile (SQLite); an Nsight Systems SQLite export; "
+    "expected one of: a PyTorch profiler (kineto) trace .json[.gz], or a directory of them (one per rank); "
+    "an nvprof .nvvp profile (SQLite); an Nsight Systems SQLite export; "
     "the cuda_gpu_kern_sum CSV of nsys stats; an ncu --csv log; an NVML samples CSV; a memory profiler's memory.json"
 )
 
