@@ -196,7 +196,8 @@ def test_directory_of_two_ranks_prefixes_metrics_and_finds_the_straggler(cli, tm
     assert metrics["rank0.step.time"]["value"] == pytest.approx(1000 * US)
     assert metrics["rank1.step.time"]["value"] == pytest.approx(1300 * US)
     assert "step.time" not in metrics
-    assert analysis["tables"]["ranks"] == [{"rank": 0, "mean_step_ns": 1000 * US}, {"rank": 1, "mean_step_ns": 1300 * US}]
+    assert analysis["tables"]["ranks"] == [{"rank": 0, "mean_step_ns": 1000 * US},
+                                           {"rank": 1, "mean_step_ns": 1300 * US}]
     spread = (1300 - 1000) / ((1300 + 1000) / 2)
     assert metrics["ranks.step_time_spread"]["value"] == pytest.approx(100 * spread)
     assert metrics["ranks.slowest_rank"]["value"] == 1

@@ -62,18 +62,18 @@ def test_temporal_breakdown_leaves_out_what_the_last_step_launched(tmp_path):
 def test_idle_breakdown_host_wait_kernel_wait_other(tmp_path):
     t = Trace()
     t.kernel("k_a", 100, 10, launch=(90, 5))    # [100, 110)
-    t.kernel("k_b", 150, 10, launch=(120, 5))   # gap 40 after k_a; launched at 120 > 110: host wait 40
-    t.kernel("k_c", 170, 10, launch=(130, 5))   # gap 10, launched at 130 < 160, 10 < 30: kernel wait 10
-    t.kernel("k_d", 230, 10, launch=(140, 5))   # gap 50, launched at 140 < 180, 50 >= 30: other 50
+    t.kernel("k_b", 130, 10, launch=(120, 5))   # gap 20 after k_a; launched at 120 > 110: host wait 20 (though < 30)
+    t.kernel("k_c", 150, 10, launch=(130, 5))   # gap 10, launched at 130 < 140, 10 < 30: kernel wait 10
+    t.kernel("k_d", 210, 10, launch=(140, 5))   # gap 50, launched at 140 < 160, 50 >= 30: other 50
     analysis = analyze(t, tmp_path)
-    idle = 40 + 10 + 50
-    assert value(analysis, "gpu0.idle_host_wait_share") == pytest.approx(40 / idle)
+    idle = 20 + 10 + 50
+    assert value(analysis, "gpu0.idle_host_wait_share") == pytest.approx(20 / idle)
     assert value(analysis, "gpu0.idle_kernel_wait_share") == pytest.approx(10 / idle)
     assert value(analysis, "gpu0.idle_other_share") == pytest.approx(50 / idle)
     assert analysis.tables["idle_by_stream"] == [
-        {"device": 0, "stream": 7, "idle_ns": idle * US, "host_wait_ns": 40 * US, "kernel_wait_ns": 10 * US,
-         "other_ns": 50 * US, "host_wait_share": 40 / idle}]
-    assert value(analysis, "gpu0.idle_pct") == pytest.approx(100 * idle / (240 - 100))  # span [100, 240)
+        {"device": 0, "stream": 7, "idle_ns": idle * US, "host_wait_ns": 20 * US, "kernel_wait_ns": 10 * US,
+         "other_ns": 50 * US, "host_wait_share": 20 / idle}]
+    assert value(analysis, "gpu0.idle_pct") == pytest.approx(100 * idle / (220 - 100))  # span [100, 220)
 
 
 # -- 3. TensorBoard step breakdown and phases ------------------------------------------------
@@ -148,16 +148,17 @@ def test_last_step_launching_under_80_percent_of_the_one_before_is_dropped(tmp_p
     def trace(last_kernels: int) -> Trace:
         t = Trace()
         t.step(1, 0, 100)
-        for i in range(5):
+        for i in range(10):
             t.kernel(f"k{i}", 10 * i + 5, 5, launch=(10 * i, 2))
         t.step(2, 100, 100)
         for i in range(last_kernels):
             t.kernel(f"k{i}", 100 + 10 * i + 5, 5, launch=(100 + 10 * i, 2))
         return t
 
-    cut = analyze(trace(3), tmp_path, "cut.json")                          # 3 < 0.8 * 5
+    cut = analyze(trace(7), tmp_path, "cut.json")                          # 7 < 0.8 * 10
     assert value(cut, "step.count") == 1
-    whole = analyze(trace(4), tmp_path, "whole.json")                      # 4 = 0.8 * 5: kept
+    assert "1 cut short" in cut.metrics["step.count"].description
+    whole = analyze(trace(8), tmp_path, "whole.json")                      # 8 = 0.8 * 10: kept
     assert value(whole, "step.count") == 2
 
 
