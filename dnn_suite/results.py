@@ -15,13 +15,15 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from dnn_suite.context import IterationRecord, WindowResult
 from dnn_suite.errors import UsageError
 from dnn_suite.metrics import readable
+
+if TYPE_CHECKING:  # the run's records; importing them at run time would import torch
+    from dnn_suite.context import IterationRecord, WindowResult
 
 SCHEMA_VERSION = 1
 

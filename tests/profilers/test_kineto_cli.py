@@ -208,8 +208,6 @@ def test_directory_of_two_ranks_prefixes_metrics_and_finds_the_straggler(cli, tm
 # -- 8. No torch -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="dnn_suite_profilers.analyzers/__init__ imports .memory, which imports "
-                   "dnn_suite.results -> dnn_suite.context -> torch at module level")
 def test_reading_and_analysing_a_trace_does_not_import_torch(tmp_path):
     path = training(wait=True).write(tmp_path / "t.pt.trace.json")
     code = textwrap.dedent(f"""
