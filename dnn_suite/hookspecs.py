@@ -18,9 +18,21 @@ declare what it offers. The plugin that calls
 model's plugin and the chosen profilers only; they are ``firstresult`` hooks, so exactly
 one implementation (the model plugin's) answers.
 
-*Profiler* hooks wrap the training loop and the measured window (``wrapper=True``) and
-contribute metrics and artefacts once the run is over. Launcher profilers (nvprof, nsys,
-ncu) also build the command line that re-runs the benchmark under their tool.
+*Profiler* hooks wrap the training loop, each measured window and each iteration
+(``wrapper=True``) and contribute metrics and artefacts once the run is over. Launcher
+profilers (nvprof, nsys, ncu) also build the command line that re-runs the benchmark under
+their tool. Nested, the benchmark loop (``dnn-suite run``) calls them as::
+
+    dnn_suite_training_loop
+        dnn_suite_iteration(window=-1, index=0 .. warmup-1)      the warmup iterations
+        dnn_suite_measured_window(window=0)
+            dnn_suite_iteration(window=0, index=0, 1, ...)      the measured iterations
+        dnn_suite_measured_window(window=1)                     with --repeat 2 or more
+            ...
+
+Inside an iteration, the core and the model plugins mark its phases (data wait, copy to the
+device, forward, loss, backward, optimizer step) as ``torch.profiler`` ranges; the names are listed in
+:mod:`dnn_suite.phases`.
 
 Every hook receives ``run``, a :class:`~dnn_suite.context.RunContext`: the resolved
 configuration, the torch device, the run directory and the run's hook relay.
@@ -221,6 +233,26 @@ def dnn_suite_measured_window(run: RunContext, window: int) -> WindowResult:
     profiler tracks some before window 0), runs them before ``yield`` through
     ``run.training`` (:class:`~dnn_suite.context.Training`: model, optimizer, next batch)
     and ``run.hook.dnn_suite_train_step``.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_iteration(run: RunContext, window: int, index: int) -> Any:
+    """Wrap one iteration of the benchmark loop: the fetch of its batch and its train step.
+
+    Called for every warmup iteration (``window`` -1, ``index`` from 0 to the warmup count)
+    and every measured one (``window`` from 0, ``index`` from 0 in each window, inside
+    :func:`dnn_suite_measured_window`), in the order they run. Profilers implement it with
+    ``wrapper=True`` to act once per iteration (the ``torch`` profiler advances its schedule
+    with ``prof.step()`` and marks the iteration as ``ProfilerStep#N``): code before ``yield``
+    runs before the batch is fetched, code after it once the train step returned (its device
+    work may still be queued: the runner synchronizes per its timing mode, after this hook).
+    The core provides the implementation; what it returns is the runner's own record of the
+    iteration, opaque to plugins: a wrapper must return what ``yield`` gave it.
+
+    A wrapper's time is outside the iteration's ``step_s`` and ``data_wait_s`` but inside
+    its window's wall time, so it must stay cheap (microseconds). Iterations a profiler runs
+    itself through ``run.training`` and those of ``dnn-suite train`` do not pass through it.
     """
 
 

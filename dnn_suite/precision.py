@@ -14,6 +14,8 @@ from contextlib import AbstractContextManager
 import torch
 from torch import nn
 
+from dnn_suite.phases import phase
+
 AMP_DTYPES = ("auto", "float16", "bfloat16")
 
 
@@ -46,11 +48,13 @@ class MixedPrecision:
                           clip_grad_norm: float = 0.0, parameters: Iterable[torch.Tensor] = ()) -> None:
         """Gradients of ``loss`` (scaled for fp16) and one optimizer step (skipped on inf/NaN gradients).
         With ``clip_grad_norm`` > 0 the gradients of ``parameters`` are first unscaled and clipped
-        to that total norm."""
-        optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if clip_grad_norm > 0:
-            self.scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(parameters, clip_grad_norm)
-        self.scaler.step(optimizer)
-        self.scaler.update()
+        to that total norm. Marks the phases ``backward`` and ``optimizer`` (:mod:`dnn_suite.phases`)."""
+        with phase("backward"):
+            optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+        with phase("optimizer"):
+            if clip_grad_norm > 0:
+                self.scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(parameters, clip_grad_norm)
+            self.scaler.step(optimizer)
+            self.scaler.update()

@@ -30,6 +30,7 @@ from dnn_suite.config import RunConfig
 from dnn_suite.context import RunContext, Training, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
+from dnn_suite.phases import phase
 from dnn_suite.plugins import run_plugin_manager
 from dnn_suite.progress import progress
 from dnn_suite.registry import Registry
@@ -99,17 +100,23 @@ class CoreLoop:
             self.clock = make_clock(run.device, run.config.timing)
         return self.clock
 
-    def _iteration(self, run: RunContext, window: int, index: int, pending: list[PendingIteration]) -> None:
-        """One iteration, queued: its marks and its loss tensor join ``pending``, unread."""
+    @hookimpl
+    def dnn_suite_iteration(self, run: RunContext, window: int, index: int) -> PendingIteration:
+        return self._iteration(run, window, index)
+
+    def _iteration(self, run: RunContext, window: int, index: int) -> PendingIteration:
+        """One iteration, queued: its marks and its loss tensor, unread. The clocks are read here,
+        inside the profilers' iteration wrappers, so that those stay out of the times."""
         clock = self._clock(run)
         start = perf_counter()
-        batch = next(self.batches)  # type: ignore[arg-type]
+        with phase("data_wait"):
+            batch = next(self.batches)  # type: ignore[arg-type]
         fetched = perf_counter()
         step_start = clock.mark()
         output = run.hook.dnn_suite_train_step(run=run, model=self.model, batch=batch, optimizer=self.optimizer)
         step_end = clock.mark()
-        pending.append(PendingIteration(window, index, fetched - start, step_start, step_end, int(output.samples),
-                                        output.loss, dict(output.components), run.rank))
+        return PendingIteration(window, index, fetched - start, step_start, step_end, int(output.samples),
+                                output.loss, dict(output.components), run.rank)
 
     def _synchronized(self, run: RunContext) -> bool:
         return run.config.timing == "synchronized"
@@ -133,7 +140,7 @@ class CoreLoop:
         try:
             with progress(total=run.config.warmup, label="warmup") as bar:
                 for index in range(run.config.warmup):
-                    self._iteration(run, -1, index, pending)
+                    pending.append(run.hook.dnn_suite_iteration(run=run, window=-1, index=index))
                     if self._synchronized(run):
                         settle(pending, clock)
                     bar.update()
@@ -179,7 +186,7 @@ class CoreLoop:
         try:
             index = 0
             while iterations is None or index < iterations:
-                self._iteration(run, window, index, pending)
+                pending.append(run.hook.dnn_suite_iteration(run=run, window=window, index=index))
                 if self._synchronized(run):
                     take()
                     bar.update(loss=result.iterations[-1].loss)
