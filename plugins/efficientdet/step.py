@@ -1,4 +1,5 @@
-"""One EfficientDet training iteration: forward, loss, backward, optimizer step.
+"""One EfficientDet training iteration: forward, loss, backward, optimizer step, each marked as
+a phase (:mod:`dnn_suite.phases`) for the ``torch`` profiler's trace.
 
 Shared by the benchmark loop (``dnn-suite run``) and the trainer (``dnn-suite train``).
 Mixed precision is :class:`dnn_suite.precision.MixedPrecision` (``amp``, ``amp_dtype``); the
@@ -19,6 +20,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from dnn_suite.context import StepOutput
+from dnn_suite.phases import phase
 from dnn_suite.precision import MixedPrecision, memory_format
 
 from .model import DetectionLoss, EfficientDet
@@ -42,13 +44,15 @@ class TrainStep:
         return images, targets
 
     def __call__(self, model: nn.Module, batch: Any, optimizer: torch.optim.Optimizer) -> StepOutput:
-        images, targets = self.to_device(batch)
-        with self.precision.autocast():
+        with phase("to_device"):
+            images, targets = self.to_device(batch)
+        with phase("forward"), self.precision.autocast():
             class_outputs, box_outputs = model(images)
-        losses = self.loss(class_outputs, box_outputs, targets)
-        loss, reported = losses["loss"], losses["loss"].detach()
-        if self.world_size > 1:
-            loss, reported = self.global_loss(losses)
+        with phase("loss"):
+            losses = self.loss(class_outputs, box_outputs, targets)
+            loss, reported = losses["loss"], losses["loss"].detach()
+            if self.world_size > 1:
+                loss, reported = self.global_loss(losses)
         self.precision.backward_and_step(loss, optimizer, clip_grad_norm=self.clip_grad_norm,
                                          parameters=model.parameters())
         components = {k: losses[k].detach() for k in ("class_loss", "box_loss", "num_positives")}

@@ -20,6 +20,7 @@ from torch.utils.data import default_collate
 
 from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.errors import UsageError
+from dnn_suite.phases import phase
 from dnn_suite.registry import ModelSpec
 
 from . import common, train
@@ -143,12 +144,14 @@ def _to_device(run: RunContext, batch: Any) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def train_step(run: RunContext, model: nn.Module, batch: Any, optimizer: torch.optim.Optimizer) -> StepOutput:
-    images, labels = _to_device(run, batch)
+    with phase("to_device"):
+        images, labels = _to_device(run, batch)
     precision = common.precision(run)
-    with precision.autocast():
+    with phase("forward"), precision.autocast():
         logits = model(images)
-    loss = F.cross_entropy(logits.float(), labels)
-    precision.backward_and_step(loss, optimizer)
+    with phase("loss"):
+        loss = F.cross_entropy(logits.float(), labels)
+    precision.backward_and_step(loss, optimizer)  # phases backward and optimizer
     return StepOutput(loss=loss.detach(), samples=len(labels))
 
 

@@ -19,6 +19,7 @@ from torch import nn
 from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
+from dnn_suite.phases import phase
 from dnn_suite.registry import ModelSpec
 from dnn_suite_detection.data import DATASET_NAMES
 from dnn_suite_detection.data.loader import collate_list
@@ -126,12 +127,15 @@ def to_dataset_labels(detections: list[dict[str, torch.Tensor]], offset: int) ->
 
 def train_step(run: RunContext, model: nn.Module, batch: Any, optimizer: torch.optim.Optimizer) -> StepOutput:
     images, targets = batch
-    images = [image.to(run.device, non_blocking=True) for image in images]
+    with phase("to_device"):
+        images = [image.to(run.device, non_blocking=True) for image in images]
+        targets = to_model_targets(targets, DETECTORS[run.config.model].label_offset, run.device)
     precision = common.precision(run)
-    with precision.autocast():
-        losses = model(images, to_model_targets(targets, DETECTORS[run.config.model].label_offset, run.device))
-    loss = sum(value.float() for value in losses.values())
-    precision.backward_and_step(loss, optimizer)
+    with phase("forward"), precision.autocast():  # in training mode the detector computes its loss terms
+        losses = model(images, targets)
+    with phase("loss"):
+        loss = sum(value.float() for value in losses.values())
+    precision.backward_and_step(loss, optimizer)  # phases backward and optimizer
     return StepOutput(loss=loss.detach(), samples=len(images), components={k: v.detach() for k, v in losses.items()})
 
 

@@ -25,6 +25,7 @@ from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.distributed import unwrap, wrap_model
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
+from dnn_suite.phases import phase
 from dnn_suite.registry import ModelSpec
 
 WIDTHS = {"small": 8, "wide": 64}
@@ -92,13 +93,19 @@ def dnn_suite_train_step(run, model, batch, optimizer):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (tiny model fault injection)")
     if 0 < run.options["kill_from_batch"] <= run.config.batch_size:
         os.kill(os.getpid(), signal.SIGKILL)
-    x, y = (t.to(run.device) for t in batch)
-    loss = nn.functional.mse_loss(model(x), y)
-    if 0 <= run.options["nan_at"] <= steps:
-        loss = loss * float("nan")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    with phase("to_device"):
+        x, y = (t.to(run.device) for t in batch)
+    with phase("forward"):
+        prediction = model(x)
+    with phase("loss"):
+        loss = nn.functional.mse_loss(prediction, y)
+        if 0 <= run.options["nan_at"] <= steps:
+            loss = loss * float("nan")
+    with phase("backward"):
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+    with phase("optimizer"):
+        optimizer.step()
     if run.options["params_dir"]:
         torch.save(unwrap(model).state_dict(), Path(run.options["params_dir"]) / f"rank{run.rank}.pt")
     return StepOutput(loss=loss.detach(), samples=len(x), components={"mse": loss.detach()})
