@@ -4,6 +4,7 @@ fake nsys, and nvprof's refusal of compute capability >= 8.0. Skipped without CU
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -77,8 +78,13 @@ def test_torch_profiler_records_cuda_time(tiny_plugin, cli, tmp_path):
     assert result.code == 0, result.err
     assert value(document, "torch", "self_cuda_time_total") > 0
     assert any(key.endswith(".cuda_time") for key in document["profilers"]["torch"]["metrics"])
-    trace = json.loads((Path(document["run_dir"]) / "torch" / "trace.json").read_text())
+    path = Path(document["run_dir"]) / "torch" / "traces" / "rank0.pt.trace.json.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        trace = json.load(f)
     assert any(event.get("cat") == "kernel" for event in trace["traceEvents"])
+    steps = sorted(e["name"] for e in trace["traceEvents"]
+                   if e.get("cat") == "user_annotation" and e["name"].startswith("ProfilerStep#"))
+    assert steps == ["ProfilerStep#1", "ProfilerStep#2", "ProfilerStep#3"]  # the run's warmup iteration warms it up
 
 
 def test_launcher_capture_in_the_child_on_cuda(fake_tools, cli, tmp_path):
