@@ -104,19 +104,27 @@ def _restore_record(path: Path, previous: bytes | None, failed: dict[str, Any]) 
 
 
 def run_dir_analyses(run_dir: Path, hook: Any) -> dict[str, Any]:
-    """Each profiler folder of a run, analysed whole where its tool's output is a set of files
-    (the torch profiler's per-rank traces), else file by file."""
-    results = {}
+    """Each profiler folder of a run, and each folder inside one, analysed whole where its tool's
+    output is a set of files (the torch profiler's per-rank traces in ``torch/traces/``), else
+    file by file."""
+    results: dict[str, Any] = {}
     for folder in sorted(p for p in run_dir.iterdir() if p.is_dir()):
-        whole = hook(path=folder)
-        if whole is not None:
-            results[str(folder.relative_to(run_dir))] = whole
-            continue
-        for artefact in sorted(p for p in folder.iterdir() if p.is_file()):
-            analysis = hook(path=artefact)
-            if analysis is not None:
-                results[str(artefact.relative_to(run_dir))] = analysis
+        _folder_analyses(folder, run_dir, hook, results)
     return results
+
+
+def _folder_analyses(folder: Path, run_dir: Path, hook: Any, results: dict[str, Any]) -> None:
+    whole = hook(path=folder)
+    if whole is not None:
+        results[str(folder.relative_to(run_dir))] = whole
+        return
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir():
+            _folder_analyses(entry, run_dir, hook, results)
+        elif entry.is_file():
+            analysis = hook(path=entry)
+            if analysis is not None:
+                results[str(entry.relative_to(run_dir))] = analysis
 
 
 def analyze_path(path: Path, registry: Registry, *, as_json: bool) -> int:

@@ -85,6 +85,11 @@ def test_torch_and_cpu_profilers(tiny_plugin, cli, tmp_path):
     cpu = document["profilers"]["cpu"]
     assert cpu["error"] is None and value(document, "cpu", "samples") >= 4  # both ends of 2 windows
 
+    analyzed = cli("analyze", run_dir, "--json")  # the run directory's traces folder, read whole
+    assert analyzed.code == 0, analyzed.err
+    analysis = json.loads(analyzed.out)["torch/traces"]
+    assert analysis["tool"] == "kineto" and analysis["metrics"]["step.count"]["value"] == 6
+
 
 def test_the_schedule_records_active_iterations_after_wait_and_warmup(tiny_plugin, cli, tmp_path):
     """Iterations 0 (run warmup) and 1 wait, 2 and 3 warm the profiler up, 4 and 5 are recorded,
