@@ -31,8 +31,8 @@ their tool. Nested, the benchmark loop (``dnn-suite run``) calls them as::
             ...
 
 Inside an iteration, the core and the model plugins mark its phases (data wait, copy to the
-device, forward, loss, backward, optimizer step) as ``torch.profiler`` ranges; the names are listed in
-:mod:`dnn_suite.phases`.
+device, forward, loss, backward, optimizer step) as ``torch.profiler`` ranges; the names are
+listed in :mod:`dnn_suite.phases`.
 
 Every hook receives ``run``, a :class:`~dnn_suite.context.RunContext`: the resolved
 configuration, the torch device, the run directory and the run's hook relay.
