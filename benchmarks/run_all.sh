@@ -28,4 +28,5 @@ run scaling ${SCALING_ARGS:-}
 run evaluation ${EVALUATION_ARGS:-}
 run best_mode ${BEST_MODE_ARGS:-}
 run op_profile ${OP_PROFILE_ARGS:-}
+run trace_analysis ${TRACE_ANALYSIS_ARGS:-}
 echo "figures in $out"
