@@ -140,11 +140,13 @@ def analyze_path(path: Path, registry: Registry, *, as_json: bool) -> int:
     hook = registry.manager.hook.dnn_suite_analyze_file
     if path.is_file() or not (path / "run.json").is_file():
         analysis = hook(path=path)
+        if analysis is None and path.is_dir():
+            raise UsageError(f"{path}: found no profiler artefact to analyze: neither a run directory (run.json) "
+                             "nor a directory of PyTorch profiler traces (*.json[.gz] with traceEvents)")
         if analysis is None:
-            what = "output format" if path.is_file() else "directory of traces"
-            raise UsageError(f"{path}: not an {what} any installed profiler can analyze (nvprof .nvvp, nsys .sqlite "
-                             "or kern_sum CSV, ncu CSV log, NVML samples CSV, PyTorch profiler trace .json[.gz] "
-                             "or a directory of them, or a run directory)")
+            raise UsageError(f"{path}: not an output format any installed profiler can analyze (PyTorch profiler "
+                             "trace .json[.gz], nvprof .nvvp, nsys .sqlite or kern_sum CSV, ncu CSV log, "
+                             "NVML samples CSV)")
         results = {str(path): analysis}
         out = path.with_name(path.name + ".analysis.json") if path.is_file() else path / "analysis.json"
     else:

@@ -9,7 +9,7 @@ none of the formats, so that ``analyze RUN_DIR`` skips a run's other artefacts; 
 * an ``.nsys-rep`` next to its ``.sqlite`` export (the export is analyzed instead); alone,
   the error says how to convert it.
 
-A directory is a set of kineto traces, one per rank (``RUN/torch/rank{N}.pt.trace.json.gz``, or
+A directory is a set of kineto traces, one per rank (``RUN/torch/traces/rank{N}.pt.trace.json.gz``, or
 what ``tensorboard_trace_handler`` writes); one without trace files answers ``None``.
 """
 
