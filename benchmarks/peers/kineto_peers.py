@@ -10,6 +10,18 @@ Two peers, each through its own public API:
   step-time breakdown (per step and the average), GPU utilization, est. SM efficiency, est.
   achieved occupancy and tensor core use per device, and its recommendations.
 
+Besides each peer as it is ("hta", "torch_tb_profiler"), two variants that take away the
+differences by design between the peers and our analyzer (docs/TRACE_ANALYSIS.md):
+
+* "hta_exact": HTA with its own env option HTA_DISABLE_NS_ROUNDING=1, so fractional-us
+  timestamps are not rounded inward to whole microseconds;
+* "tb_normalized": TB on a normalized copy of each file, written to a temporary directory:
+  events of cat cuda_runtime/cuda_driver get cat "Runtime" (the only runtime category TB 0.4.3
+  knows), user_annotation events named enumerate(DataLoader)#...__next__ get cat "cpu_op" (TB
+  counts DataLoader time only from operators), gpu_user_annotation events are removed (TB would
+  make a ProfilerStep#N one an extra step). peers.json's "variants" records this, and each file's
+  "normalization_counts" how many events each change touched.
+
 The figures go to tests/profilers/fixtures/kineto/real/peers.json, where a test of our analyzer
 can compare against them; PEERS.md beside it says how each peer computes each figure.
 
@@ -29,12 +41,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import hashlib
 import io
 import json
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 import tempfile
@@ -54,6 +68,27 @@ DEFAULT_SETS = [
     ("alexnet_a100", ["alexnet_a100.json.gz"]),
 ]
 TOP_KERNELS = 10
+# HTA's option (hta/configs/env_options.py: HTA_DISABLE_NS_ROUNDING_ENV) that switches off its
+# rounding of fractional-us timestamps inward to whole us (trace_parser.round_down_time_stamps)
+HTA_NO_ROUNDING_ENV = "HTA_DISABLE_NS_ROUNDING"
+# the normalization of a trace before "tb_normalized": see normalize_for_tb
+TB_RUNTIME_CATS = ("cuda_runtime", "cuda_driver")
+TB_DATALOADER_RE = re.compile(r"^enumerate\(DataLoader\)#.*\.__next__$")
+TB_NORMALIZATION = {
+    "recategorized_as_Runtime": {"cat": list(TB_RUNTIME_CATS), "new_cat": "Runtime",
+                                 "why": "TB 0.4.3 maps only the category 'runtime' (lower-cased) to its Runtime "
+                                        "type and drops cuda_runtime/cuda_driver events"},
+    "recategorized_as_cpu_op": {"cat": "user_annotation", "name_regex": TB_DATALOADER_RE.pattern,
+                                "new_cat": "cpu_op",
+                                "why": "TB counts DataLoader time only from Operator (cpu_op) events of that "
+                                       "name and drops other user_annotation events"},
+    "removed": {"cat": "gpu_user_annotation",
+                "why": "TB turns a gpu_user_annotation named ProfilerStep#N into an extra step; "
+                       "steps are to come from the host ProfilerStep ranges only"},
+    "unchanged": "every other event and field, byte for byte as json.loads/json.dump give them; the file keeps "
+                 "its name (in a temporary directory) and is written uncompressed if it was plain JSON, gzipped "
+                 "if .gz",
+}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -147,6 +182,28 @@ def hta_all(files: list[Path]) -> dict[str, Any]:
         out["queue_length_summary"] = attempt(lambda: records(analysis.get_queue_length_summary(ranks=ranks)))
         out["gpu_kernel_breakdown"] = attempt(kernel_breakdown, analysis)
     return out
+
+
+@contextlib.contextmanager
+def env_set(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old
+
+
+def hta_exact(files: list[Path]) -> dict[str, Any]:
+    """hta_all with HTA's ns rounding switched off by its own env option (hta/configs/env_options.py)."""
+    with env_set(HTA_NO_ROUNDING_ENV, "1"):
+        from hta.configs import env_options
+
+        assert env_options.disable_ns_rounding(), "HTA did not take its option"
+        return hta_all(files)
 
 
 def idle_breakdown(analysis, ranks: list[int]) -> dict[str, Any]:
@@ -259,6 +316,44 @@ def tb_one(path: Path) -> dict[str, Any]:
     }
 
 
+def load_trace(path: Path) -> Any:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt") as f:
+        return json.load(f)
+
+
+def normalize_for_tb(path: Path, folder: Path) -> tuple[Path, dict[str, int]]:
+    """A copy of the trace in folder, normalized as TB_NORMALIZATION says; the counts of each change."""
+    trace = load_trace(path)
+    counts = {"recategorized_as_Runtime": 0, "recategorized_as_cpu_op": 0, "removed": 0}
+    kept = []
+    for event in trace.get("traceEvents", []):
+        cat = event.get("cat") if isinstance(event, dict) else None
+        if cat in TB_RUNTIME_CATS:
+            event["cat"] = "Runtime"
+            counts["recategorized_as_Runtime"] += 1
+        elif cat == "user_annotation" and TB_DATALOADER_RE.match(str(event.get("name", ""))):
+            event["cat"] = "cpu_op"
+            counts["recategorized_as_cpu_op"] += 1
+        elif cat == "gpu_user_annotation":
+            counts["removed"] += 1
+            continue
+        kept.append(event)
+    trace["traceEvents"] = kept
+    out = folder / path.name
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(out, "wt") as f:
+        json.dump(trace, f)
+    return out, counts
+
+
+def tb_normalized(path: Path) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="tbnorm-") as folder:
+        copy, counts = normalize_for_tb(path, Path(folder))
+        figures = attempt(tb_one, copy)
+    return {"normalization_counts": counts, **(figures if isinstance(figures, dict) else {"result": figures})}
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -294,6 +389,14 @@ def main(argv: list[str] | None = None) -> None:
             "hta": {"package": "holistictraceanalysis", "version": metadata.version("holistictraceanalysis")},
             "torch_tb_profiler": {"package": "torch-tb-profiler", "version": metadata.version("torch-tb-profiler")},
         },
+        "variants": {
+            "hta": "HTA as it is by default (ns timestamps rounded inward to whole us)",
+            "torch_tb_profiler": "TB on the trace file as it is",
+            "hta_exact": f"HTA with its env option {HTA_NO_ROUNDING_ENV}=1: no rounding, the trace's float us kept",
+            "tb_normalized": {"what": "TB on a normalized copy of each trace file (in a temporary directory); "
+                                      "normalization_counts per file says how many events each change touched",
+                              "normalization": TB_NORMALIZATION},
+        },
         "libraries": {name: metadata.version(name) for name in ("pandas", "numpy")},
         "traces": {},
     }
@@ -305,6 +408,8 @@ def main(argv: list[str] | None = None) -> None:
         with quiet():
             entry["hta"] = attempt(hta_all, files)
             entry["torch_tb_profiler"] = {display(f): attempt(tb_one, f) for f in files}
+            entry["hta_exact"] = attempt(hta_exact, files)
+            entry["tb_normalized"] = {display(f): attempt(tb_normalized, f) for f in files}
         result["traces"][name] = entry
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
