@@ -18,9 +18,20 @@ Definitions (torch-tb-profiler 0.4.3, ``event_parser.StepParser`` and ``overall_
   ``dnn_suite.data_wait`` phase; CPU exec = CPU operators.
 * Shares: each category's time averaged over the steps, divided by the average step time.
 
-Where ours differ by design: torch-tb-profiler 0.4.3 knows the runtime category only by its
-old name ``Runtime``; traces since PyTorch 1.10 write ``cuda_runtime``/``cuda_driver``, which it
-ignores (no runtime share, steps never moved to the device). We read both names.
+Where ours differ by design from torch-tb-profiler 0.4.3:
+
+* It knows the runtime category only by its old name ``Runtime``; traces since PyTorch 1.10
+  write ``cuda_runtime``/``cuda_driver``, which it ignores (no runtime share, steps never moved
+  to the device). We read both names.
+* It drops every ``user_annotation`` except ProfilerStep and the collectives, so a
+  ``user_annotation`` ``enumerate(DataLoader)#...__next__`` is no data loading there; for us it is.
+* It makes a ``gpu_user_annotation`` named ``ProfilerStep#N`` a step of its own; we take the
+  steps from the host's ProfilerStep ranges only.
+* A kernel named ``nccl*Kernel`` is communication for us whatever launched it (as HTA classes
+  it); TB counts a kernel as communication only when its External id is that of a CPU op named
+  exactly ``nccl:``/``gloo:`` + broadcast/reduce/all_reduce/all_gather/reduce_scatter, so the
+  NCCL kernels of ``nccl:all_to_all``, ``nccl:_all_gather_base``, point-to-point calls etc. are
+  Kernel there. Only kernel vs communication time moves; their sum is the same.
 """
 
 from __future__ import annotations
