@@ -31,7 +31,9 @@ Where ours differ by design from torch-tb-profiler 0.4.3:
   it); TB counts a kernel as communication only when its External id is that of a CPU op named
   exactly ``nccl:``/``gloo:`` + broadcast/reduce/all_reduce/all_gather/reduce_scatter, so the
   NCCL kernels of ``nccl:all_to_all``, ``nccl:_all_gather_base``, point-to-point calls etc. are
-  Kernel there. Only kernel vs communication time moves; their sum is the same.
+  Kernel there. Time moves only among the device categories: from kernel to communication, and
+  copies/sets running under such a kernel are memcpy/memset for us (communication ranks below
+  them) where TB counts them as kernel; the four together are the same.
 """
 
 from __future__ import annotations
