@@ -18,15 +18,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import json
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from dnn_suite import __version__, allocator, distributed, environment, progress, signals
+from dnn_suite import __version__, allocator, command, distributed, environment, progress, signals
 from dnn_suite.datasets import catalogue
 from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.config import RUN_KEYS, TIMING_MODES, RunConfig, load_suite, parse_set, resolve
-from dnn_suite.errors import DnnSuiteError, UsageError, one_line, reason
+from dnn_suite.errors import UsageError
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.reporting.report import write_report
@@ -34,7 +33,8 @@ from dnn_suite.results import format_summary, to_json_text
 from dnn_suite.resume import resume_config
 from dnn_suite.runner import CHILD_COMMAND, Run, resolve_device
 from dnn_suite.sweep import run_sweep
-from dnn_suite.tasks import analyze_path, run_task
+from dnn_suite.analyzing import analyze_path
+from dnn_suite.tasks import run_task
 
 
 class _Parser(argparse.ArgumentParser):
@@ -425,7 +425,7 @@ def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
     if args.command in ("train", "eval"):
         return _cmd_task(args, registry)
     if args.command == "analyze":
-        return analyze_path(args.path, registry, as_json=args.json)
+        return analyze_path(args.path, registry.manager.hook.dnn_suite_analyze_file, as_json=args.json)
     if args.command == "data":
         return _cmd_data(args, registry)
     if args.command == "report":
@@ -439,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     signals.install()
-    try:
+
+    def body() -> int:
         registry = discover()
         if argv[:1] == [CHILD_COMMAND]:
             args = _child_parser().parse_args(argv[1:])
@@ -448,26 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.argv = argv  # what --nproc-per-node re-runs under torchrun
         progress.set_quiet(args.quiet)
         return _dispatch(args, registry)
-    except DnnSuiteError as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"dnn-suite: error: {one_line(exc)}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"dnn-suite: {signals.reason()}", file=sys.stderr)
-        return signals.exit_code()
-    except OSError as exc:  # a file that could not be read or written where no check caught it first
-        if debug:
-            traceback.print_exc()
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"dnn-suite: error: {where}{reason(exc)} (run with --debug for the traceback)", file=sys.stderr)
-        return 1
-    except Exception as exc:  # an unexpected failure: one line unless --debug
-        if debug:
-            traceback.print_exc()
-        print(f"dnn-suite: internal error: {one_line(exc)} (a bug: run with --debug for the traceback and report it)",
-              file=sys.stderr)
-        return 1
+
+    return command.guarded(body, debug)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The commands besides the benchmark loop: ``train``, ``eval`` and ``analyze``."""
+"""The commands besides the benchmark loop that run a model: ``train`` and ``eval``."""
 
 from __future__ import annotations
 
@@ -101,69 +101,3 @@ def _restore_record(path: Path, previous: bytes | None, failed: dict[str, Any]) 
         path.unlink(missing_ok=True)
     else:
         write_json_atomic(path, failed)
-
-
-def run_dir_analyses(run_dir: Path, hook: Any) -> dict[str, Any]:
-    """Each profiler folder of a run, and each folder inside one, analysed whole where its tool's
-    output is a set of files (the torch profiler's per-rank traces in ``torch/traces/``), else
-    file by file."""
-    results: dict[str, Any] = {}
-    for folder in sorted(p for p in run_dir.iterdir() if p.is_dir()):
-        _folder_analyses(folder, run_dir, hook, results)
-    return results
-
-
-def _folder_analyses(folder: Path, run_dir: Path, hook: Any, results: dict[str, Any]) -> None:
-    whole = hook(path=folder)
-    if whole is not None:
-        results[str(folder.relative_to(run_dir))] = whole
-        return
-    for entry in sorted(folder.iterdir()):
-        if entry.is_dir():
-            _folder_analyses(entry, run_dir, hook, results)
-        elif entry.is_file():
-            analysis = hook(path=entry)
-            if analysis is not None:
-                results[str(entry.relative_to(run_dir))] = analysis
-
-
-def analyze_path(path: Path, registry: Registry, *, as_json: bool) -> int:
-    """Run the matching analyzer on one artefact, or on every artefact of a run directory.
-
-    The metrics are printed and written next to the input as JSON
-    (``<file>.analysis.json``, or ``analysis.json`` in a run directory).
-    """
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or directory")
-    if not path.is_file() and not path.is_dir():
-        raise UsageError(f"{path}: not a regular file or a directory; expected a profiler output file or a run directory")
-    hook = registry.manager.hook.dnn_suite_analyze_file
-    if path.is_file() or not (path / "run.json").is_file():
-        analysis = hook(path=path)
-        if analysis is None and path.is_dir():
-            raise UsageError(f"{path}: found no profiler artefact to analyze: neither a run directory (run.json) "
-                             "nor a directory of PyTorch profiler traces (*.json[.gz] with traceEvents)")
-        if analysis is None:
-            raise UsageError(f"{path}: not an output format any installed profiler can analyze (PyTorch profiler "
-                             "trace .json[.gz], nvprof .nvvp, nsys .sqlite or kern_sum CSV, ncu CSV log, "
-                             "NVML samples CSV)")
-        results = {str(path): analysis}
-        out = path.with_name(path.name + ".analysis.json") if path.is_file() else path / "analysis.json"
-    else:
-        results = run_dir_analyses(path, hook)
-        if not results:
-            raise UsageError(f"{path}: found no profiler artefact to analyze in its profiler folders")
-        out = path / "analysis.json"
-    data = {name: analysis.to_json() for name, analysis in results.items()}
-    write_json_atomic(out, data)
-    for analysis in results.values():
-        for warning in analysis.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    if as_json:
-        sys.stdout.write(to_json_text(data))
-    else:
-        for name, analysis in results.items():
-            print(f"== {name}")
-            print(analysis.format_text())
-        print(f"written to {out}")
-    return 0

@@ -25,8 +25,8 @@ from dnn_suite_profilers.analyzers.ncu import is_ncu_line
 from dnn_suite_profilers.analyzers.nsys import is_kern_sum_header
 from dnn_suite_profilers.analyzers.nvml import is_nvml_header
 from dnn_suite_profilers.analyzers.sqlite import is_sqlite
-from dnn_suite_profilers.launching import TOOL_LOG
 
+TOOL_LOG = "tool.log"  # a launcher's console output of its tool (see launching.py)
 REPORT_SUFFIXES = (".nsys-rep", ".qdrep", ".ncu-rep")
 SCAN_LINES = 10_000  # where a text format must show itself (ncu logs start with program output)
 

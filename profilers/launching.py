@@ -35,9 +35,9 @@ from dnn_suite.metrics import Metric
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite.results import write_atomic, write_json_atomic
 from dnn_suite_profilers import capture
+from dnn_suite_profilers.analyze import TOOL_LOG
 from dnn_suite_profilers.analyzers import WINDOW_RANGE, Analysis, InvalidProfileFile  # noqa: F401 (re-exported)
 
-TOOL_LOG = "tool.log"
 LOG_TAIL_LINES = 3
 
 

@@ -50,7 +50,7 @@ def tiny_plugin(monkeypatch):
 @pytest.fixture
 def cli(capsys):
     """Call `dnn-suite ARGS...` in this process; returns exit code, stdout, stderr."""
-    from dnn_suite.cli import main
+    from dnn_suite.entry import main
 
     def invoke(*args: str) -> Result:
         code = main([str(a) for a in args])

@@ -1,0 +1,47 @@
+"""How every command ends: its exit code, and one line on stderr for what went wrong.
+
+Exit codes: 0 ok, 1 the run itself failed (recorded in run.json), 2 bad usage or input,
+130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM (both handled alike, see signals.py).
+Errors are one line on stderr; ``--debug`` shows the traceback. Shared by the full command
+line (:mod:`dnn_suite.cli`) and the light ``analyze`` path (:mod:`dnn_suite.analyzing`).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from typing import TypeVar
+
+from dnn_suite import signals
+from dnn_suite.errors import DnnSuiteError, one_line, reason
+
+
+Answer = TypeVar("Answer", bound="int | None")
+
+
+def guarded(body: Callable[[], Answer], debug: bool) -> Answer | int:
+    """``body()``'s answer (an exit code), or the documented code for the error it raised, said
+    in one line."""
+    try:
+        return body()
+    except DnnSuiteError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"dnn-suite: error: {one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"dnn-suite: {signals.reason()}", file=sys.stderr)
+        return signals.exit_code()
+    except OSError as exc:  # a file that could not be read or written where no check caught it first
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dnn-suite: error: {where}{reason(exc)} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # an unexpected failure: one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"dnn-suite: internal error: {one_line(exc)} (a bug: run with --debug for the traceback and report it)",
+              file=sys.stderr)
+        return 1
