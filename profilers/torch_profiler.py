@@ -52,6 +52,7 @@ from dnn_suite.metrics import Metric
 from dnn_suite.phases import PREFIX
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite.results import write_atomic, write_json_atomic
+from dnn_suite_profilers.analyzers import InvalidProfileFile, analyze_kineto
 
 NAME = "torch"
 WINDOW_RECORD = "dnn_suite.window"
@@ -275,6 +276,21 @@ def _check_traces(run: RunContext, state: _State) -> None:
         raise RunFailed(f"no trace from rank {', '.join(map(str, missing))} (see its output on stderr)")
 
 
+def _trace_analysis(folder: Path) -> dict[str, Metric]:
+    """Where the time went, from the traces of every rank (the analysis of ``dnn-suite analyze``):
+    ``analysis.json`` beside them, its figures as ``trace.*`` metrics, the findings named."""
+    try:
+        analysis = analyze_kineto(folder / TRACES)
+    except InvalidProfileFile as error:
+        raise RunFailed(f"the trace this run wrote cannot be analysed: {one_line(error)}") from error
+    write_json_atomic(folder / "analysis.json", analysis.to_json())
+    findings = [row["finding"] for row in analysis.tables.get("diagnosis", [])]
+    metrics = {f"trace.{key}": metric for key, metric in analysis.metrics.items()}
+    metrics["trace.findings"] = Metric(len(findings), "findings", "diagnosis of the trace, most step time at stake "
+                                       "first: " + (", ".join(findings) or "none") + " (torch/analysis.json)")
+    return metrics
+
+
 @hookimpl
 def dnn_suite_profiler_report(run: RunContext):
     state: _State | None = run.state.get(NAME)
@@ -306,6 +322,7 @@ def dnn_suite_profiler_report(run: RunContext):
     if cuda:
         metrics["self_cuda_time_total"] = Metric(sum(r["self_cuda_time_us"] for r in rows), "us",
                                                  "self CUDA time of all operators in the recorded iterations")
+    metrics.update(_trace_analysis(folder))
     for rank, row in enumerate(rows[: options["top_ops"]], 1):
         key = f"op.{row['name']}"
         metrics[f"{key}.self_cpu_time"] = Metric(row["self_cpu_time_us"], "us", f"rank {rank} by self time")

@@ -50,7 +50,9 @@ def run_blocks(run: RunDir, image: ImageMaker) -> list[Block]:
                                 [[label, *(_num(row.get(f"{c}_ns", 0) / 1e6, 2) for c in (*STEP_CATEGORIES, "total"))]
                                  for label, row in zip(labels, steps)]))
         devices = tables.get("per_device") or []
-        if devices:
+        if not devices:
+            blocks.append(Text(f"{profiler}: no GPU activity in the trace (a CPU run): the step is the host's."))
+        else:
             labels = [f"gpu{row['device']}" if "rank" not in row else f"rank {row['rank']} gpu{row['device']}"
                       for row in devices]
             blocks += image(f"temporal_{profiler}", f"{profiler}: GPU time (HTA temporal breakdown, %)",

@@ -67,7 +67,7 @@ CATEGORIES = {
 
 
 def is_trace_name(path: Path) -> bool:
-    return path.name.endswith(SUFFIXES) and not path.name.endswith(".analysis.json")
+    return path.name.endswith(SUFFIXES) and not path.name.endswith("analysis.json")  # not our own output
 
 
 def looks_like_trace(path: Path) -> bool:

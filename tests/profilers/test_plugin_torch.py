@@ -46,7 +46,7 @@ def test_torch_and_cpu_profilers(tiny_plugin, cli, tmp_path):
     report = document["profilers"]["torch"]
     assert report["error"] is None
     assert set(report["artefacts"]) == {"torch/traces/rank0.pt.trace.json.gz", "torch/top_ops.txt",
-                                        "torch/top_ops.json"}
+                                        "torch/top_ops.json", "torch/analysis.json"}
 
     trace = _trace(run_dir)
     assert trace["distributedInfo"] == {"rank": 0, "world_size": 1}  # HTA needs the rank
@@ -82,8 +82,26 @@ def test_torch_and_cpu_profilers(tiny_plugin, cli, tmp_path):
     assert value(document, "torch", "self_cpu_time_total") >= sum(r["self_cpu_time_us"] for r in rows.values())
     assert not any(key.endswith(".cuda_time") for key in report["metrics"])  # CPU run
 
+    # The run analyses its own trace (as dnn-suite analyze does): a CPU run, so the host side only.
+    assert value(document, "torch", "trace.step.count") == 6
+    assert value(document, "torch", "trace.gpu_activity") == 0
+    shares = [value(document, "torch", f"trace.step.{c}_share") for c in
+              ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu_exec", "other")]
+    assert sum(shares) == pytest.approx(1.0) and shares[:5] == [0, 0, 0, 0, 0] and shares[6] > 0
+    assert {f"trace.phase.{p.removeprefix('dnn_suite.')}.host_share" for p in PHASE_RECORDS} <= set(report["metrics"])
+    saved = json.loads((run_dir / "torch" / "analysis.json").read_text())
+    assert saved["tool"] == "kineto" and "diagnosis" in saved["tables"]
+    assert value(document, "torch", "trace.findings") == len(saved["tables"]["diagnosis"])
+
     cpu = document["profilers"]["cpu"]
     assert cpu["error"] is None and value(document, "cpu", "samples") >= 4  # both ends of 2 windows
+
+    assert cli("report", run_dir).code == 0  # the report shows the breakdown, the phases and the diagnosis
+    report_md = (run_dir / "report.md").read_text()
+    section = report_md.split("## Where the step time goes", 1)[1].split("\n## ", 1)[0]
+    assert "no GPU activity in the trace" in section
+    assert section.count("| ProfilerStep#") == 6 and "| backward |" in section
+    assert ("| # | finding | evidence | fix |" in section) == bool(saved["tables"]["diagnosis"])
 
     analyzed = cli("analyze", run_dir, "--json")  # the run directory's traces folder, read whole
     assert analyzed.code == 0, analyzed.err
