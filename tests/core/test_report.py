@@ -96,7 +96,7 @@ def test_markdown_report_of_a_profiled_run(tiny_plugin, cli, runs):
 
     images = _markdown_images(markdown, runs.profiled)
     assert set(images) == {"step_time", "loss", "utilization_cpu", "utilization_nvml", "operators_torch",
-                           "kernels_nsight", "core_utilization_nsight", "kernels_nsys"}
+                           "kernels_nsight", "core_utilization_nsight", "kernels_nsys", "step_breakdown_torch"}
     assert all(width > 100 and height > 100 for width, height in images.values())
 
     summary = markdown.split("## Summary")[1].split("## ")[0]
@@ -127,7 +127,7 @@ def test_markdown_report_of_a_profiled_run(tiny_plugin, cli, runs):
 def test_html_report_is_one_self_contained_file(tiny_plugin, cli, runs, tmp_path):
     page = _report(cli, runs.profiled, "--output", tmp_path / "profiled.html")  # the format from the suffix
     embedded = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)">', page)
-    assert len(embedded) == 8
+    assert len(embedded) == 9  # with the torch trace's step breakdown
     assert all(width > 100 and height > 100 for width, height in (_png_size(base64.b64decode(d)) for d, _ in embedded))
     assert {alt for _, alt in embedded} >= {"Step time distribution over the measured iterations",
                                            "nvml: utilization during the measured windows (dotted lines: window "
