@@ -1,7 +1,8 @@
 """How fast, and in how much memory, ``dnn-suite analyze`` reads a kineto trace, against HTA.
 
 Each side is a whole process, timed from its start to its exit, with its peak resident memory
-(``ru_maxrss`` of that child, from ``os.wait4``, which includes any processes it waited for):
+(``ru_maxrss`` of that child and what it waited for, from ``os.wait4`` in a small launcher
+process, so that this process's memory does not count; the launcher's ~20 ms are in both sides' times):
 
 * ours: ``dnn-suite analyze TRACE --json`` (the ``dnn-suite`` of this venv, or ``--dnn-suite``);
 * HTA (HolisticTraceAnalysis 0.5.0, in a venv of its own, ``--peers-python``): a script that
@@ -190,12 +191,29 @@ def write_repeated(source: Path, target: Path, size_mb: float) -> dict[str, Any]
 # ----------------------------------------------------------------------------- one process
 
 
+# A child forked from this process starts with this process's resident memory in its peak RSS
+# (Linux keeps the forked image's high-water mark through exec), and this process holds the
+# generated traces: each side is started by a fresh, small launcher instead, which reports its
+# child's own peak RSS in the file named by its first argument.
+LAUNCHER = """
+import os, sys
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_process(command: list[str], workdir: Path, timeout: float) -> dict[str, Any]:
     """Run ``command`` to its end: wall seconds, peak RSS of the child (and what it waited for), status."""
-    out_path, err_path = workdir / "stdout", workdir / "stderr"
+    out_path, err_path, rss_path = workdir / "stdout", workdir / "stderr", workdir / "peak_rss_kib"
+    rss_path.unlink(missing_ok=True)
+    executable = shutil.which(command[0]) or command[0]
+    launched = [sys.executable, "-S", "-c", LAUNCHER, str(rss_path), executable, *command[1:]]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
-        child = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+        child = subprocess.Popen(launched, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
         timed_out = threading.Event()
 
         def kill() -> None:
@@ -213,7 +231,8 @@ def run_process(command: list[str], workdir: Path, timeout: float) -> dict[str, 
             timer.cancel()
         wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    result = {"wall_s": wall, "peak_rss_bytes": usage.ru_maxrss * 1024, "returncode": child.returncode,
+    peak_kib = int(rss_path.read_text()) if rss_path.is_file() else usage.ru_maxrss
+    result = {"wall_s": wall, "peak_rss_bytes": peak_kib * 1024, "returncode": child.returncode,
               "stdout_bytes": out_path.stat().st_size}
     if timed_out.is_set():
         result["error"] = f"killed after the {timeout:g} s timeout"

@@ -15,7 +15,8 @@ What comes back is at most 8 files, none over 15 MiB, all directly in OUT_DIR:
   runs.tar.gz             the run directories, train/eval directories (no checkpoints) and benchmark JSON
   ncu.log                 the nsight run's ncu CSV log, as ncu wrote it (an analyzer fixture)
   nvml_samples.csv        the nvml run's samples, as the sampler wrote them
-  torch_trace_excerpt.json  the first events of the torch profiler's Chrome trace
+  torch_trace.pt.trace.json.gz  the torch profiler's kineto trace of the D0 run (rank 0), as written;
+                          when it exceeds the size limit, its first events instead (still a trace)
 
 The GPU machine has torch, timm, pluggy, pyyaml, numpy, nvidia-ml-py, matplotlib, psutil and
 pytest but no internet; ``--wheels`` (default benchmarks/gpu/wheels, filled by
@@ -27,6 +28,7 @@ that those wheels resolve for that machine (``pip install --dry-run``) instead o
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -195,7 +197,10 @@ class Acceptance:
         if document:
             run_dir = Path(document["run_dir"])
             _copy(run_dir / "nvml" / "samples.csv", self.out / "nvml_samples.csv")
-            trace_excerpt(run_dir / "torch" / "trace.json", self.out / "torch_trace_excerpt.json")
+            traces = run_dir / "torch" / "traces"
+            bring_trace(traces / "rank0.pt.trace.json.gz", self.out / "torch_trace.pt.trace.json.gz")
+            self.step("analyze the torch trace (where the D0 step's time goes)",
+                      self.dnn_suite("analyze", str(traces), "--json"), timeout_s=60, figures=trace_figures)
         nsight_env = {"PATH": _path(FAKES / "bin")} if self.dry_run else None
         self.step(
             f"run fp32 bs{small} --profiler nsight", self.dnn_suite(
@@ -354,6 +359,18 @@ def analyze_figures(stdout: str) -> dict[str, Any]:
             for source, analysis in json.loads(stdout).items()}
 
 
+def trace_figures(stdout: str) -> dict[str, Any]:
+    """The trace analysis of ``dnn-suite analyze TRACES --json``: its figures, the phases and the
+    diagnosis (what docs/GPU.md publishes as the breakdown of our D0 step)."""
+    analysis = next(iter(json.loads(stdout).values()))
+    tables = analysis.get("tables") or {}
+    return {"metrics": {key: metric.get("value") for key, metric in analysis["metrics"].items()},
+            "phases": tables.get("phases", []), "per_device": tables.get("per_device", []),
+            "top_kernels": [{k: row.get(k) for k in ("share", "calls", "category", "operator", "name")}
+                            for row in tables.get("top_kernels", [])[:10]],
+            "diagnosis": [{k: row[k] for k in ("finding", "evidence", "fix")} for row in tables.get("diagnosis", [])]}
+
+
 def comparison_figures(path: Path) -> dict[str, Any]:
     results = json.loads(path.read_text(encoding="utf-8"))
     figures = {}
@@ -382,15 +399,19 @@ def pytest_figures(stdout: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------- files
 
 
-def trace_excerpt(trace: Path, target: Path) -> None:
-    """The first events of a Chrome trace, still a valid trace (the other top-level keys kept)."""
+def bring_trace(trace: Path, target: Path) -> None:
+    """The gzipped kineto trace as written; over the size limit, its first events (still a valid
+    trace, the other top-level keys kept, gzipped)."""
     if not trace.is_file():
         return
-    document = json.loads(trace.read_text(encoding="utf-8"))
+    if trace.stat().st_size <= MAX_FILE_BYTES:
+        shutil.copyfile(trace, target)
+        return
+    document = json.loads(gzip.decompress(trace.read_bytes()))
     events = document.get("traceEvents", [])
     document["traceEvents"] = events[:TRACE_EXCERPT_EVENTS]
     document["dnn_suite_excerpt"] = {"events_kept": len(document["traceEvents"]), "events_in_trace": len(events)}
-    target.write_text(json.dumps(document), encoding="utf-8")
+    target.write_bytes(gzip.compress(json.dumps(document).encode("utf-8")))
 
 
 def pack(folder: Path, archive: Path) -> list[str]:
@@ -399,7 +420,7 @@ def pack(folder: Path, archive: Path) -> list[str]:
     Returns what was left out."""
     if not folder.is_dir():
         return []
-    for leave_out in (("*.pt",), ("*.pt", "trace.json")):
+    for leave_out in (("*.pt",), ("*.pt", "*.pt.trace.json.gz")):
         left_out: list[str] = []
         with tarfile.open(archive, "w:gz") as tar:
             for path in sorted(folder.rglob("*")):

@@ -5,6 +5,7 @@ no sub-folders)."""
 from __future__ import annotations
 
 import csv
+import gzip
 import importlib.util
 import json
 import os
@@ -63,10 +64,17 @@ def test_dry_run_of_the_profiler_steps_writes_a_summary_and_the_raw_tool_outputs
     assert all(path.is_file() for path in files)  # nothing in sub-folders
     assert len(files) <= 8 and all(path.stat().st_size < 16 * 2**20 for path in files)
     assert {p.name for p in files} == {"summary.json", "steps.log", "env.json", "runs.tar.gz", "ncu.log",
-                                       "nvml_samples.csv", "torch_trace_excerpt.json"}
+                                       "nvml_samples.csv", "torch_trace.pt.trace.json.gz"}
     assert "Metric Value" in (out / "ncu.log").read_text()  # ncu's CSV header, as the (fake) tool wrote it
-    trace = json.loads((out / "torch_trace_excerpt.json").read_text())
-    assert trace["traceEvents"] and trace["dnn_suite_excerpt"]["events_kept"] == len(trace["traceEvents"])
+    trace = json.loads(gzip.decompress((out / "torch_trace.pt.trace.json.gz").read_bytes()))
+    assert any(e.get("name", "").startswith("ProfilerStep#") for e in trace["traceEvents"])  # the whole trace
+    analysed = steps["analyze the torch trace (where the D0 step's time goes)"]
+    assert analysed["exit_code"] == 0
+    trace_figures = analysed["figures"]
+    assert trace_figures["metrics"]["step.count"] == 2 and trace_figures["metrics"]["gpu_activity"] == 0  # a CPU run
+    assert {row["phase"] for row in trace_figures["phases"]} >= {"data_wait", "forward", "loss", "backward",
+                                                                   "optimizer"}
+    assert isinstance(trace_figures["diagnosis"], list)
     with tarfile.open(out / "runs.tar.gz") as tar:
         names = tar.getnames()
     assert any(name.endswith("/run.json") for name in names) and any("/nsight/" in name for name in names)
@@ -88,19 +96,20 @@ def test_runs_are_packed_without_the_torch_traces_when_too_large(tmp_path, monke
     runs = tmp_path / "runs" / "20261201_efficientdet-d0_bs16"
     (runs / "torch").mkdir(parents=True)
     (runs / "run.json").write_text("{}")
-    (runs / "torch" / "trace.json").write_bytes(os.urandom(300_000))  # incompressible
+    (runs / "torch" / "traces").mkdir()
+    (runs / "torch" / "traces" / "rank0.pt.trace.json.gz").write_bytes(os.urandom(300_000))  # incompressible
     (runs / "checkpoints").mkdir()
     (runs / "checkpoints" / "last.pt").write_bytes(os.urandom(1000))
     checkpoint = "20261201_efficientdet-d0_bs16/checkpoints/last.pt"
     monkeypatch.setattr(acceptance, "MAX_FILE_BYTES", 200_000)
     left_out = acceptance.pack(tmp_path / "runs", tmp_path / "runs.tar.gz")
-    assert left_out == [checkpoint, "20261201_efficientdet-d0_bs16/torch/trace.json"]
+    assert left_out == [checkpoint, "20261201_efficientdet-d0_bs16/torch/traces/rank0.pt.trace.json.gz"]
     with tarfile.open(tmp_path / "runs.tar.gz") as tar:
         assert tar.getnames() == ["runs/20261201_efficientdet-d0_bs16/run.json"]
     monkeypatch.setattr(acceptance, "MAX_FILE_BYTES", 15 * 2**20)
     assert acceptance.pack(tmp_path / "runs", tmp_path / "runs.tar.gz") == [checkpoint]
     with tarfile.open(tmp_path / "runs.tar.gz") as tar:
-        assert "runs/20261201_efficientdet-d0_bs16/torch/trace.json" in tar.getnames()
+        assert "runs/20261201_efficientdet-d0_bs16/torch/traces/rank0.pt.trace.json.gz" in tar.getnames()
 
 
 def test_pytest_summary_lines_become_counts():
