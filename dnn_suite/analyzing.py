@@ -59,7 +59,8 @@ def analyze_path(path: Path, hook: AnalyzeHook, *, as_json: bool) -> int:
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
     if not path.is_file() and not path.is_dir():
-        raise UsageError(f"{path}: not a regular file or a directory; expected a profiler output file or a run directory")
+        raise UsageError(f"{path}: not a regular file or a directory; expected a profiler output file or a run "
+                         "directory")
     if path.is_file() or not (path / "run.json").is_file():
         analysis = hook(path=path)
         if analysis is None and path.is_dir():

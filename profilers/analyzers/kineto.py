@@ -93,7 +93,8 @@ def read_trace_directory(folder: Path) -> list[Timeline]:
     """Every trace in ``folder``, ordered by rank; two traces of one rank are refused."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and is_trace_name(p) and looks_like_trace(p))
     if not files:
-        raise InvalidProfileFile(folder, "no trace files (*.json, *.json.gz with traceEvents) in it", DIRECTORY_EXPECTED)
+        raise InvalidProfileFile(folder, "no trace files (*.json, *.json.gz with traceEvents) in it",
+                                 DIRECTORY_EXPECTED)
     timelines = [read_trace(p) for p in files]
     by_rank: dict[int, Path] = {}
     for position, timeline in enumerate(timelines):

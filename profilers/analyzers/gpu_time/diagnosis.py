@@ -1,30 +1,9 @@
 """From the figures to findings: what bounds the step, the evidence, and the fix.
 
-Each rule reads figures computed elsewhere in this package and fires above a threshold. A
-finding's ``impact`` estimates the share of step time at stake; findings are ranked by it.
-The rules and thresholds (also listed in the docs):
-
-=================  ===========================================================  ==================================
-finding            fires when                                                   fix
-=================  ===========================================================  ==================================
-input-bound        data loader >= 10% of the step                               ``--workers`` (more loader processes),
-                                                                                pinned memory, a faster data format
-launch-bound       GPU idle >= 20% of its span and host wait >= 50% of the      torch.compile (fewer, fused kernels;
-                   idle time (the GPU waits for the CPU to launch work)         reduce-overhead: CUDA graphs),
-                                                                                a larger batch
-synchronization    host-device synchronizations take >= 5% of the step          ``--timing deferred``, ``--log-every`` larger;
-                                                                                no ``.item()``/``.cpu()`` in the step
-precision          tensor-core-eligible operators launch >= 20% of kernel       ``--amp --amp-dtype bfloat16`` (or
-                   time but < 50% of it runs on tensor cores                    float16)
-memory format      layout conversion kernels >= 3% of kernel time               ``--channels-last`` (or drop it where the
-                                                                                model converts back)
-exposed comm.      communication without computation beside it >= 10% of the    a larger batch, gradient bucketing,
-                   step                                                         overlapping collectives
-small kernels      median kernel < 20 us and estimated SM efficiency < 60%      a larger batch, torch.compile (fusion)
-                   or achieved occupancy < 30%
-straggler          the ranks' mean step times spread >= 10%                     look at the slowest rank's input, host
-                                                                                and GPU; balance the data
-=================  ===========================================================  ==================================
+Each rule reads figures computed elsewhere in this package and fires above a threshold (the
+constants below). A finding's ``impact`` estimates the share of step time at stake; findings are
+ranked by it. The rules, their thresholds and fixes are documented in docs/TRACE_ANALYSIS.md
+("The diagnosis").
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ranges
-from .model import KERNEL, Timeline
+from .model import KERNEL, Timeline, distinct
 
 
 def gpu_metrics(timeline: Timeline, start: int, end: int) -> dict[int, dict[str, float | None]]:
@@ -27,7 +27,7 @@ def gpu_metrics(timeline: Timeline, start: int, end: int) -> dict[int, dict[str,
     span = end - start
     result: dict[int, dict[str, float | None]] = {}
     kernels = gpu.kind == KERNEL
-    for device in np.unique(gpu.device[kernels]).tolist():
+    for device in distinct(gpu.device[kernels]):
         on = kernels & (gpu.device == device)
         busy = ranges.length_in(ranges.union(gpu.start[on], gpu.end[on]), start, end)
         result[int(device)] = {

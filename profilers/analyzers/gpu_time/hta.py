@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ranges
-from .model import KERNEL, MEMCPY, MEMSET, NONE, RUNTIME, STEP_PREFIX, SYNC, Timeline
+from .model import KERNEL, MEMCPY, MEMSET, NONE, RUNTIME, STEP_PREFIX, Timeline, distinct
 
 KERNEL_WAIT_THRESHOLD_NS = 30_000
 NOT_COMPUTE = re.compile(r"(^nccl.*Kernel)|(.*Memcpy)|(^Memset)|(.*Sync)")
@@ -72,7 +72,7 @@ def temporal_breakdown(timeline: Timeline, kept: np.ndarray) -> dict[int, Tempor
     gpu = timeline.gpu
     compute_names = timeline.named(gpu.name, lambda n: NOT_COMPUTE.match(n) is None)
     result: dict[int, TemporalBreakdown] = {}
-    for device in np.unique(gpu.device[kept]).tolist():
+    for device in distinct(gpu.device[kept]):
         on = kept & (gpu.device == device)
         busy = ranges.union(gpu.start[on], gpu.end[on])
         if busy[0].size == 0:

@@ -1,10 +1,10 @@
 """Kernel categories, tensor cores, launches, synchronizations, and the operator behind each kernel.
 
-* Category of a kernel, by its name (first match): communication (NCCL/RCCL), memory, normalization, matrix multiply /
-  convolution (GEMM and convolution libraries: cuBLAS, cuBLASLt, CUTLASS, cuDNN, hipBLASLt,
-  rocBLAS ``Cijk``, MIOpen, Triton ``mm``), normalization (before the libraries: cuDNN runs batch norm too), reduction (including softmax),
-  elementwise, memory (layout conversions, copies and concatenations run as kernels; memcpy and
-  memset operations), other.
+* Category of a kernel, by its name, first match: communication (NCCL/RCCL); memory (layout
+  conversions, copies and concatenations run as kernels; memcpy and memset operations too);
+  normalization (before the libraries: cuDNN runs batch norm too); matrix multiply /
+  convolution (cuBLAS, cuBLASLt, CUTLASS, cuDNN, hipBLASLt, rocBLAS ``Cijk``, MIOpen, Triton
+  ``mm``); reduction (softmax, losses, pooling); elementwise; other.
 * Tensor-core kernels: TensorBoard's allowlist of name fragments (``h884``, ``s1688``, ``hmma``,
   ``xmma_gemm``, ...) plus the names of the Ampere and Hopper libraries' tensor-core kernels
   (``tensorop``, ``gmma``, ``wgmma``, ``sm80_xmma``, ``sm90_xmma``, ``bf16``/``f16`` GEMMs).
@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from .model import CPU_OP, KERNEL, MEMCPY, MEMSET, NONE, RUNTIME, Timeline
+from .model import CPU_OP, KERNEL, MEMCPY, MEMSET, NONE, RUNTIME, Timeline, distinct
 
 KERNEL_CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("communication", re.compile(r"nccl|rccl|all_?reduce|all_?gather|reduce_?scatter", re.I)),
@@ -92,7 +92,7 @@ def kernel_tables(timeline: Timeline, kept: np.ndarray, top: int) -> dict[str, o
     kernels = kept & (gpu.kind == KERNEL)
     durations = gpu.end - gpu.start
     total = int(durations[kernels].sum())
-    category_of = {i: kernel_category(names[i]) for i in np.unique(gpu.name[kernels]).tolist()}
+    category_of = {i: kernel_category(names[i]) for i in distinct(gpu.name[kernels])}
     by_category: dict[str, int] = {}
     for name_id, duration in zip(gpu.name[kernels].tolist(), durations[kernels].tolist()):
         category = category_of[name_id]

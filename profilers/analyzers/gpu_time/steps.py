@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ranges
-from .model import ANNOTATION, CPU_OP, KERNEL, MEMCPY, MEMSET, PHASE_PREFIX, RUNTIME, STEP_PREFIX, Timeline
+from .model import ANNOTATION, CPU_OP, KERNEL, MEMCPY, MEMSET, PHASE_PREFIX, RUNTIME, STEP_PREFIX, Timeline, distinct
 
 CATEGORIES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu_exec", "other")
 COLLECTIVES = re.compile(r"^(nccl|gloo):(broadcast|reduce|all_reduce|all_gather|reduce_scatter)$")
@@ -83,7 +83,7 @@ def communication_kernels(timeline: Timeline) -> np.ndarray:
 
 
 def find_steps(timeline: Timeline) -> Steps:
-    host, gpu = timeline.host, timeline.gpu
+    host = timeline.host
     is_step = np.isin(host.kind, (ANNOTATION, CPU_OP)) & timeline.named(host.name, lambda n: n.startswith(STEP_PREFIX))
     order = np.flatnonzero(is_step)[np.argsort(host.start[is_step], kind="stable")]
     names = [timeline.names[i] for i in host.name[order].tolist()]
@@ -199,7 +199,7 @@ def phases(timeline: Timeline, steps: Steps) -> list[dict]:
     count = len(steps.spans)
     step_time = float(np.mean([e - s for s, e in steps.spans]))
     rows = []
-    for name_id in np.unique(host.name[is_phase]).tolist():
+    for name_id in distinct(host.name[is_phase]):
         name = timeline.names[name_id]
         if name == "dnn_suite.window":
             continue
