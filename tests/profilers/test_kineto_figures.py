@@ -222,3 +222,23 @@ def test_launch_delay_and_synchronizations_per_step(tmp_path):
     assert value(analysis, "launch.launch_call_mean") == pytest.approx(10 * US)
     assert value(analysis, "sync.calls_per_step") == 1
     assert value(analysis, "sync.time_per_step") == pytest.approx(40 * US)
+
+
+def test_cpu_run_operator_self_time_by_category(tmp_path):
+    """Self time = duration minus the operators nested directly inside, per thread."""
+    t = Trace()
+    t.step(1, 0, 200)
+    t.cpu_op("aten::linear", 0, 100)        # self 100 - 50 (addmm) = 50   matmul_conv
+    t.cpu_op("aten::addmm", 10, 50)         # self 50 - 10 (copy_) = 40    matmul_conv
+    t.cpu_op("aten::copy_", 20, 10)         # self 10                      memory
+    t.cpu_op("aten::relu", 100, 20)         # self 20 (starts as linear ends: not nested)  elementwise
+    other_thread = t.host("cpu_op", "aten::add", 0, 50)  # inside linear's time, but on another thread
+    other_thread["tid"] = 2                 # self 50                      elementwise
+    a = analyze(t, tmp_path)
+    rows = {row["category"]: row for row in a.tables["cpu_operator_categories"]}
+    total = 50 + 40 + 10 + 20 + 50
+    assert {c: r["self_time_ns"] for c, r in rows.items()} == {"matmul_conv": 90 * US, "elementwise": 70 * US,
+                                                               "memory": 10 * US}
+    assert value(a, "cpu.matmul_conv_share") == pytest.approx(90 / total)
+    assert value(a, "cpu.memory_share") == pytest.approx(10 / total)
+    assert [r["category"] for r in a.tables["cpu_operator_categories"]] == ["matmul_conv", "elementwise", "memory"]

@@ -15,6 +15,7 @@ module              figures                                              definit
 :mod:`.kernels`     kernel categories, tensor cores, launches, syncs,    TensorBoard, HTA, ours
                     top kernels with their operators
 :mod:`.ranks`       communication overlap, step spread across ranks      HTA, ours
+:mod:`.operators`   a CPU run's operator self time by category           ours
 :mod:`.diagnosis`   the ranked findings and their fixes                  ours
 ==================  ===================================================  =======================
 
@@ -31,7 +32,7 @@ import numpy as np
 from dnn_suite.metrics import Metric
 
 from ..base import Analysis, Row
-from . import hta, kernels, ranks, steps
+from . import hta, kernels, operators, ranks, steps
 from .diagnosis import diagnose
 from .gpu_metrics import gpu_metrics
 from .model import CPU_OP, Timeline
@@ -117,6 +118,11 @@ def _one(timeline: Timeline, top: int) -> tuple[dict[str, Any], dict[str, Metric
                                                                      "host time of the phase / step time")
     if len(timeline.gpu) == 0:
         metrics["gpu_activity"] = Metric(0, "operations", "no GPU activity in this trace (a CPU-only run)")
+        categories = operators.operator_categories(timeline)
+        for row in categories:
+            metrics[f"cpu.{row['category']}_share"] = Metric(row["share"], "fraction",
+                                                              f"{row['category']} share of CPU operators' self time")
+        tables["cpu_operator_categories"] = categories
         tables["top_operators"] = _cpu_operators(timeline, top)
         return figures, metrics, tables
 
