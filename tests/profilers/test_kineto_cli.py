@@ -79,6 +79,46 @@ def test_precision_when_eligible_operators_miss_tensor_cores(tmp_path):
     assert "precision" not in findings(analyze(on_tc, tmp_path, "amp.json"))
 
 
+def test_memory_format_when_layout_conversions_take_kernel_time(tmp_path):
+    t = Trace()
+    t.kernel("implicit_convolve_sgemm", 0, 90, launch=(0, 0))
+    t.kernel("void cudnn::ops::nchwToNhwcKernel<float>", 90, 10, launch=(0, 0))   # 10 of 100 us kernel time
+    analysis = analyze(t, tmp_path)
+    assert value(analysis, "kernels.layout_conversion_share") == pytest.approx(0.1)
+    row = next(row for row in analysis.tables["diagnosis"] if row["finding"] == "memory-format")
+    assert row["impact"] == pytest.approx(0.1) and "--channels-last" in row["fix"]
+    below = Trace()  # 2% of kernel time: under the 3% threshold
+    below.kernel("implicit_convolve_sgemm", 0, 98, launch=(0, 0))
+    below.kernel("void cudnn::ops::nchwToNhwcKernel<float>", 98, 2, launch=(0, 0))
+    assert "memory-format" not in findings(analyze(below, tmp_path, "below.json"))
+
+
+def test_exposed_communication_is_what_no_computation_hides(tmp_path):
+    t = Trace()
+    t.step(1, 0, 100)
+    t.kernel("gemm_kernel", 0, 40, launch=(0, 0))
+    t.kernel("ncclDevKernel_AllReduce_Sum_f32_RING_LL", 20, 50, launch=(0, 0), stream=9)  # 20..40 hidden by gemm
+    analysis = analyze(t, tmp_path)
+    assert value(analysis, "comm.overlap_share") == pytest.approx(20 / 50)
+    assert value(analysis, "comm.exposed_share") == pytest.approx(30 / 100)  # 40..70 of a 100 us step
+    row = next(row for row in analysis.tables["diagnosis"] if row["finding"] == "exposed-communication")
+    assert row["impact"] == pytest.approx(0.3)
+
+
+def test_small_kernels_with_low_sm_efficiency(tmp_path):
+    t = Trace()
+    for i in range(10):  # 5 us kernels filling a quarter of the SMs, back to back
+        t.kernel("elementwise_kernel", 5 * i, 5, blocks=0.25, occupancy=20, launch=(0, 0))
+    analysis = analyze(t, tmp_path)
+    assert value(analysis, "gpu0.sm_efficiency_pct") == pytest.approx(25)
+    row = next(row for row in analysis.tables["diagnosis"] if row["finding"] == "small-kernels")
+    assert row["impact"] == pytest.approx((100 - 25) / 100 * 0.5) and "--batch-size" in row["fix"]
+    big = Trace()  # the same kernels filling every SM: efficient, no finding
+    for i in range(10):
+        big.kernel("elementwise_kernel", 5 * i, 5, blocks=4.0, occupancy=80, launch=(0, 0))
+    assert "small-kernels" not in findings(analyze(big, tmp_path, "big.json"))
+
+
 def test_cli_json_has_the_diagnosis_table(cli, tmp_path):
     path = training(wait=True).write(tmp_path / "wait.pt.trace.json")
     result = cli("analyze", path, "--json")
