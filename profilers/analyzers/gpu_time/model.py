@@ -16,15 +16,13 @@ import numpy as np
 
 # GpuOps.kind
 KERNEL, MEMCPY, MEMSET, SYNC = 0, 1, 2, 3
-GPU_KINDS = {KERNEL: "kernel", MEMCPY: "memcpy", MEMSET: "memset", SYNC: "sync"}
 # HostOps.kind
-CPU_OP, RUNTIME, ANNOTATION, PYTHON = 0, 1, 2, 3
-HOST_KINDS = {CPU_OP: "cpu_op", RUNTIME: "runtime", ANNOTATION: "annotation", PYTHON: "python"}
+CPU_OP, RUNTIME, ANNOTATION = 0, 1, 2
 NONE = -1  # a missing integer (correlation, external id, stream, bytes)
 
 STEP_PREFIX = "ProfilerStep#"
 PHASE_PREFIX = "dnn_suite."
-WINDOW_RANGE = "dnn_suite.window"
+WINDOW_RANGE = "dnn_suite.window"  # a measured window of our runs: not a phase
 
 
 @dataclass(frozen=True)
@@ -50,14 +48,11 @@ class GpuOps:
     def __len__(self) -> int:
         return int(self.start.size)
 
-    def select(self, mask: np.ndarray) -> GpuOps:
-        return GpuOps(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
-
 
 @dataclass(frozen=True)
 class HostOps:
     """Host-side ranges: operators, runtime/driver API calls, user annotations (profiler steps,
-    ``record_function`` ranges, NVTX ranges), Python functions."""
+    ``record_function`` ranges, NVTX ranges)."""
 
     kind: np.ndarray
     thread: np.ndarray
@@ -69,9 +64,6 @@ class HostOps:
 
     def __len__(self) -> int:
         return int(self.start.size)
-
-    def select(self, mask: np.ndarray) -> HostOps:
-        return HostOps(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
 
 
 @dataclass

@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ranges
-from .model import ANNOTATION, CPU_OP, KERNEL, MEMCPY, MEMSET, PHASE_PREFIX, RUNTIME, STEP_PREFIX, Timeline, distinct
+from .model import (ANNOTATION, CPU_OP, KERNEL, MEMCPY, MEMSET, PHASE_PREFIX, RUNTIME, STEP_PREFIX, WINDOW_RANGE,
+                    Timeline, distinct)
 
 CATEGORIES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu_exec", "other")
 COLLECTIVES = re.compile(r"^(nccl|gloo):(broadcast|reduce|all_reduce|all_gather|reduce_scatter)$")
@@ -201,7 +202,7 @@ def phases(timeline: Timeline, steps: Steps) -> list[dict]:
     rows = []
     for name_id in distinct(host.name[is_phase]):
         name = timeline.names[name_id]
-        if name == "dnn_suite.window":
+        if name == WINDOW_RANGE:
             continue
         mask = is_phase & (host.name == name_id) & (host.start >= first) & (host.start < last)
         own = ranges.union(host.start[mask], host.end[mask])
