@@ -349,7 +349,8 @@ class Run:
         try:
             hook = run.hook
             self.core.model = distributed.wrap_model(run, hook.dnn_suite_build_model(run=run))
-            self.core.batches = _endless(hook.dnn_suite_build_dataloader(run=run, split="train"))
+            self.core.batches = _endless(signals.leave_to_main_process(
+                hook.dnn_suite_build_dataloader(run=run, split="train")))
             self.core.optimizer = hook.dnn_suite_build_optimizer(run=run, model=self.core.model)
             run.training = Training(self.core.model, self.core.optimizer, lambda: next(self.core.batches))
             hook.dnn_suite_training_loop(run=run)

@@ -19,9 +19,11 @@ The exit code is the signal's conventional one: 128 + its number (130 SIGINT, 14
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -67,18 +69,78 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def install() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt (in the main thread, where Python runs handlers)."""
+    """SIGINT and SIGTERM raise KeyboardInterrupt (in the main thread, where Python runs handlers),
+    and every child this process forks from now on ignores both (:func:`_leave_to_parent`)."""
+    global _fork_hook_registered
     _received.clear()
     if threading.current_thread() is threading.main_thread():
         for signum in HANDLED:
             signal.signal(signum, _interrupt)
+    if not _fork_hook_registered:
+        os.register_at_fork(after_in_child=_leave_to_parent)
+        atexit.register(_end_daemonic_children)
+        _fork_hook_registered = True
+
+
+_fork_hook_registered = False
+
+
+def _end_daemonic_children() -> None:
+    """At exit, end the daemonic children still running (DataLoader workers of persistent
+    loaders) with SIGKILL. multiprocessing's own exit handler, which runs after this one, ends them
+    with SIGTERM and waits: workers ignore SIGTERM (:func:`ignore_in_worker`), so it would wait
+    for ever."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:
+        return
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
+            child.join()
+
+
+def _leave_to_parent() -> None:
+    """In a forked child (a DataLoader worker of any loader, any model plugin's, in the default
+    fork context): ignore SIGINT and SIGTERM. ``timeout``, ``kill -- -PGID``, SLURM and Kubernetes
+    signal the whole process group; a worker killed by the signal would make the main process's
+    loader raise before it could record what it measured. The main process stops its workers when
+    it ends, and they exit on their own if it dies. Set at the fork itself, so no signal can come
+    between the fork and a ``worker_init_fn``; children started by ``subprocess`` run no fork hook
+    and get their handlers from their own program."""
+    for signum in HANDLED:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def ignore_in_worker(_worker_id: int = 0) -> None:
     """A DataLoader ``worker_init_fn``: workers leave both signals to the main process, which
-    finishes its step (and saves) while they keep serving it."""
+    finishes its step (and saves) while they keep serving it. (Forked workers already do, see
+    :func:`_leave_to_parent`; this covers loaders in the spawn and forkserver contexts.)"""
     for signum in HANDLED:
         signal.signal(signum, signal.SIG_IGN)
+
+
+class _ThenIgnore:
+    """A loader's own ``worker_init_fn`` followed by :func:`ignore_in_worker` (picklable, for
+    loaders whose workers are spawned)."""
+
+    def __init__(self, own: Callable[[int], Any] | None) -> None:
+        self.own = own
+
+    def __call__(self, worker_id: int) -> None:
+        if self.own is not None:
+            self.own(worker_id)
+        ignore_in_worker(worker_id)
+
+
+def leave_to_main_process(loader: Any) -> Any:
+    """``loader``, with its workers (if it is a torch DataLoader with any) ignoring SIGINT and
+    SIGTERM. torch gives each worker a SIGTERM handler that dies of the signal, so a process group
+    signalled by a scheduler would lose the workers and fail the run; their ``worker_init_fn`` runs
+    after that handler is set. For loaders a model plugin builds, whatever it put there."""
+    if getattr(loader, "num_workers", 0) and not isinstance(loader.worker_init_fn, _ThenIgnore) \
+            and loader.worker_init_fn is not ignore_in_worker:
+        loader.worker_init_fn = _ThenIgnore(loader.worker_init_fn)
+    return loader
 
 
 def forward(pid: int) -> None:

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision import datasets, transforms
 
+from dnn_suite import signals
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
 from dnn_suite.registry import DatasetCheck
@@ -161,4 +162,5 @@ def loader(run: RunContext, split: str, image_size: int) -> DataLoader:
     return DataLoader(data, batch_size=run.config.batch_size, shuffle=train and sampler is None, sampler=sampler,
                       drop_last=train, num_workers=settings["workers"], pin_memory=settings["pin_memory"],
                       prefetch_factor=settings["prefetch_factor"], persistent_workers=settings["persistent_workers"],
+                      worker_init_fn=signals.ignore_in_worker if settings["workers"] else None,
                       generator=torch.Generator().manual_seed(run.config.seed))

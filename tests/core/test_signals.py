@@ -24,11 +24,13 @@ SLOW_RUN = ("--warmup", "0", "--iterations", "100000", "--workers", "0", "--set"
             "--set", "model_options.lr=0.001")  # thousands of steps without diverging
 
 
-def _start(*args, output: Path) -> subprocess.Popen:
+def _start(*args, output: Path, group: bool = False) -> subprocess.Popen:
+    """``dnn-suite ARGS``; with ``group``, in a process group of its own (its pid), as a scheduler
+    or ``timeout`` starts it."""
     command = [sys.executable, "-m", "dnn_suite", *map(str, args), "--output", str(output)]
     path = os.pathsep.join([str(FAKE_TOOLS), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PATH": path, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "PATH": path, "OMP_NUM_THREADS": "1"}, start_new_session=group)
 
 
 def _wait_for(pattern: str, folder: Path, child: subprocess.Popen, timeout: float = 120) -> Path:
@@ -66,6 +68,42 @@ def test_a_signal_records_what_was_measured_and_exits_with_its_code(tiny_plugin,
     assert document["metrics"]["iterations"] >= 5 and document["metrics"]["windows"][0]["interrupted"] is True
     assert document["process"]["pid"] == child.pid
     assert (run_json.parent / "iterations.csv").read_text().count("\n") == document["metrics"]["iterations"] + 1
+
+
+GROUP_RUNS = {  # model -> (arguments, seconds from run.json to measuring)
+    # a plugin's loader with no signal handling of its own
+    "tiny": (("tiny", *SLOW_RUN, "--set", "model_options.loader_workers=2"), 3),
+    # EfficientDet's detection loader: persistent workers, which the process must end at exit
+    "efficientdet": (("efficientdet", "--image-size", "64", "--batch-size", "2", "--workers", "2", "--warmup", "1",
+                      "--iterations", "100000"), 15),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, signum, code", [("tiny", signal.SIGTERM, 143), ("tiny", signal.SIGINT, 130),
+                                                 ("efficientdet", signal.SIGTERM, 143)])
+def test_a_signal_to_the_process_group_with_loader_workers_ends_the_run_cleanly(tiny_plugin, tmp_path, model, signum,
+                                                                                code):
+    """``timeout``, ``kill -- -PGID``, SLURM and Kubernetes signal the whole group: the DataLoader
+    workers get the signal too. The run still records what it measured and exits with the
+    signal's code, and no worker outlives it."""
+    arguments, measuring_after_s = GROUP_RUNS[model]
+    child = _start("run", *arguments, "--json", output=tmp_path, group=True)
+    run_json = _wait_for("*/run.json", tmp_path, child)
+    time.sleep(measuring_after_s)  # the workers are up and iterations measured
+    os.killpg(child.pid, signum)
+    try:
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == code, err
+    assert "internal error" not in err and "DataLoader worker" not in err
+    document = json.loads(out)
+    assert document["status"] == "interrupted" and signal.Signals(signum).name in document["error"]
+    assert document["metrics"]["iterations"] >= 1
+    assert document == json.loads(run_json.read_text())
+    with pytest.raises(ProcessLookupError):  # nothing of the run is left in its group
+        os.killpg(child.pid, 0)
 
 
 @pytest.mark.slow

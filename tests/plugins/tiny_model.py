@@ -6,7 +6,9 @@ iteration on, ``data_delay_s`` slows every batch, ``interrupt_at`` raises Keyboa
 as if the user pressed Ctrl-C at that step. ``oom_from_batch`` raises an out-of-memory error
 and ``kill_from_batch`` kills the process with SIGKILL (as the kernel's OOM killer does) at
 batch sizes from that size on (0: never). ``params_dir`` saves the parameters after every
-step to ``<params_dir>/rank<R>.pt``. In a multi-process run each rank reads its share of the
+step to ``<params_dir>/rank<R>.pt``. ``loader_workers`` > 0 serves the data through a torch
+DataLoader with that many persistent worker processes, built as a third-party plugin might
+(no ``worker_init_fn``). In a multi-process run each rank reads its share of the
 data through a ``DistributedSampler``.
 """
 
@@ -42,7 +44,7 @@ def dnn_suite_register_models(register):
         default_dataset="random",
         default_batch_size=4,
         options={"lr": 0.05, "features": 16, "nan_at": -1, "data_delay_s": 0.0, "interrupt_at": -1,
-                 "oom_from_batch": 0, "kill_from_batch": 0, "params_dir": ""},
+                 "oom_from_batch": 0, "kill_from_batch": 0, "params_dir": "", "loader_workers": 0},
         option_help={"features": "input features"},
         flags=("features",),
     ))
@@ -64,6 +66,20 @@ class _Data:
             yield self.x[indices], self.y[indices]
 
 
+class _Samples(torch.utils.data.Dataset):
+    """_Data's samples one by one, for a DataLoader with workers."""
+
+    def __init__(self, data: _Data):
+        self.x, self.y, self.delay = data.x, data.y, data.run.options["data_delay_s"]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int):
+        time.sleep(self.delay)
+        return self.x[index], self.y[index]
+
+
 @hookimpl
 def dnn_suite_build_model(run):
     width = WIDTHS[run.config.variant]
@@ -75,6 +91,9 @@ def dnn_suite_build_model(run):
 def dnn_suite_build_dataloader(run, split):
     if run.config.dataset == "missing":
         raise UsageError(f"dataset 'missing' not found under {run.config.data_root}")
+    if run.options["loader_workers"]:
+        return torch.utils.data.DataLoader(_Samples(_Data(run)), batch_size=run.config.batch_size, drop_last=True,
+                                           num_workers=run.options["loader_workers"], persistent_workers=True)
     return _Data(run)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from dnn_suite import signals
 from dnn_suite.errors import UsageError
 
 from .coco import read_coco
@@ -134,4 +135,5 @@ def build_loader(
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=workers > 0,
         prefetch_factor=prefetch_factor if workers > 0 else None,
+        worker_init_fn=signals.ignore_in_worker if workers > 0 else None,  # a signalled group stops the run, not us
     )
