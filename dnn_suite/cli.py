@@ -197,7 +197,8 @@ def build_parser(registry: Registry, model: ModelSpec | None = None) -> argparse
     _add_common(evaluate, registry, model)
     evaluate.add_argument("--checkpoint", metavar="PATH", help="checkpoint file written by `dnn-suite train`")
 
-    analyze = commands.add_parser("analyze", help="analyze a profiler artefact or a run directory")
+    analyze = commands.add_parser("analyze", help="analyze a profiler artefact, a directory of PyTorch profiler "
+                                  "traces or a run directory; timelines end with a diagnosis")
     analyze.add_argument("path", type=Path)
     analyze.add_argument("--json", action="store_true")
 
