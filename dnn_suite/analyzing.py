@@ -53,8 +53,8 @@ def _folder_analyses(folder: Path, run_dir: Path, hook: AnalyzeHook, results: di
 def analyze_path(path: Path, hook: AnalyzeHook, *, as_json: bool) -> int:
     """Run the matching analyzer on one artefact, or on every artefact of a run directory.
 
-    The metrics are printed and written next to the input as JSON
-    (``<file>.analysis.json``, or ``analysis.json`` in a run directory).
+    The metrics are printed and written next to the input as JSON (``<file>.analysis.json``,
+    ``<directory>.analysis.json`` for a directory of traces, ``analysis.json`` in a run directory).
     """
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
@@ -71,7 +71,8 @@ def analyze_path(path: Path, hook: AnalyzeHook, *, as_json: bool) -> int:
                              "trace .json[.gz], nvprof .nvvp, nsys .sqlite or kern_sum CSV, ncu CSV log, "
                              "NVML samples CSV)")
         results = {str(path): analysis}
-        out = path.with_name(path.name + ".analysis.json") if path.is_file() else path / "analysis.json"
+        # beside the input, a directory of traces too: HTA reads every .json inside its trace_dir
+        out = path.with_name(path.name + ".analysis.json")
     else:
         results = run_dir_analyses(path, hook)
         if not results:

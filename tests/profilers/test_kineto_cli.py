@@ -243,6 +243,9 @@ def test_directory_of_two_ranks_prefixes_metrics_and_finds_the_straggler(cli, tm
     assert metrics["ranks.slowest_rank"]["value"] == 1
     straggler = next(row for row in analysis["tables"]["diagnosis"] if row["finding"] == "straggler")
     assert straggler["impact"] == pytest.approx(round(spread, 4)) and "rank 1" in straggler["evidence"]
+    # written beside the folder, which keeps only the traces (HTA reads every .json of its trace_dir)
+    assert sorted(p.name for p in folder.iterdir()) == ["rank0.pt.trace.json", "rank1.pt.trace.json"]
+    assert json.loads((tmp_path / "traces.analysis.json").read_text()) == json.loads(result.out)
 
 
 # -- 8. No torch -----------------------------------------------------------------------------
