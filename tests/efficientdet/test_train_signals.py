@@ -1,5 +1,5 @@
 """`dnn-suite train efficientdet` stopped by SIGTERM (a scheduler's signal, sent to the dnn-suite
-process alone): the step finishes, ``last.pt`` is written, the exit code is 143, and the run
+process alone, or to its whole process group with its data-loader workers): the step finishes, ``last.pt`` is written, the exit code is 143, and the run
 resumes from its own settings without repeating its flags. Under torchrun every rank stops after
 the same step and rank 0 saves it.
 
@@ -26,18 +26,22 @@ SMALL = ["--image-size", "64", "--batch-size", "2", "--set", "model_options.synt
          "--set", "model_options.synthetic_val=2", "--set", "model_options.ema_decay=0.9"]
 
 
-def _terminated(*args: str | Path, output: Path) -> tuple[subprocess.Popen, str]:
-    """Start `dnn-suite train efficientdet ARGS`, SIGTERM it once the first step is done; (process, stderr)."""
+def _terminated(*args: str | Path, output: Path, group: bool = False) -> tuple[subprocess.Popen, str]:
+    """Start `dnn-suite train efficientdet ARGS`, SIGTERM it once the first step is done; (process, stderr).
+    With ``group``, it runs in a process group of its own and the whole group gets the signal."""
     command = [sys.executable, "-m", "dnn_suite", "train", "efficientdet", *map(str, args), "--output", str(output)]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+                             env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=group)
     lines = []
     try:
         for line in child.stderr:  # the first progress line: training is under way
             lines.append(line)
             if line.startswith("step 1/"):
                 break
-        child.send_signal(signal.SIGTERM)
+        if group:
+            os.killpg(child.pid, signal.SIGTERM)
+        else:
+            child.send_signal(signal.SIGTERM)
         _, err = child.communicate(timeout=300)
     finally:
         child.kill()
@@ -64,8 +68,10 @@ def _state(path: Path) -> dict:
 @pytest.mark.slow
 def test_sigterm_saves_last_pt_and_the_run_resumes_with_its_own_settings(tmp_path):
     data_root = tmp_path / "data"
-    child, err = _terminated(*SMALL, "--data-root", data_root, "--workers", "2", "--steps", "200", output=tmp_path / "runs")
+    child, err = _terminated(*SMALL, "--data-root", data_root, "--workers", "2", "--steps", "200",
+                             output=tmp_path / "runs", group=True)
     assert child.returncode == 143, err
+    assert "DataLoader worker" not in err
     (run_dir,) = (tmp_path / "runs").iterdir()
     step = _state(run_dir / "checkpoints" / "last.pt")["step"]
     assert 1 <= step < 200
