@@ -1,17 +1,17 @@
 """Mutation testing of the modules where a wrong number is silent, one module at a time, with mutmut.
 
-    python tools/mutation.py                      # every module of [tool.dnn-suite.mutation]
+    python tools/mutation.py                      # every module of tools/mutation.toml
     python tools/mutation.py dnn_suite/results.py # one module (repository path)
     python tools/mutation.py --list               # the modules and the tests each one runs
     python tools/mutation.py --retest MODULE      # only its last survivors, against the current tests
     python tools/mutation.py --report             # the last runs' scores, as a Markdown table
-    python tools/mutation.py --by-hand            # the hand-made mutations of [tool.dnn-suite.mutation]
+    python tools/mutation.py --by-hand            # the hand-made mutations of tools/mutation.toml
 
 mutmut imports the mutated copy by the module's import name, but the plugins live under
 other folder names (``plugins/efficientdet`` is ``dnn_suite_efficientdet``). So each module
 is tested in a staging tree, ``build/mutation/<module>/``, laid out by import name: the three
-packages and ``tests/``, with a pyproject.toml whose ``[tool.mutmut]`` is this repository's,
-plus ``only_mutate`` (the module) and the fast unit tests pyproject.toml lists for it. The
+packages and ``tests/``, with a pyproject.toml whose ``[tool.mutmut]`` is the ``[mutmut]`` of
+tools/mutation.toml, plus ``only_mutate`` (the module) and the fast unit tests listed for it there. The
 run is niced and single-threaded (the development machine has 2 shared cores). The score of
 each module (killed / all mutants; timeouts count as killed) is printed; ``--report`` prints
 the last runs' scores again as a table. Survivors are listed with ``mutmut results`` in the
@@ -32,12 +32,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STAGING = REPO / "build" / "mutation"
+SETTINGS = Path(__file__).with_suffix(".toml")
 CLASS_SEPARATOR = "\u01c1"  # how mutmut joins class and method in a mutant's name
 KILLED = {"killed", "timeout", "caught by type check"}
 
 
 def _pyproject() -> dict:
     return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def _settings() -> dict:
+    return tomllib.loads(SETTINGS.read_text())
 
 
 def import_path(repo_path: str, package_dirs: dict[str, str]) -> str:
@@ -65,7 +70,7 @@ def stage(repo_path: str, tests: list[str]) -> Path:
         shutil.copytree(REPO / folder, root / package, ignore=ignore)
     shutil.copytree(REPO / "tests", root / "tests", ignore=ignore)
     settings = "\n".join(f"{key} = {json.dumps(value) if not isinstance(value, list) else _toml_list(value)}"
-                         for key, value in project["tool"]["mutmut"].items())
+                         for key, value in _settings()["mutmut"].items())
     (root / "pyproject.toml").write_text(
         "[tool.mutmut]\n" + settings + "\n"
         f"source_paths = {_toml_list(sorted(package_dirs))}\n"
@@ -185,16 +190,16 @@ def main() -> int:
     parser.add_argument("--retest", action="store_true",
                         help="rerun only the last run's survivors, against the current tests")
     parser.add_argument("--by-hand", action="store_true",
-                        help="apply each hand-made mutation of [tool.dnn-suite.mutation] alone and run its tests")
+                        help="apply each hand-made mutation of tools/mutation.toml alone and run its tests")
     parser.add_argument("--report", action="store_true",
                         help="print the scores of the last runs (a Markdown table), run nothing")
     args = parser.parse_args()
-    settings = _pyproject()["tool"]["dnn-suite"]["mutation"]
+    settings = _settings()
     configured: dict[str, list[str]] = settings["modules"]
     functions: dict[str, list[str]] = settings.get("functions", {})
     unknown = [m for m in args.modules if m not in configured]
     if unknown:
-        parser.error(f"not configured in [tool.dnn-suite.mutation.modules]: {', '.join(unknown)} "
+        parser.error(f"not configured in [modules] of tools/mutation.toml: {', '.join(unknown)} "
                      f"(configured: {', '.join(configured)})")
     selected = args.modules or list(configured)
     if args.by_hand:
