@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+import msgspec
+
+from dnn_suite.atomic import write_json_atomic
 from dnn_suite.memory_model import CATEGORIES, FILE_FORMAT, PHASES, TOTAL, BatchModel, fit_tracked
 from dnn_suite.metrics import Metric
-from dnn_suite.results import write_json_atomic
 
 from .base import Analysis
 from .errors import InvalidProfileFile
@@ -26,6 +28,24 @@ FORMAT = FILE_FORMAT
 VERSION = 1
 EXPECTED = f"a {FORMAT} JSON file (memory.json of a run's memory profiler)"
 BYTES = "bytes"
+
+#: bytes per category and their total, as the profiler writes each breakdown
+_Breakdown = msgspec.defstruct("Breakdown", [(name, int) for name in (*CATEGORIES, TOTAL)])
+
+
+class _Point(msgspec.Struct):
+    """One tracked batch size as the profiler writes it: what the figures read, with its types."""
+
+    peak: _Breakdown  # type: ignore[valid-type]
+    end: _Breakdown  # type: ignore[valid-type]
+    phases: dict[str, Optional[_Breakdown]] = {}  # type: ignore[valid-type]
+    modules: dict[str, dict[str, Optional[int]]] = {}
+    allocator: dict[str, int] = {}
+
+
+POINT_EXPECTED = ("a point {peak: breakdown, end: breakdown, phases: {phase: breakdown or null}, modules: "
+                  "{module: {figure: bytes or null}}, allocator: {figure: integer}}, each breakdown with "
+                  f"{', '.join(CATEGORIES)} and {TOTAL} in bytes")
 _ALLOCATOR = {
     "cuda_peak_allocated": (BYTES, "CUDA allocator: peak allocated during the tracked iteration"),
     "cuda_peak_reserved": (BYTES, "CUDA allocator: peak reserved (cached) during the tracked iteration"),
@@ -72,6 +92,11 @@ def read_memory_file(path: Path) -> dict[str, Any]:
     if missing:
         raise InvalidProfileFile(path, f"the peak at the run's batch size has no {', '.join(missing)}",
                                  f"a peak with {', '.join(CATEGORIES)} and total")
+    for batch_size, point in points.items():
+        try:
+            msgspec.convert(point, _Point)
+        except msgspec.ValidationError as error:
+            raise InvalidProfileFile(path, f"the point of batch size {batch_size}: {error}", POINT_EXPECTED) from None
     return document
 
 

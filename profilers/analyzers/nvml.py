@@ -8,6 +8,7 @@ the energy counter, which older GPUs lack). The writer and the reader share
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -156,5 +157,11 @@ def _sample(path: Path, line: int, row: list[str]) -> NvmlSample:
         value = parse_number(text)
         if value is None and (text.strip() or column in _REQUIRED_COLUMNS):
             raise InvalidProfileFile(path, f"line {line}: {column} is {text!r}, not a number", EXPECTED)
-        values[column] = int(value) if value is not None and column in _INTEGER_COLUMNS else value
+        if value is not None and not math.isfinite(value):
+            raise InvalidProfileFile(path, f"line {line}: {column} is {text!r}, not a finite number", EXPECTED)
+        if value is not None and column in _INTEGER_COLUMNS:
+            if not value.is_integer():
+                raise InvalidProfileFile(path, f"line {line}: {column} is {text!r}, not a whole number", EXPECTED)
+            value = int(value)
+        values[column] = value
     return NvmlSample(**values)

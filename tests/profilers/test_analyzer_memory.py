@@ -302,3 +302,40 @@ def test_a_file_that_is_not_utf8_or_not_there_is_refused(tmp_path: Path) -> None
         read_memory_file(binary)
     with pytest.raises(InvalidProfileFile, match="cannot read it as JSON .*No such file"):
         read_memory_file(tmp_path / "missing.json")
+
+
+def _without_end(document: dict[str, Any]) -> None:
+    del document["points"]["16"]["end"]
+
+
+def _text_in_end(document: dict[str, Any]) -> None:
+    document["points"]["2"]["end"]["total"] = "120"
+
+
+def _partial_phase(document: dict[str, Any]) -> None:
+    del document["points"]["4"]["phases"]["after_backward"]["gradients"]
+
+
+def _fractional_module_figure(document: dict[str, Any]) -> None:
+    document["points"]["16"]["modules"] = {"encoder": {"parameters": 1.5}}
+
+
+@pytest.mark.parametrize(("damage", "problem"), [
+    (_without_end, "the point of batch size 16: Object missing required field `end`"),
+    (_text_in_end, "the point of batch size 2: Expected `int`, got `str` - at `$.end.total`"),
+    (_partial_phase, "the point of batch size 4: Object missing required field `gradients` - at "
+                     "`$.phases[...]`"),
+    (_fractional_module_figure, "the point of batch size 16: Expected `int | null`, got `float` - at "
+                         "`$.modules[...][...]`"),
+])
+def test_a_point_missing_a_breakdown_or_holding_a_non_integer_is_refused_naming_where(
+        tmp_path: Path, damage: Any, problem: str) -> None:
+    """What the figures read beyond the run's peak (the end breakdown for the untracked RSS, the phases,
+    the modules) is checked with its type before anything is computed: a file edited by hand or cut short
+    is refused with where it is wrong, not an internal error (issue 24)."""
+    document = json.loads(json.dumps(_document(), allow_nan=True))
+    damage(document)
+    path = _written(tmp_path, document)
+    with pytest.raises(InvalidProfileFile) as refused:
+        read_memory_file(path)
+    assert str(refused.value).startswith(f"{path}: {problem}; expected a point {{peak: breakdown, end: breakdown")

@@ -177,6 +177,13 @@ HEADER = "timestamp_s,device_index,gpu_util_pct,mem_util_pct,mem_used_bytes,powe
         (HEADER + "\n", "no samples"),
         (HEADER + "\n0.0,0,1\n", "line 2 has 3 fields, not 9"),
         (HEADER + "\n\n0.5,0,1,2,3,4,5,6,x\n", "line 3: temperature_c is 'x', not a number"),
+        # an index or counter that is not a whole number, and a value that is not finite, would be
+        # an internal error (int(inf)) or a silently wrong figure (device 1.5 read as device 1)
+        (HEADER + "\n0.0,inf,1,2,3,4,5,6,7\n", "line 2: device_index is 'inf', not a finite number"),
+        (HEADER + "\n0.0,1.5,1,2,3,4,5,6,7\n", "line 2: device_index is '1.5', not a whole number"),
+        (HEADER + "\n0.0,0,1,2,3,4,5.5,6,7\n", "line 2: energy_mj is '5.5', not a whole number"),
+        (HEADER + "\n0.0,0,1,2,3,nan,5,6,7\n", "line 2: power_w is 'nan', not a number"),
+        (HEADER + "\n-inf,0,1,2,3,4,5,6,7\n", "line 2: timestamp_s is '-inf', not a finite number"),
     ],
 )
 def test_error_messages_name_the_file_and_the_format(tmp_path, text, problem):
