@@ -10,10 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
+
+import msgspec
 
 from dnn_suite import runstate
 from dnn_suite.errors import UsageError, reason
+from dnn_suite.output_dir import SCHEMA_VERSION
 
 RUN_FILE = "run.json"
 SWEEP_FILE = "sweep.json"
@@ -66,6 +69,26 @@ class RunDir:
                 f"{self.document.get('device', config.get('device'))}")
 
 
+class _Process(msgspec.Struct):
+    pid: int
+    host: str
+    started: float
+
+
+class _RunRecord(msgspec.Struct):
+    """What the readers of run.json rely on, with its types (the rest is read as it comes)."""
+
+    schema_version: int
+    config: dict[str, Any]
+    status: str = "?"
+    error: Optional[str] = None
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+    process: Optional[_Process] = None
+    metrics: Optional[dict[str, Any]] = None
+    profilers: Optional[dict[str, Any]] = None
+
+
 def is_run_dir(path: Path) -> bool:
     return (path / RUN_FILE).is_file()
 
@@ -80,6 +103,15 @@ def load_run(path: Path) -> RunDir:
         raise UsageError(f"{file}: unreadable run.json ({reason(exc)})") from exc
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise UsageError(f"{file}: not a dnn-suite run.json (expected an object with a 'config' object)")
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION and isinstance(version, int) and not isinstance(version, bool):
+        raise UsageError(f"{file}: a run.json of schema version {version} (written by dnn-suite "
+                         f"{document.get('dnn_suite_version', '?')}); this dnn-suite reads schema version "
+                         f"{SCHEMA_VERSION}")
+    try:
+        msgspec.convert(document, _RunRecord)
+    except msgspec.ValidationError as exc:
+        raise UsageError(f"{file}: not a dnn-suite run.json of schema version {SCHEMA_VERSION} ({exc})") from None
     return RunDir(path, document)
 
 

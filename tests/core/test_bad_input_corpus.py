@@ -87,6 +87,21 @@ CORPUS = {
     "report of run.json not an object": (lambda t: ["report", _run_dir(t, "[1, 2]")], ["run.json"]),
     "report of run.json with a bad config": (lambda t: ["report", _run_dir(t, '{"config": 3}')], ["run.json"]),
     "report output is a directory": (lambda t: ["report", _real_run(t), "--output", t], ["is a directory"]),
+    "compare of another schema version": (
+        lambda t: ["compare", _real_run(t), _run_dir(t, _run_json(schema_version=2, dnn_suite_version="9.0"))],
+        ["schema version 2", "dnn-suite 9.0", "reads schema version 1"]),
+    "report of a run whose process start is not a time": (
+        lambda t: ["report", _run_dir(t, _run_json(status="running",
+                                                   process={"pid": 1, "host": "h", "started": "yesterday"}))],
+        ["run.json", "$.process.started"]),
+    "report of a run whose metrics are a list": (lambda t: ["report", _run_dir(t, _run_json(metrics=[1]))],
+                                                 ["run.json", "$.metrics"]),
+    "analyze memory.json without its end breakdown": (lambda t: ["analyze", _memory_json_without_end(t)],
+                                                      ["memory.json", "batch size 2", "`end`"]),
+    "analyze NVML samples of device inf": (
+        lambda t: ["analyze", _file(t, "nvml_samples.csv", (FIXTURES / "nvml_samples.csv").read_text()
+                                    .replace("\n0.0,1,", "\n0.0,inf,", 1))],
+        ["nvml_samples.csv", "line 3: device_index is 'inf', not a finite number"]),
     "compare missing": (lambda t: ["compare", t / "a", t / "b"], ["a"]),
     "compare corrupt": (lambda t: ["compare", _real_run(t), _run_dir(t, "{")], ["run.json"]),
     "analyze missing": (lambda t: ["analyze", t / "none.csv"], ["no such file"]),
@@ -115,8 +130,23 @@ def _real_run(tmp_path: Path) -> Path:
     folder = tmp_path / "realrun"
     folder.mkdir()
     config = {"model": "tiny", "variant": "small", "dataset": "random", "device": "cpu", "batch_size": 4}
-    (folder / "run.json").write_text(json.dumps({"config": config, "status": "ok", "metrics": None}))
+    (folder / "run.json").write_text(json.dumps({"schema_version": 1, "config": config, "status": "ok",
+                                                 "metrics": None}))
     return folder
+
+
+def _run_json(**changes) -> str:
+    """The minimal run.json of :func:`_real_run` with ``changes``."""
+    config = {"model": "tiny", "variant": "small", "dataset": "random", "device": "cpu", "batch_size": 4}
+    return json.dumps({"schema_version": 1, "config": config, "status": "ok", "metrics": None, **changes})
+
+
+def _memory_json_without_end(tmp_path: Path) -> Path:
+    breakdown = {c: 1 for c in ("parameters", "buffers", "gradients", "optimizer_state", "activations",
+                                "temporaries", "other")} | {"total": 7}
+    document = {"format": "dnn-suite memory breakdown", "version": 1, "run_batch_size": 2,
+                "points": {"2": {"peak": breakdown, "allocator": {"rss": 100}}}}
+    return _file(tmp_path, "memory.json", json.dumps(document))
 
 
 @pytest.mark.parametrize("case", CORPUS)

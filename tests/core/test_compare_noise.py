@@ -30,7 +30,7 @@ MIB = 2**20
 
 def _document(throughput, windows, spread_cv, iterations, step_cv, median, p90, wait_cv, profilers, memory):
     return {
-        "status": "ok", "device": "cpu",
+        "schema_version": 1, "status": "ok", "device": "cpu",
         "config": {"model": "tiny", "variant": "small", "batch_size": 4, "iterations": iterations, "repeat": windows},
         "metrics": {"throughput": {"value": throughput}, "windows": [{}] * windows,
                     "throughput_spread": {"cv": spread_cv} if spread_cv is not None else None,
