@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from dnn_suite import signals
+from dnn_suite.atomic import to_json_text, write_json_atomic
 from dnn_suite.errors import UsageError
 from dnn_suite.plugins import ENTRY_POINT_GROUP, PLUGINS_ENV, new_plugin_manager
-from dnn_suite.results import to_json_text, write_json_atomic
 
 AnalyzeHook = Callable[..., Any]
 DISTRIBUTION = "dnn-suite"

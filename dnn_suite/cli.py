@@ -22,18 +22,19 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from dnn_suite import __version__, allocator, command, distributed, environment, progress, signals
-from dnn_suite.datasets import catalogue
-from dnn_suite.reporting.compare import compare_runs
+from dnn_suite.analyzing import analyze_path
+from dnn_suite.atomic import to_json_text
 from dnn_suite.config import RUN_KEYS, TIMING_MODES, RunConfig, load_suite, parse_set, resolve
+from dnn_suite.datasets import catalogue
 from dnn_suite.errors import UsageError
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
+from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.reporting.report import write_report
-from dnn_suite.results import format_summary, to_json_text
 from dnn_suite.resume import resume_config
 from dnn_suite.runner import CHILD_COMMAND, Run, resolve_device
+from dnn_suite.summary_table import format_summary
 from dnn_suite.sweep import run_sweep
-from dnn_suite.analyzing import analyze_path
 from dnn_suite.tasks import run_task
 
 

@@ -27,7 +27,7 @@ import torch.distributed as dist
 from dnn_suite import signals
 from dnn_suite.context import WindowResult
 from dnn_suite.errors import UsageError
-from dnn_suite.results import summarize
+from dnn_suite.statistics import summarize
 
 if TYPE_CHECKING:
     from dnn_suite.config import RunConfig

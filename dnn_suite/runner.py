@@ -26,21 +26,17 @@ import numpy as np
 import torch
 
 from dnn_suite import __version__, backends, distributed, environment, runstate, signals
+from dnn_suite.atomic import write_json_atomic
 from dnn_suite.config import RunConfig
 from dnn_suite.context import RunContext, Training, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
+from dnn_suite.output_dir import SCHEMA_VERSION, new_run_dir
 from dnn_suite.phases import phase
 from dnn_suite.plugins import run_plugin_manager
 from dnn_suite.progress import progress
 from dnn_suite.registry import Registry
-from dnn_suite.results import (
-    SCHEMA_VERSION,
-    new_run_dir,
-    window_metrics,
-    write_iterations,
-    write_json_atomic,
-)
+from dnn_suite.statistics import window_metrics, write_iterations
 from dnn_suite.timing import CudaEventClock, HostClock, PendingIteration, Settled, make_clock, settle
 
 

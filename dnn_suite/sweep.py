@@ -32,13 +32,14 @@ from typing import Any
 
 import yaml
 
+from dnn_suite import runstate, signals
+from dnn_suite.atomic import to_json_text, write_atomic, write_json_atomic
 from dnn_suite.config import RunConfig, combination_error
+from dnn_suite.output_dir import SCHEMA_VERSION, new_run_dir
+from dnn_suite.registry import Registry
 from dnn_suite.reporting import memory
 from dnn_suite.reporting.headline import headlines
-from dnn_suite.registry import Registry
-from dnn_suite.results import SCHEMA_VERSION, new_run_dir, to_json_text, write_atomic, write_json_atomic
 from dnn_suite.reporting.rundirs import RUN_FILE, SWEEP_FILE, load_run
-from dnn_suite import runstate, signals
 from dnn_suite.runner import Run
 
 SUITE_FILE = "suite.yaml"

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import psutil
 
+from dnn_suite.atomic import write_csv_atomic
 from dnn_suite.context import RunContext
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
 from dnn_suite.registry import ProfilerSpec
-from dnn_suite.results import write_csv_atomic
 from dnn_suite_profilers.sampling import Sampler
 
 NAME = "cpu"

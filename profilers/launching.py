@@ -28,12 +28,12 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, Generator
 
+from dnn_suite.atomic import write_atomic, write_json_atomic
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
 from dnn_suite.registry import ProfilerSpec
-from dnn_suite.results import write_atomic, write_json_atomic
 from dnn_suite_profilers import capture
 from dnn_suite_profilers.analyze import TOOL_LOG
 from dnn_suite_profilers.analyzers import WINDOW_RANGE, Analysis, InvalidProfileFile  # noqa: F401 (re-exported)

@@ -45,13 +45,13 @@ from typing import Any
 import torch.distributed as dist
 from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
 
+from dnn_suite.atomic import write_atomic, write_json_atomic
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
 from dnn_suite.phases import PREFIX
 from dnn_suite.registry import ProfilerSpec
-from dnn_suite.results import write_atomic, write_json_atomic
 from dnn_suite_profilers.analyzers import InvalidProfileFile, analyze_kineto
 
 NAME = "torch"

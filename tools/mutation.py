@@ -1,7 +1,7 @@
 """Mutation testing of the modules where a wrong number is silent, one module at a time, with mutmut.
 
     python tools/mutation.py                      # every module of tools/mutation.toml
-    python tools/mutation.py dnn_suite/results.py # one module (repository path)
+    python tools/mutation.py dnn_suite/atomic.py   # one module (repository path)
     python tools/mutation.py --list               # the modules and the tests each one runs
     python tools/mutation.py --retest MODULE      # only its last survivors, against the current tests
     python tools/mutation.py --report             # the last runs' scores, as a Markdown table

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dnn_suite.atomic import to_json_text
 from dnn_suite.errors import UsageError
 from dnn_suite.reporting.headline import HIGHER, LOWER, Headline, headline_table
-from dnn_suite.results import to_json_text
 from dnn_suite.reporting.rundirs import RunDir, config_differences, load_run
 
 NOISE_SIGMAS = 2.0

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dnn_suite.results import write_atomic
+from dnn_suite.atomic import write_atomic
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Statistics, throughput and result files of dnn_suite.results, against numbers worked out by hand."""
+"""Statistics and iteration log (dnn_suite.statistics), summary table (dnn_suite.summary_table), atomic
+files (dnn_suite.atomic) and run directories (dnn_suite.output_dir), against numbers worked out by hand."""
 
 from __future__ import annotations
 
@@ -10,17 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dnn_suite.atomic import to_json_text, write_atomic
 from dnn_suite.context import IterationRecord, WindowResult
 from dnn_suite.errors import UsageError
-from dnn_suite.results import (
-    format_summary,
-    new_run_dir,
-    summarize,
-    to_json_text,
-    window_metrics,
-    write_atomic,
-    write_iterations,
-)
+from dnn_suite.output_dir import new_run_dir
+from dnn_suite.statistics import summarize, window_metrics, write_iterations
+from dnn_suite.summary_table import format_summary
 
 
 def test_summarize_by_hand():

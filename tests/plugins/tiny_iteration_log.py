@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from time import perf_counter
 
+from dnn_suite.atomic import write_json_atomic
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
 from dnn_suite.registry import ProfilerSpec
-from dnn_suite.results import write_json_atomic
 
 NAME = "iterlog"
 

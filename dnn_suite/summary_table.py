@@ -1,0 +1,62 @@
+"""The short table printed at the end of a run (model, throughput, step time, memory,
+profilers' first metrics, where the results are)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dnn_suite.metrics import readable
+
+
+def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
+    """The short table printed at the end of a run."""
+    config, metrics = run["config"], run.get("metrics") or {}
+    rows: list[tuple[str, str]] = [
+        ("model", f"{config['model']} {config['variant']} (dataset {config['dataset']})"),
+        ("device", f"{run.get('device', config['device'])}, batch size {config['batch_size']}"),
+        ("status", run["status"] + (f": {run['error']}" if run.get("error") else "")),
+    ]
+    world = metrics.get("distributed")
+    if world:
+        rows.append(("processes", f"{world['world_size']} ({world['backend']}), global batch size "
+                                  f"{config['batch_size'] * world['world_size']}"))
+    throughput = (metrics.get("throughput") or {}).get("value")
+    if throughput is not None:
+        rows.append(("throughput", f"{throughput:.2f} samples/s over {metrics['iterations']} iterations "
+                                   f"({metrics['window_time_s']:.2f} s)"))
+        step = metrics["step_time_s"]
+        rows.append(("step time", f"mean {step['mean'] * 1e3:.1f} ms, median {step['median'] * 1e3:.1f} ms, "
+                                  f"p90 {step['p90'] * 1e3:.1f} ms, CV {(step['cv'] or 0) * 100:.1f}%"))
+        rows.append(("data loading", f"{(metrics['data_loading_share'] or 0) * 100:.1f}% of iteration time"))
+        spread = metrics.get("throughput_spread")
+        if spread:
+            rows.append(("repeats", f"{len(metrics['windows'])} windows, throughput min {spread['min']:.2f} "
+                                    f"max {spread['max']:.2f} CV {(spread['cv'] or 0) * 100:.1f}%"))
+    memory = metrics.get("memory") or {}
+    if memory.get("max_rss_bytes"):
+        text = f"max RSS {readable(memory['max_rss_bytes'], 'bytes')}"
+        if memory.get("cuda_max_allocated_bytes") is not None:
+            text += (f", CUDA allocated {readable(memory['cuda_max_allocated_bytes'], 'bytes')}"
+                     f" / reserved {readable(memory['cuda_max_reserved_bytes'], 'bytes')}")
+        rows.append(("peak memory", text))
+    for name, report in (run.get("profilers") or {}).items():
+        if report.get("error"):
+            rows.append((name, f"error: {report['error']}"))
+            continue
+        metrics_shown = {k: v for k, v in (report.get("metrics") or {}).items() if not k.startswith("warning.")}
+        shown = list(metrics_shown.items())[:4]
+        rows.append((name, "; ".join(f"{k} {_format_value(v)}" for k, v in shown) or "no metrics"))
+        rows += [(name, f"warning: {v.get('description', k)}") for k, v in (report.get("metrics") or {}).items()
+                 if k.startswith("warning.")]
+    if run.get("evaluation"):
+        shown = [(k, v) for k, v in run["evaluation"].items() if isinstance(v, (int, float))][:4]
+        rows.append(("evaluation", ", ".join(f"{k} {v:.4f}" for k, v in shown)))
+    if run_dir is not None:
+        rows.append(("results", str(run_dir)))
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
+
+
+def _format_value(metric: dict[str, Any]) -> str:
+    return readable(metric.get("value"), metric.get("unit", ""))
