@@ -14,9 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-INSTALL_HINT = "plots need matplotlib: pip install 'dnn-suite[report]'"
+from dnn_suite.install_hint import extra_install_command
+
 DPI = 100
 LABEL_CHARS = 48
+
+
+def install_hint() -> str:
+    return f"plots need matplotlib: {extra_install_command('report')}"
 
 
 def available() -> bool:

@@ -54,7 +54,7 @@ def write_report(path: Path, fmt: str | None = None, output: Path | None = None)
     check_writable(output.parent, f"--output {output}")
     plotting = plots.available()
     if not plotting:
-        print(f"dnn-suite: {plots.INSTALL_HINT}", file=sys.stderr)
+        print(f"dnn-suite: {plots.install_hint()}", file=sys.stderr)
     report = build_report(path, runs, sweep, plotting)
     if fmt == "html":
         write_atomic(output, render_html(report))
@@ -68,7 +68,7 @@ def build_report(path: Path, runs: list[RunDir], sweep: bool, plotting: bool) ->
     intro: list[Block] = [Text(f"Source: {path.resolve()}. Generated {time.strftime('%Y-%m-%d %H:%M:%S %z')} "
                                f"by dnn-suite {__version__}.")]
     if not plotting:
-        intro.append(Text(plots.INSTALL_HINT))
+        intro.append(Text(plots.install_hint()))
     if not sweep:
         return Report(f"dnn-suite report: {runs[0].describe()}", intro, RunSections(runs[0], plotting).sections())
     sections = sweep_sections(runs, plotting)
