@@ -35,7 +35,7 @@ from dnn_suite.resume import resume_config
 from dnn_suite.runner import CHILD_COMMAND, Run, resolve_device
 from dnn_suite.summary_table import format_summary
 from dnn_suite.sweep import run_sweep
-from dnn_suite.tasks import run_task
+from dnn_suite.train_eval import run_task
 
 
 class _Parser(argparse.ArgumentParser):

@@ -45,7 +45,7 @@ class RunConfig:
     profilers: list[str] = field(default_factory=list)
     output: str = "results"
     seed: int = 0
-    #: data-loader worker processes; None chooses from the device and the machine (dnn_suite.loading)
+    #: data-loader worker processes; None chooses from the device and the machine (dnn_suite.loader_settings)
     workers: int | None = None
     evaluate: bool = False
     #: BatchNorm layers as SyncBatchNorm in a multi-process run on CUDA

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import torch
 
 from dnn_suite.config import RunConfig
-from dnn_suite.loading import loader_settings
+from dnn_suite.loader_settings import loader_settings
 from dnn_suite.registry import ModelSpec, Registered
 
 
@@ -107,7 +107,7 @@ class RunContext:
     @property
     def data_loader(self) -> dict[str, Any]:
         """Data-loader settings for this run's device and machine (``workers``, ``pin_memory``,
-        ``prefetch_factor``, ``persistent_workers``; see dnn_suite.loading)."""
+        ``prefetch_factor``, ``persistent_workers``; see dnn_suite.loader_settings)."""
         return loader_settings(self.config.workers, self.device, self.world_size)
 
     def profiler_options(self, name: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Defaults chosen per device and recorded in run.json: data-loader settings (dnn_suite/loading.py)
+"""Defaults chosen per device and recorded in run.json: data-loader settings (dnn_suite/loader_settings.py)
 and torch's TF32 / cuDNN switches (dnn_suite/backends.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 
 from dnn_suite import backends
 from dnn_suite.config import RunConfig
-from dnn_suite.loading import MAX_CUDA_WORKERS, loader_settings, usable_cores
+from dnn_suite.loader_settings import MAX_CUDA_WORKERS, loader_settings, usable_cores
 
 
 def test_cpu_loader_defaults_are_unchanged():

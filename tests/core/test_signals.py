@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dnn_suite import runner, runstate, signals, tasks
+from dnn_suite import runner, runstate, signals, train_eval
 
 FAKE_TOOLS = Path(__file__).parents[1] / "profilers" / "fakes" / "bin"  # nvprof & co. in their formats
 SLOW_RUN = ("--warmup", "0", "--iterations", "100000", "--workers", "0", "--set", "model_options.data_delay_s=0.02",
@@ -231,8 +231,8 @@ def signal_during_final_write(monkeypatch):
 
 
 @pytest.mark.parametrize("command, module, options, status, code", [
-    ("train", tasks, ["--steps", "2"], "ok", 0),
-    ("train", tasks, ["--steps", "2", "--set", "model_options.interrupt_at=1"], "interrupted", 130),
+    ("train", train_eval, ["--steps", "2"], "ok", 0),
+    ("train", train_eval, ["--steps", "2", "--set", "model_options.interrupt_at=1"], "interrupted", 130),
     ("run", runner, ["--warmup", "0", "--iterations", "2"], "ok", 0),
 ])
 def test_a_signal_during_the_final_write_still_completes_the_record(

@@ -1,4 +1,5 @@
-"""Data-loader settings chosen from the device and the machine, recorded in run.json.
+"""DataLoader settings (workers, pinned memory, prefetching) chosen from the device and the machine,
+recorded in run.json.
 
 On the CPU the defaults stay small (2 workers): the training step itself needs the cores. A GPU
 consumes batches much faster than two workers decode and augment them, so on CUDA the default
@@ -20,6 +21,7 @@ CUDA_PREFETCH_FACTOR = 4
 
 
 def usable_cores() -> int:
+    """The cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

@@ -1,4 +1,6 @@
-"""The commands besides the benchmark loop that run a model: ``train`` and ``eval``."""
+"""``dnn-suite train`` and ``dnn-suite eval``: the commands besides the benchmark that run a model,
+through its plugin's ``dnn_suite_train`` / ``dnn_suite_evaluate`` hooks, recorded in ``<command>.json``
+of a run directory (a resumed training continues in its own)."""
 
 from __future__ import annotations
 
