@@ -1,6 +1,6 @@
 """A real `dnn-suite run tiny`: run.json's statistics recomputed from its own iterations.csv.
 
-The oracle is Python's ``statistics`` module, not numpy: README's percentiles are linear
+The oracle is Python's ``statistics`` module, not numpy: the percentiles (docs/testing.md) are linear
 interpolation between order statistics, which is ``statistics.quantiles(method="inclusive")``.
 """
 

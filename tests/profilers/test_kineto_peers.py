@@ -2,7 +2,7 @@
 
 The expected numbers are read from peers.json there (written by benchmarks/peers/kineto_peers.py
 with HolisticTraceAnalysis 0.5.0 and torch-tb-profiler 0.4.3; PEERS.md says how each peer computes
-each figure). Where our definitions differ from a peer's by design (docs/TRACE_ANALYSIS.md), we
+each figure). Where our definitions differ from a peer's by design (docs/profilers/trace-analysis.md), we
 compare with the variant of the peer that takes the difference away:
 
 * "hta_exact": HTA with HTA_DISABLE_NS_ROUNDING=1 (we keep ns timestamps; HTA rounds them inward
@@ -39,7 +39,7 @@ ROLES = {"Kernel": "kernel", "Memcpy": "memcpy", "Memset": "memset", "Communicat
          "Runtime": "runtime", "DataLoader": "dataloader", "CpuOp": "cpu_exec", "Other": "other"}
 IDLE = ("host_wait", "kernel_wait", "other")
 # Step shares left out of the comparison with TB, with the reason (a difference of definition,
-# docs/TRACE_ANALYSIS.md "Step-time breakdown" and the docstring of gpu_time/steps.py):
+# docs/profilers/trace-analysis.md "Step-time breakdown" and the docstring of gpu_time/steps.py):
 # two_ranks' NCCL kernels (ncclKernel_SendRecv_..., launched by nccl:all_to_all, which is not one
 # of TB's five collective names) are communication for us (named nccl*Kernel, as HTA classes
 # them) and plain Kernel for TB. Time moves only among the device categories (kernel, and
