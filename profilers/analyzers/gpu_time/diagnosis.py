@@ -2,8 +2,8 @@
 
 Each rule reads figures computed elsewhere in this package and fires above a threshold (the
 constants below). A finding's ``impact`` estimates the share of step time at stake; findings are
-ranked by it. The rules, their thresholds and fixes are documented in docs/TRACE_ANALYSIS.md
-("The diagnosis").
+ranked by it. The rules, their thresholds and fixes are documented in
+docs/profilers/trace-analysis.md ("The diagnosis").
 """
 
 from __future__ import annotations
