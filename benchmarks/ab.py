@@ -56,8 +56,9 @@ def parser(description: str, *, rounds: int, quick_rounds: int) -> argparse.Argu
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; on CUDA each call ends synchronized")
     p.add_argument("--amp", action="store_true",
                    help="autocast on both sides: fp16 (+ GradScaler when training) on CUDA, bf16 on the CPU")
-    p.add_argument("--allocator", choices=allocator.POLICIES, default=allocator.DEFAULT,
-                   help="glibc malloc for the whole process, both sides and their children: default (glibc's own, "
+    p.add_argument("--allocator", type=allocator.policy_named, choices=allocator.POLICIES,
+                   default=allocator.RETURNED,
+                   help="glibc malloc for the whole process, both sides and their children: returned (glibc's own, "
                         "the default here) or kept (freed memory kept for reuse, as the dnn-suite CLI does)")
     p.set_defaults(default_rounds=rounds, quick_rounds=quick_rounds)
     return p

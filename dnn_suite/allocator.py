@@ -1,11 +1,11 @@
-"""glibc malloc's policy for freed memory: keep it for reuse (``kept``) or give it back (``default``).
+"""glibc malloc's policy for freed memory: keep it for reuse (``kept``) or, as glibc itself does, return
+large freed blocks to the system (``returned``).
 
 Why. By default glibc serves every allocation above its mmap threshold (dynamic: from 128 KiB,
 raised as large blocks are freed, up to 32 MiB on 64-bit) with a fresh ``mmap`` and gives it back
 with ``munmap`` on ``free``. A training step allocates and frees its large activations and
 gradients anew at every iteration, so each of them page-faults its memory in again at every
-step. On the 2-core Intel CPU this suite is developed on, an EfficientDet-D0 training step (512 px,
-batch 4, channels-last) took 1.53 s by default and 1.29 s with freed memory kept (docs/PERFORMANCE.md). ``kept``
+step (what that costs a CPU training step is measured in the docs' performance pages). ``kept``
 raises the mmap threshold to 1 GiB and the trim threshold to 2 GiB - 1, so freed blocks stay in
 the heap and are reused; the process's resident memory then stays near its peak instead of
 shrinking between steps. (Intel's ``torch.backends.xeon.run_cpu`` launcher swaps in tcmalloc or
@@ -15,11 +15,11 @@ How. In this process through ``mallopt``; for child processes (a launcher profil
 DataLoader workers, torchrun workers, sweep points) through the variables glibc reads at start,
 ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` (documented with ``mallopt`` in the
 glibc manual), set to the values this process's glibc accepted (a forked child inherits mallopt's
-setting itself). A threshold the user set, by one
-of those variables or in ``GLIBC_TUNABLES`` (``glibc.malloc.mmap_threshold``,
-``glibc.malloc.trim_threshold``), is left as it is. Older glibc refuses an mmap threshold above
-HEAP_MAX_SIZE / 2 (32 MiB on 64-bit): the largest power-of-two value it accepts is used. With
-another C library or off Linux nothing is changed, and the record's ``note`` says so.
+setting itself). A threshold the user set, by one of those variables or in ``GLIBC_TUNABLES``
+(``glibc.malloc.mmap_threshold``, ``glibc.malloc.trim_threshold``), is left as it is. Older glibc
+refuses an mmap threshold above HEAP_MAX_SIZE / 2 (32 MiB on 64-bit): the largest power-of-two
+value it accepts is used. With another C library or off Linux nothing is changed, and the
+record's ``note`` says so.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-KEPT, DEFAULT = "kept", "default"
-POLICIES = (KEPT, DEFAULT)
+KEPT, RETURNED = "kept", "returned"
+POLICIES = (KEPT, RETURNED)
+#: ``returned``'s first name, still accepted: suite.yaml files and the records of runs to resume may say it
+OLD_NAMES = {"default": RETURNED}
 #: glibc's own initial mmap threshold; no smaller value is tried
 _SMALLEST = 128 * 1024
 
@@ -95,12 +97,18 @@ def _largest_accepted(libc: ctypes.CDLL, threshold: _Threshold) -> int | None:
     return None
 
 
+def policy_named(name: Any) -> Any:
+    """The policy ``name`` stands for: itself, or the policy of an old name (anything else is returned
+    as it is, for the caller's check to refuse)."""
+    return OLD_NAMES.get(name, name) if isinstance(name, str) else name
+
+
 def apply(policy: str) -> dict[str, Any]:
-    """Put ``policy`` (``kept`` or ``default``) in force for this process and, through the environment,
-    for the processes it starts; returns :func:`in_force`. ``default`` changes nothing. A setting made
+    """Put ``policy`` (``kept`` or ``returned``) in force for this process and, through the environment,
+    for the processes it starts; returns :func:`in_force`. ``returned`` changes nothing. A setting made
     earlier in this process stays: glibc cannot return to its dynamic threshold."""
     global _policy, _note
-    _policy, _note = policy, None
+    _policy, _note = policy_named(policy), None
     if policy != KEPT:
         return in_force()
     if _glibc_version() is None:

@@ -131,9 +131,9 @@ def _add_common(parser: argparse.ArgumentParser, registry: Registry, model: Mode
     parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=None,
                         help="cuDNN autotuning of convolution algorithms (default on)")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--allocator", choices=allocator.POLICIES,
+    parser.add_argument("--allocator", type=allocator.policy_named, choices=allocator.POLICIES,
                         help="glibc malloc: kept (the default) keeps freed memory for reuse, so that large tensors "
-                             "are not page-faulted in again at every step; default is glibc's own behaviour")
+                             "are not page-faulted in again at every step; returned is glibc's own behaviour")
     parser.add_argument("--set", dest="set_pairs", action="append", default=[], metavar="KEY=VALUE",
                         help="override any setting: batch_size=4, model_options.image_size=256, "
                              "profiler_options.nvml.interval_ms=50")

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import yaml
 
 from dnn_suite.allocator import POLICIES as ALLOCATOR_POLICIES
+from dnn_suite.allocator import policy_named as allocator_policy
 from dnn_suite.errors import UsageError
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry, check_variant
 
@@ -56,7 +57,7 @@ class RunConfig:
     cudnn_benchmark: bool = True
     #: TF32 for fp32 matmuls and convolutions on CUDA; off, so that fp32 means fp32
     tf32: bool = False
-    #: glibc malloc keeps freed memory for reuse (``kept``) or gives large blocks back (``default``); see allocator.py
+    #: glibc malloc keeps freed memory for reuse (``kept``) or gives large blocks back (``returned``); see allocator.py
     allocator: str = "kept"
     model_options: dict[str, Any] = field(default_factory=dict)
     profiler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -117,7 +118,7 @@ RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "timing": (lambda v: v in TIMING_MODES, " or ".join(TIMING_MODES)),
     "cudnn_benchmark": (lambda v: isinstance(v, bool), "true or false"),
     "tf32": (lambda v: isinstance(v, bool), "true or false"),
-    "allocator": (lambda v: v in ALLOCATOR_POLICIES, " or ".join(ALLOCATOR_POLICIES)),
+    "allocator": (lambda v: allocator_policy(v) in ALLOCATOR_POLICIES, " or ".join(ALLOCATOR_POLICIES)),
     "model_options": (_mapping, "a mapping of model option names to values"),
     "profiler_options": (_mapping, "a mapping of profiler names to option mappings"),
 }
@@ -311,6 +312,8 @@ def resolve(
     if variant_from_name and "variant" not in layer_flags:
         merged["variant"] = variant_from_name
     merged["variant"] = check_variant(spec, merged["variant"])
+    if "allocator" in merged:  # an old policy name (suite.yaml, a resumed run's record) as its policy
+        merged["allocator"] = allocator_policy(merged["allocator"])
     for key in ("dataset", "eval_dataset"):
         if merged.get(key) is not None and not spec.accepts_dataset(merged[key]):
             schemes = "".join(f", {scheme}..." for scheme in spec.dataset_schemes)

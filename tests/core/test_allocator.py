@@ -1,5 +1,5 @@
 """The allocator policy (dnn_suite/allocator.py): glibc keeps freed memory under ``kept`` and gives it back
-by default, children inherit the setting through the environment, a user's own setting wins, and
+under ``returned`` (glibc's own policy; ``default``, its old name, still means it), children inherit the setting through the environment, a user's own setting wins, and
 ``dnn-suite run`` records the policy in force.
 
 Each check runs in a fresh process whose environment carries no malloc setting: mallopt's setting
@@ -66,16 +66,17 @@ def probe(tmp_path):
 
 
 @needs_glibc
-def test_kept_keeps_freed_memory_resident_and_default_gives_it_back(probe):
-    kept, default = probe("kept"), probe("default")
+def test_kept_keeps_freed_memory_resident_and_returned_gives_it_back(probe):
+    kept, returned = probe("kept"), probe("returned")
     assert kept["touched"] - kept["freed"] < 16 * MIB  # the 256 MiB stay in the heap for reuse
-    assert default["touched"] - default["freed"] > 200 * MIB  # munmap on free
+    assert returned["touched"] - returned["freed"] > 200 * MIB  # munmap on free
     assert kept["record"]["mmap_threshold"] == 2**30 and kept["record"]["mmap_threshold_set_by"] == "dnn-suite"
     assert kept["record"]["trim_threshold"] == 2**31 - 1 and kept["record"]["note"] is None
-    assert default["record"] == {"policy": "default", "libc": kept["record"]["libc"], "mmap_threshold": None,
-                                 "mmap_threshold_set_by": "glibc default", "trim_threshold": None,
-                                 "trim_threshold_set_by": "glibc default", "note": None}
-    assert default["variables"] == {}
+    assert returned["record"] == {"policy": "returned", "libc": kept["record"]["libc"], "mmap_threshold": None,
+                                  "mmap_threshold_set_by": "glibc default", "trim_threshold": None,
+                                  "trim_threshold_set_by": "glibc default", "note": None}
+    assert returned["variables"] == {}
+    assert probe("default")["record"] == returned["record"]  # the old name
 
 
 @needs_glibc
@@ -130,27 +131,44 @@ def _run_tiny(output: Path, *flags: str) -> dict:
 @pytest.mark.slow  # two children that import torch: seconds
 def test_run_records_the_policy_in_force_and_compare_names_the_difference(tiny_plugin, cli, tmp_path):
     kept = _run_tiny(tmp_path)
-    default = _run_tiny(tmp_path, "--allocator", "default")
-    assert kept["config"]["allocator"] == "kept" and default["config"]["allocator"] == "default"
+    returned = _run_tiny(tmp_path, "--allocator", "returned")
+    assert kept["config"]["allocator"] == "kept" and returned["config"]["allocator"] == "returned"
     assert kept["environment"]["allocator"]["policy"] == "kept"
     assert kept["environment"]["allocator"]["mmap_threshold"] == 2**30
-    assert default["environment"]["allocator"]["policy"] == "default"
-    assert default["environment"]["allocator"]["mmap_threshold_set_by"] == "glibc default"
-    compared = cli("compare", kept["run_dir"], default["run_dir"])
+    assert returned["environment"]["allocator"]["policy"] == "returned"
+    assert returned["environment"]["allocator"]["mmap_threshold_set_by"] == "glibc default"
+    compared = cli("compare", kept["run_dir"], returned["run_dir"])
     assert compared.code == 0, compared.err
     assert "the runs' settings differ in: allocator" in compared.out
 
 
-@pytest.mark.parametrize("flags", [("--allocator", "kept,default"), ("--set", "allocator=tcmalloc")])
+@pytest.mark.parametrize("flags", [("--allocator", "tcmalloc"), ("--set", "allocator=tcmalloc"),
+                                   ("--set", "allocator=[1]")])
 def test_a_bad_policy_is_a_one_line_usage_error(tiny_plugin, cli, tmp_path, flags):
     result = cli("run", "tiny", "--output", tmp_path, *flags)
     assert result.code == 2 and result.out == ""
-    assert result.err.count("\n") == 1 and "kept" in result.err and "default" in result.err, result.err
+    assert result.err.count("\n") == 1 and "kept" in result.err and "returned" in result.err, result.err
+    assert "default" not in result.err  # the old name is accepted, not offered
+
+
+@pytest.mark.parametrize("where", ["flag", "set", "suite.yaml"])
+def test_the_old_name_default_is_run_and_recorded_as_returned(tiny_plugin, cli, tmp_path, where):
+    """``default`` was ``returned``'s name: a suite.yaml, a command line or a recorded run may still say it."""
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("defaults:\n  allocator: default\n")
+    flags = {"flag": ["--allocator", "default"], "set": ["--set", "allocator=default"],
+             "suite.yaml": ["--config", str(suite)]}[where]
+    result = cli("run", "tiny", "--output", tmp_path / "out", "--iterations", "1", "--warmup", "0", "--workers", "0",
+                 "--json", *flags)
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    assert document["config"]["allocator"] == "returned"
+    assert document["environment"]["allocator"]["policy"] == "returned"
 
 
 def test_benchmarks_default_to_glibcs_own_and_record_the_policy_in_their_header():
-    """benchmarks/ab.py: --allocator default (the default, so published figures stay comparable) or kept, for the
-    whole process; the JSON header records it. One child: the default first, then kept."""
+    """benchmarks/ab.py: --allocator returned (glibc's own, the default, so published figures stay comparable) or
+    kept, for the whole process; the JSON header records it. One child: the default first, then kept."""
     script = """
 import json, sys
 sys.path.insert(0, "benchmarks")
@@ -162,5 +180,5 @@ print(json.dumps([ab.header("t", ab.parse(p, argv))["machine"]["allocator"] for 
                                cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert completed.returncode == 0, completed.stderr
     default, kept = json.loads(completed.stdout.splitlines()[-1])
-    assert default["policy"] == "default" and default["mmap_threshold_set_by"] == "glibc default"
+    assert default["policy"] == "returned" and default["mmap_threshold_set_by"] == "glibc default"
     assert kept["policy"] == "kept" and kept["mmap_threshold_set_by"] == ("dnn-suite" if GLIBC else "glibc default")
