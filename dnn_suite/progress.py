@@ -53,12 +53,13 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
-class Progress:
+class ProgressBar:
     """A counter drawn as one line on ``stream`` (default: stderr) while it is updated.
 
     ``total`` is what ``count`` reaches when the work is done (None when unknown: the count and
     the rate are shown). A bar that was never updated draws nothing, so zero-length loops stay
-    silent.
+    silent. (``dnn-suite train`` reports its steps, loss and learning rate with its own
+    :mod:`dnn_suite.training.progress`, which also logs to files and pipes.)
     """
 
     def __init__(self, total: float | None = None, label: str = "", unit: str = "it",
@@ -92,7 +93,7 @@ class Progress:
             self._stream.flush()
         self._visible = False
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -124,9 +125,9 @@ class Progress:
         self._stream.flush()
 
 
-def progress(total: float | None = None, label: str = "", unit: str = "it") -> Progress:
+def progress(total: float | None = None, label: str = "", unit: str = "it") -> ProgressBar:
     """A progress bar on stderr; use it in a ``with`` block and call ``update()``."""
-    return Progress(total, label, unit)
+    return ProgressBar(total, label, unit)
 
 
 def track(items: Iterable[T], total: float | None = None, label: str = "", unit: str = "it") -> Iterator[T]:

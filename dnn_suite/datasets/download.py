@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dnn_suite.errors import RunFailed, UsageError
-from dnn_suite.progress import Progress, progress
+from dnn_suite.progress import ProgressBar, progress
 from dnn_suite.registry import RemoteFile
 
 CHUNK = 1 << 20
@@ -60,7 +60,7 @@ def fetch(file: RemoteFile, url: str, folder: Path) -> Path:
     return final
 
 
-def _get(url: str, part: Path, size: int, bar: Progress) -> None:
+def _get(url: str, part: Path, size: int, bar: ProgressBar) -> None:
     """Append the rest of ``url`` to ``part``; starts over when the server ignores the range."""
     offset = part.stat().st_size if part.exists() else 0
     if offset >= size:  # complete already, or longer than it should be: let the checksum decide

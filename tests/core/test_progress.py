@@ -12,7 +12,7 @@ import pytest
 
 from dnn_suite import progress
 from dnn_suite.cli import main
-from dnn_suite.progress import Progress, track
+from dnn_suite.progress import ProgressBar, track
 
 
 class Terminal(io.StringIO):
@@ -37,7 +37,7 @@ def make_terminal(monkeypatch):
 
 def test_bar_draws_counts_and_info_then_ends_the_line(make_terminal):
     terminal = make_terminal()
-    with Progress(total=4, label="epoch 1", unit="step", stream=terminal) as bar:
+    with ProgressBar(total=4, label="epoch 1", unit="step", stream=terminal) as bar:
         for step in range(4):
             bar.update(loss=0.5 / (step + 1))
     text = terminal.getvalue()
@@ -50,7 +50,7 @@ def test_bar_draws_counts_and_info_then_ends_the_line(make_terminal):
 
 def test_unknown_total_shows_count_and_rate(make_terminal):
     terminal = make_terminal()
-    bar = Progress(label="window 1/1", stream=terminal)
+    bar = ProgressBar(label="window 1/1", stream=terminal)
     bar.update(3)
     bar.close()
     final = terminal.getvalue().rsplit("\r", 1)[1]
@@ -60,7 +60,7 @@ def test_unknown_total_shows_count_and_rate(make_terminal):
 def test_the_line_is_cut_to_the_terminal_width(make_terminal, monkeypatch):
     terminal = make_terminal()
     monkeypatch.setenv("COLUMNS", "30")
-    with Progress(total=10, label="a long label for a narrow terminal", stream=terminal) as bar:
+    with ProgressBar(total=10, label="a long label for a narrow terminal", stream=terminal) as bar:
         bar.update()
     drawn = "\r" + "a long label for a narrow terminal"[:29] + "\x1b[K"
     assert terminal.getvalue() == drawn + drawn + "\n"  # the update, then the final state
@@ -69,15 +69,15 @@ def test_the_line_is_cut_to_the_terminal_width(make_terminal, monkeypatch):
 def test_nothing_is_drawn_without_a_terminal_quiet_or_updates(make_terminal):
     terminal = make_terminal()
     plain = io.StringIO()
-    with Progress(total=2, stream=plain) as bar:
+    with ProgressBar(total=2, stream=plain) as bar:
         bar.update(2)
     assert plain.getvalue() == ""
 
     progress.set_quiet(True)
-    with Progress(total=2, stream=terminal) as bar:
+    with ProgressBar(total=2, stream=terminal) as bar:
         bar.update(2)
     progress.set_quiet(False)
-    with Progress(total=0, stream=terminal):
+    with ProgressBar(total=0, stream=terminal):
         pass
     assert terminal.getvalue() == ""
 
