@@ -27,6 +27,8 @@ from dnn_suite.atomic import to_json_text
 from dnn_suite.config import RUN_KEYS, TIMING_MODES, RunConfig, load_suite, parse_set, resolve
 from dnn_suite.datasets import catalogue
 from dnn_suite.errors import UsageError
+from dnn_suite.options import Option
+from dnn_suite.options import defaults as option_defaults
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.reporting.compare import compare_runs
@@ -73,16 +75,12 @@ def _batch_sizes(text: str) -> int | list[int]:
     return [_positive_int(part) for part in text.split(",")]
 
 
-def _option_flag(key: str) -> str:
-    return "--" + key.replace("_", "-")
-
-
-def _flag_help(key: str, specs: list[ModelSpec], command: str) -> str:
+def _flag_help(option: Option, specs: list[ModelSpec], command: str) -> str:
     """One model's help and default; several models' shared help, or a pointer at each one's own
     (``command``: ``dnn-suite run``)."""
-    texts = {spec.option_help.get(key, key) for spec in specs}
+    texts = {spec_option(spec, option.name).help for spec in specs}
     if len(specs) == 1:
-        return f"{texts.pop()} ({specs[0].name}; default {specs[0].options[key]})"
+        return f"{option.help} ({specs[0].name}; default {option.default})"
     names = ", ".join(spec.name for spec in specs[:2]) + (", ..." if len(specs) > 2 else "")
     per_model = f"`{command} MODEL --help`"
     if len(texts) == 1:
@@ -90,26 +88,43 @@ def _flag_help(key: str, specs: list[ModelSpec], command: str) -> str:
     return f"an option of {len(specs)} models ({names}); its meaning and default for each in {per_model}"
 
 
+def spec_option(spec: ModelSpec, name: str) -> Option:
+    return next(option for option in spec.options if option.name == name)
+
+
+def _flag_type(option: Option) -> Callable[[str], Any]:
+    """Parse a model option flag's text as the option's type (its full check comes with the model's, in resolve)."""
+    def convert(text: str) -> Any:
+        try:
+            return option.value_type.parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"expected {error}, got {text!r}") from None
+
+    return convert
+
+
 def _add_model_flags(parser: argparse.ArgumentParser, registry: Registry, model: ModelSpec | None) -> None:
-    """Flags that models declare (``ModelSpec.flags``), e.g. ``--image-size``: every model's, or with
+    """Flags of the model options declared with ``flag=True``, e.g. ``--image-size``: every model's, or with
     ``model`` (``dnn-suite run MODEL --help``) that model's alone, with its own help and defaults."""
     declaring: dict[str, list[ModelSpec]] = {}
+    first: dict[str, Option] = {}
     for entry in registry.models.values():
         spec = entry.spec
         assert isinstance(spec, ModelSpec)
         if model is None or spec is model:
-            for key in spec.flags:
-                declaring.setdefault(key, []).append(spec)
-    for key, specs in declaring.items():
-        default = specs[0].options[key]
-        dest = f"model_option:{key}"
-        if isinstance(default, bool):
-            parser.add_argument(_option_flag(key), dest=dest, action=argparse.BooleanOptionalAction,
-                                default=None, help=_flag_help(key, specs, parser.prog))
+            for option in spec.options:
+                if option.flag:
+                    declaring.setdefault(option.name, []).append(spec)
+                    first.setdefault(option.name, option)
+    for name, specs in declaring.items():
+        option = first[name]
+        dest = f"model_option:{name}"
+        if isinstance(option.default, bool):
+            parser.add_argument(option.flag_name, dest=dest, action=argparse.BooleanOptionalAction,
+                                default=None, help=_flag_help(option, specs, parser.prog))
         else:
-            kind = type(default) if default is not None else str
-            parser.add_argument(_option_flag(key), dest=dest, type=kind, default=None, metavar="VALUE",
-                                help=_flag_help(key, specs, parser.prog))
+            parser.add_argument(option.flag_name, dest=dest, type=_flag_type(option), default=None, metavar="VALUE",
+                                help=_flag_help(option, specs, parser.prog))
 
 
 def _add_common(parser: argparse.ArgumentParser, registry: Registry, model: ModelSpec | None) -> None:
@@ -212,6 +227,8 @@ def build_parser(registry: Registry, model: ModelSpec | None = None) -> argparse
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
     compare.add_argument("--json", action="store_true")
     compare.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a regression is flagged")
+    compare.add_argument("--ignore-busy", action="store_true",
+                         help="give verdicts for runs measured on a busy machine too (refused by default)")
 
     data = commands.add_parser("data", help="download datasets, check a data root").add_subparsers(
         dest="data_command", required=True, parser_class=_Parser)
@@ -303,12 +320,13 @@ def _print_list(registry: Registry, as_json: bool) -> None:
                        "default_variant": spec.default_variant, "datasets": list(spec.datasets),
                        "dataset_schemes": list(spec.dataset_schemes),
                        "default_dataset": spec.default_dataset, "default_batch_size": spec.default_batch_size,
-                       "family": spec.family, "options": spec.options, **origin(entry)})
+                       "family": spec.family, "options": option_defaults(spec.options), **origin(entry)})
     for entry in registry.profilers.values():
         pspec: ProfilerSpec = entry.spec
         profilers.append({"name": pspec.name, "aliases": list(pspec.aliases), "description": pspec.description,
                           "measures": list(pspec.measures), "launcher": pspec.launcher,
-                          "requires": list(pspec.requires), "options": pspec.options, **origin(entry)})
+                          "requires": list(pspec.requires), "options": option_defaults(pspec.options),
+                          **origin(entry)})
     broken = [{"plugin": b.origin.plugin_name, "distribution": b.origin.distribution,
                "version": b.origin.version, "error": b.error} for b in registry.broken]
     if as_json:
@@ -433,7 +451,8 @@ def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
     if args.command == "report":
         return write_report(args.path, args.format, args.output)
     if args.command == "compare":
-        return compare_runs(args.runs, as_json=args.json, fail_on_regression=args.fail_on_regression)
+        return compare_runs(args.runs, as_json=args.json, fail_on_regression=args.fail_on_regression,
+                            ignore_busy=args.ignore_busy)
     return _cmd_child(args, registry)
 
 

@@ -18,6 +18,8 @@ import yaml
 from dnn_suite.allocator import POLICIES as ALLOCATOR_POLICIES
 from dnn_suite.allocator import policy_named as allocator_policy
 from dnn_suite.errors import UsageError
+from dnn_suite.options import defaults as option_defaults
+from dnn_suite.options import resolve_options
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry, check_variant
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -251,34 +253,6 @@ def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _coerce_option(owner: str, key: str, default: Any, value: Any) -> Any:
-    """Check an option value against the type of its default."""
-    if default is None or value is None:
-        return value
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, (list, tuple)):
-        ok = isinstance(value, (list, tuple))
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise UsageError(f"{owner} option {key!r}: expected {type(default).__name__}, got {value!r}")
-    return value
-
-
-def _resolve_options(owner: str, defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        allowed = ", ".join(sorted(defaults)) or "none"
-        raise UsageError(f"{owner}: unknown option {unknown[0]!r} (allowed: {allowed})")
-    return {key: _coerce_option(owner, key, default, given.get(key, default)) for key, default in defaults.items()}
-
-
 def resolve(
     target: str,
     registry: Registry,
@@ -319,18 +293,18 @@ def resolve(
             schemes = "".join(f", {scheme}..." for scheme in spec.dataset_schemes)
             raise UsageError(f"unknown dataset {merged[key]!r} for model {spec.name} "
                              f"(available: {', '.join(spec.datasets)}{schemes})")
-    merged["model_options"] = _resolve_options(f"model {spec.name}", spec.options, merged.get("model_options", {}))
+    merged["model_options"] = resolve_options(f"model {spec.name}", spec.options, merged.get("model_options", {}))
     merged["profilers"] = canonical_profilers(merged.get("profilers", []), registry)
     # A sweep runs profilers that cannot share a run in separate passes (dnn_suite.sweep).
     error = None if merged.get("batch_sizes") else combination_error(merged["profilers"], registry)
     if error:
         raise UsageError(error)
     merged["profiler_options"] = {
-        name: _resolve_options(f"profiler {name}", registry.profiler(name).spec.options, opts)
+        name: resolve_options(f"profiler {name}", registry.profiler(name).spec.options, opts)
         for name, opts in _canonical_profiler_options(merged.get("profiler_options", {}), registry).items()
     }
     for name in merged["profilers"]:
-        merged["profiler_options"].setdefault(name, dict(registry.profilers[name].spec.options))
+        merged["profiler_options"].setdefault(name, option_defaults(registry.profilers[name].spec.options))
     return RunConfig(**merged, benchmark=benchmark)
 
 

@@ -9,16 +9,17 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from dnn_suite.errors import UsageError
+from dnn_suite.options import Option, check_declarations
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """A model a plugin offers.
 
-    ``options`` are the model's hyper-parameters with their defaults; their types are the
-    types of the defaults (``None`` means a string such as a path). Users change them with
-    ``--set model.KEY=VALUE``, in suite.yaml under ``model_options``, or through a flag when
-    the key is listed in ``flags`` (``image_size`` becomes ``--image-size``). A plugin offering
+    ``options`` are the model's hyper-parameters, one :class:`~dnn_suite.options.Option` each
+    (name, default, help, the values it takes). Users change them with ``--set
+    model_options.KEY=VALUE``, in suite.yaml under ``model_options``, or through a flag when the
+    option is declared with ``flag=True`` (``image_size`` becomes ``--image-size``). A plugin offering
     many models of one architecture (resnet18 ... resnet152) gives them the same ``family``,
     so that ``dnn-suite list`` shows them on one entry.
     """
@@ -32,9 +33,7 @@ class ModelSpec:
     default_batch_size: int = 8
     #: prefixes of dataset specs the model reads besides its named datasets (``voc:`` for ``voc:DIR``)
     dataset_schemes: tuple[str, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
-    option_help: dict[str, str] = field(default_factory=dict)
-    flags: tuple[str, ...] = ()
+    options: tuple[Option, ...] = ()
     #: models of one family (same description, datasets) share one entry of ``dnn-suite list``
     family: str = ""
 
@@ -43,9 +42,7 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r}: default variant {self.default_variant!r} not in {self.variants}")
         if self.default_dataset not in self.datasets:
             raise ValueError(f"model {self.name!r}: default dataset {self.default_dataset!r} not in {self.datasets}")
-        unknown = set(self.flags) - set(self.options)
-        if unknown:
-            raise ValueError(f"model {self.name!r}: flags {sorted(unknown)} are not options")
+        check_declarations(f"model {self.name!r}", self.options)
 
     def accepts_dataset(self, dataset: str) -> bool:
         return dataset in self.datasets or dataset.startswith(self.dataset_schemes)
@@ -57,7 +54,8 @@ class ProfilerSpec:
 
     A *launcher* re-runs the benchmark as a child process under an external tool; the
     others run inside the benchmark process. ``conflicts`` maps the names of profilers this
-    one cannot be combined with to the reason, shown when a user asks for both.
+    one cannot be combined with to the reason, shown when a user asks for both. ``options``:
+    one :class:`~dnn_suite.options.Option` each (set under ``profiler_options.NAME``; no flags).
     """
 
     name: str
@@ -67,8 +65,13 @@ class ProfilerSpec:
     launcher: bool = False
     requires: tuple[str, ...] = ()
     conflicts: dict[str, str] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
-    option_help: dict[str, str] = field(default_factory=dict)
+    options: tuple[Option, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_declarations(f"profiler {self.name!r}", self.options)
+        flagged = [option.name for option in self.options if option.flag]
+        if flagged:
+            raise ValueError(f"profiler {self.name!r}: options {flagged} have flag=True; only model options get flags")
 
 
 @dataclass(frozen=True)

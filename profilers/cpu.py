@@ -17,7 +17,9 @@ from dnn_suite.atomic import write_csv_atomic
 from dnn_suite.context import RunContext
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
+from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
+from dnn_suite.value_types import Integer
 from dnn_suite_profilers.sampling import Sampler
 
 NAME = "cpu"
@@ -29,8 +31,7 @@ def dnn_suite_register_profilers(register):
         name=NAME,
         description="process CPU utilization and RSS, sampled during the window",
         measures=("process CPU %", "per-core CPU %", "RSS"),
-        options={"interval_ms": 100},
-        option_help={"interval_ms": "sampling interval in milliseconds"},
+        options=(Option("interval_ms", 100, "sampling interval in milliseconds", Integer(minimum=1)),),
     ))
 
 

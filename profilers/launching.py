@@ -33,12 +33,16 @@ from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
+from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
+from dnn_suite.value_types import Integer
 from dnn_suite_profilers import capture
 from dnn_suite_profilers.analyze import TOOL_LOG
 from dnn_suite_profilers.analyzers import WINDOW_RANGE, Analysis, InvalidProfileFile  # noqa: F401 (re-exported)
 
 LOG_TAIL_LINES = 3
+#: the option of nvprof and nsys saying how many kernels the metrics list
+TOP_KERNELS = Option("top_kernels", 5, "how many kernels (by total time) to list in the metrics", Integer(minimum=0))
 
 
 # ----------------------------------------------------------------- in the user's process
@@ -70,13 +74,6 @@ def warn_if_not_cuda(run: RunContext, name: str) -> None:
 
 def extra_args(run: RunContext, name: str) -> list[str]:
     return [str(a) for a in run.profiler_options(name)["extra_args"]]
-
-
-def non_negative_options(run: RunContext, name: str, keys: tuple[str, ...]) -> None:
-    options = run.profiler_options(name)
-    for key in keys:
-        if options[key] < 0:
-            raise UsageError(f"profiler {name} option {key!r}: expected an integer >= 0, got {options[key]!r}")
 
 
 def tool_log(run: RunContext, name: str) -> Path:

@@ -29,7 +29,9 @@ import torch
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
+from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
+from dnn_suite.value_types import Integer, ListOf, Number, Satisfying
 from dnn_suite_profilers.analyzers.memory import memory_metrics, write_memory_file
 
 NAME = "memory"
@@ -46,36 +48,24 @@ def dnn_suite_register_profilers(register):
                     "top-level module, on tracked iterations outside the measured windows; largest batch that fits",
         measures=("bytes per category at the peak and phase boundaries", "per-module memory",
                   "CUDA allocated/reserved, fragmentation, retries", "fixed + per-sample fit, largest batch size"),
-        options={"iterations": 1, "fit_batch_sizes": [], "capacity_gib": 0.0, "snapshot": False,
-                 "snapshot_max_entries": 100000},
-        option_help={
-            "iterations": "tracked iterations at the run's batch size (the last one is reported)",
-            "fit_batch_sizes": "batch sizes also tracked in this run to fit memory against batch size (two or more)",
-            "capacity_gib": "memory the largest batch must fit in, GiB (0: CUDA device total, or available RAM)",
-            "snapshot": "CUDA only: write a memory snapshot of one more iteration for https://pytorch.org/memory_viz",
-            "snapshot_max_entries": "allocation events the snapshot keeps",
-        },
+        options=(
+            Option("iterations", 1, "tracked iterations at the run's batch size (the last one is reported)",
+                   Integer(minimum=1)),
+            Option("fit_batch_sizes", [], "batch sizes also tracked in this run to fit memory against batch size "
+                   "(two or more)", Satisfying(ListOf(Integer(minimum=1)), lambda sizes: len(set(sizes)) != 1,
+                                               expected="a list of two or more positive batch sizes (or [])")),
+            Option("capacity_gib", 0.0, "memory the largest batch must fit in, GiB (0: CUDA device total, or "
+                   "available RAM)", Number(minimum=0, expected="a number of GiB >= 0")),
+            Option("snapshot", False, "CUDA only: write a memory snapshot of one more iteration for "
+                   "https://pytorch.org/memory_viz"),
+            Option("snapshot_max_entries", 100000, "allocation events the snapshot keeps", Integer(minimum=1)),
+        ),
     ))
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 @hookimpl
 def dnn_suite_profiler_preflight(run: RunContext):
-    options = run.profiler_options(NAME)
-    for key in ("iterations", "snapshot_max_entries"):
-        if not _positive_int(options[key]):
-            raise UsageError(f"profiler memory option {key!r}: expected a positive integer, got {options[key]!r}")
-    sizes = options["fit_batch_sizes"]
-    if not isinstance(sizes, list) or not all(_positive_int(b) for b in sizes) or len(set(sizes)) == 1:
-        raise UsageError(f"profiler memory option 'fit_batch_sizes': expected a list of two or more positive batch "
-                         f"sizes (or []), got {sizes!r}")
-    capacity = options["capacity_gib"]
-    if isinstance(capacity, bool) or not isinstance(capacity, (int, float)) or capacity < 0:
-        raise UsageError(f"profiler memory option 'capacity_gib': expected a number of GiB >= 0, got {capacity!r}")
-    if options["snapshot"] and run.device.type != "cuda":
+    if run.profiler_options(NAME)["snapshot"] and run.device.type != "cuda":
         raise UsageError(f"profiler memory option 'snapshot': CUDA memory snapshots need a CUDA run, this one is on "
                          f"{run.device} (use --device cuda, or drop the option)")
     if run.world_size > 1:

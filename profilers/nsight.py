@@ -54,7 +54,9 @@ import torch
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
 from dnn_suite.metrics import Metric
+from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
+from dnn_suite.value_types import Integer, Text
 from dnn_suite_profilers import launching
 from dnn_suite_profilers.analyzers import analyze_ncu
 from dnn_suite_profilers.analyzers.ncu import is_ncu_line
@@ -114,41 +116,34 @@ class Nsight(launching.Launcher):
         requires=("ncu (Nsight Compute) on PATH", "a CUDA GPU of compute capability >= 7.0",
                   "access to GPU performance counters"),
         conflicts=dict(CONFLICTS),
-        options={"executable": "ncu", "extra_args": [], "metrics": "core", "launch_skip": 0, "launch_count": 3000,
-                 "nvtx": False, "cache_control": "none", "clock_control": "none", "check_metrics": True},
-        option_help={
-            "executable": "the ncu command or its path",
-            "extra_args": "more ncu arguments, placed before the program (e.g. ['-k', 'regex:gemm'])",
-            "metrics": "core: FMA/FP16/Tensor/SFU utilization; extra: also SM throughput, achieved occupancy, "
-                       "DRAM throughput and kernel duration",
-            "launch_skip": "kernel launches to skip after the capture opens, i.e. after warmup (--launch-skip)",
-            "launch_count": "kernel launches to profile, 0 = all (--launch-count); the default bounds the run "
-                            "to minutes",
-            "nvtx": "profile only kernels inside the dnn_suite.window NVTX range, from every thread "
-                    "(--nvtx --nvtx-include, --nvtx-push-pop-scope process)",
-            "cache_control": "none: caches as training leaves them; all: flush before each kernel (--cache-control)",
-            "clock_control": "none: clocks as the driver sets them; base: lock to base clocks (--clock-control)",
-            "check_metrics": "before running, ask `ncu --query-metrics` whether this GPU knows the metric names",
-        },
+        options=(
+            Option("executable", "ncu", "the ncu command or its path"),
+            Option("extra_args", [], "more ncu arguments, placed before the program (e.g. ['-k', 'regex:gemm'])"),
+            Option("metrics", "core", "core: FMA/FP16/Tensor/SFU utilization; extra: also SM throughput, achieved "
+                   "occupancy, DRAM throughput and kernel duration", Text(choices=METRIC_SETS)),
+            Option("launch_skip", 0, "kernel launches to skip after the capture opens, i.e. after warmup "
+                   "(--launch-skip)", Integer(minimum=0)),
+            Option("launch_count", 3000, "kernel launches to profile, 0 = all (--launch-count); the default bounds "
+                   "the run to minutes", Integer(minimum=0)),
+            Option("nvtx", False, "profile only kernels inside the dnn_suite.window NVTX range, from every thread "
+                   "(--nvtx --nvtx-include, --nvtx-push-pop-scope process)"),
+            Option("cache_control", "none", "none: caches as training leaves them; all: flush before each kernel "
+                   "(--cache-control)", Text(choices=CACHE_CONTROL)),
+            Option("clock_control", "none", "none: clocks as the driver sets them; base: lock to base clocks "
+                   "(--clock-control)", Text(choices=CLOCK_CONTROL)),
+            Option("check_metrics", True, "before running, ask `ncu --query-metrics` whether this GPU knows the "
+                   "metric names"),
+        ),
     )
     install_hint = "install Nsight Compute (it ships with the CUDA toolkit as `ncu`)"
 
     def preflight(self, run: RunContext):
-        options = run.profiler_options(NAME)
-        if options["metrics"] not in METRIC_SETS:
-            raise UsageError(f"profiler nsight option 'metrics': expected one of {', '.join(METRIC_SETS)}, "
-                             f"got {options['metrics']!r}")
-        for key, allowed in (("cache_control", CACHE_CONTROL), ("clock_control", CLOCK_CONTROL)):
-            if options[key] not in allowed:
-                raise UsageError(f"profiler nsight option {key!r}: expected one of {', '.join(allowed)}, "
-                                 f"got {options[key]!r}")
-        launching.non_negative_options(run, NAME, ("launch_skip", "launch_count"))
         try:
             core_utilization_metrics(compute_capability(run))
         except RunFailed as exc:  # a GPU too old for these metrics: nothing to run
             raise UsageError(f"profiler nsight: {exc}") from exc
         executable = self.executable(run)
-        if options["check_metrics"]:
+        if run.profiler_options(NAME)["check_metrics"]:
             on_gpu = run.device.type == "cuda"  # else ask for the chip whose names the run uses
             unknown = unknown_metrics(executable, self._metric_names(run),
                                       None if on_gpu else chip_of(compute_capability(run)))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dnn_suite.context import RunContext
+from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite_profilers import launching
 from dnn_suite_profilers.analyzers import analyze_nsys
@@ -40,18 +41,16 @@ class Nsys(launching.Launcher):
         launcher=True,
         requires=("nsys (Nsight Systems) on PATH", "a CUDA GPU"),
         conflicts={"torch": CUPTI_CONFLICT},
-        options={"executable": "nsys", "extra_args": [], "top_kernels": 5},
-        option_help={
-            "executable": "the nsys command or its path",
-            "extra_args": "more arguments for `nsys profile`, placed before the program",
-            "top_kernels": "how many kernels (by total time) to list in the metrics",
-        },
+        options=(
+            Option("executable", "nsys", "the nsys command or its path"),
+            Option("extra_args", [], "more arguments for `nsys profile`, placed before the program"),
+            launching.TOP_KERNELS,
+        ),
     )
     install_hint = "install Nsight Systems (https://developer.nvidia.com/nsight-systems)"
 
     def preflight(self, run: RunContext):
         self.executable(run)
-        launching.non_negative_options(run, NAME, ("top_kernels",))
 
     def tool_args(self, run: RunContext):
         return [

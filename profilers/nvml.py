@@ -51,7 +51,9 @@ from dnn_suite.context import RunContext, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
+from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
+from dnn_suite.value_types import Integer, ListOf
 from dnn_suite_profilers.analyzers import NvmlSample, summarize_nvml, write_nvml_samples
 from dnn_suite_profilers.launching import write_analysis
 from dnn_suite_profilers.sampling import Sampler
@@ -70,11 +72,12 @@ def dnn_suite_register_profilers(register):
         measures=("GPU utilization %", "memory utilization %", "memory used", "power", "energy (J, J/sample)",
                   "SM clock", "temperature"),
         requires=("an NVIDIA driver (NVML)", "a CUDA run, or the devices option"),
-        options={"interval_ms": 100, "devices": []},
-        option_help={
-            "interval_ms": "sampling interval in milliseconds",
-            "devices": "NVML device indices to sample instead of the run's GPU (required on a CPU run)",
-        },
+        options=(
+            Option("interval_ms", 100, "sampling interval in milliseconds",
+                   Integer(minimum=1, expected="a positive number of whole milliseconds")),
+            Option("devices", [], "NVML device indices to sample instead of the run's GPU (required on a CPU run)",
+                   ListOf(Integer(minimum=0), expected="a list of NVML device indices (integers >= 0)")),
+        ),
     ))
 
 
@@ -148,13 +151,7 @@ def _devices(run: RunContext, pynvml) -> list[int]:
 
 @hookimpl
 def dnn_suite_profiler_preflight(run: RunContext):
-    options = run.profiler_options(NAME)
-    if not options["interval_ms"] > 0:
-        raise UsageError(f"profiler nvml option 'interval_ms': expected a positive number, got {options['interval_ms']!r}")
-    devices = options["devices"]
-    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices):
-        raise UsageError(f"profiler nvml option 'devices': expected a list of NVML device indices (integers >= 0), "
-                         f"got {devices!r}")
+    devices = run.profiler_options(NAME)["devices"]
     if run.device.type != "cuda" and not devices:
         raise UsageError(
             f"profiler nvml samples the GPU the run uses, but this run is on {run.device}; use --device cuda "

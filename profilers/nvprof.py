@@ -19,6 +19,7 @@ import torch
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
+from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite_profilers import launching
 from dnn_suite_profilers.analyzers import analyze_nvprof, check_nvprof_output
@@ -52,19 +53,17 @@ class Nvprof(launching.Launcher):
         launcher=True,
         requires=("nvprof on PATH (CUDA <= 12)", "CUDA GPUs of compute capability < 8.0"),
         conflicts={"torch": CUPTI_CONFLICT},
-        options={"executable": "nvprof", "extra_args": [], "top_kernels": 5},
-        option_help={
-            "executable": "the nvprof command or its path",
-            "extra_args": "more nvprof arguments, placed before the program",
-            "top_kernels": "how many kernels (by total time) to list in the metrics",
-        },
+        options=(
+            Option("executable", "nvprof", "the nvprof command or its path"),
+            Option("extra_args", [], "more nvprof arguments, placed before the program"),
+            launching.TOP_KERNELS,
+        ),
     )
     install_hint = "nvprof ships with CUDA 10-12 for GPUs below compute capability 8.0; use --profiler nsys otherwise"
 
     def preflight(self, run: RunContext):
         _check_compute_capability()
         self.executable(run)
-        launching.non_negative_options(run, NAME, ("top_kernels",))
 
     def tool_args(self, run: RunContext):
         return ["--profile-from-start", "off", "--export-profile", str(self.output(run)), "-f"]

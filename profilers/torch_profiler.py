@@ -51,7 +51,9 @@ from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
 from dnn_suite.phases import PREFIX
+from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
+from dnn_suite.value_types import Integer, Nullable
 from dnn_suite_profilers.analyzers import InvalidProfileFile, analyze_kineto
 
 NAME = "torch"
@@ -70,28 +72,25 @@ def dnn_suite_register_profilers(register):
         name=NAME,
         description="torch.profiler on a schedule: a kineto trace per process (HTA, TensorBoard) and top operators",
         measures=("operator self/total CPU time", "operator CUDA time", "calls", "kineto trace per iteration"),
-        options={"wait": None, "warmup": 1, "active": None, "record_shapes": False, "with_stack": False,
-                 "profile_memory": False, "row_limit": 25, "top_ops": 5},
-        option_help={
-            "wait": "iterations, from the run's first warmup iteration, before the profiler's warmup "
-                    "(default: the run's warmup minus `warmup`, so that recording starts with the measured ones)",
-            "warmup": "iterations traced and discarded before recording (kineto's first traced steps are slow)",
-            "active": "iterations recorded (default: all, to the end of the last measured window)",
-            "record_shapes": "record input shapes of the operators",
-            "with_stack": "record Python stacks (larger trace, more overhead)",
-            "profile_memory": "record tensor memory allocations",
-            "row_limit": "rows of top_ops.txt / top_ops.json",
-            "top_ops": "operators listed in the metrics",
-        },
+        options=(
+            Option("wait", None, "iterations, from the run's first warmup iteration, before the profiler's warmup "
+                   "(default: the run's warmup minus `warmup`, so that recording starts with the measured ones)",
+                   Nullable(Integer(minimum=0))),
+            Option("warmup", 1, "iterations traced and discarded before recording (kineto's first traced steps are "
+                   "slow)", Integer(minimum=0)),
+            Option("active", None, "iterations recorded (default: all, to the end of the last measured window)",
+                   Nullable(Integer(minimum=1))),
+            Option("record_shapes", False, "record input shapes of the operators"),
+            Option("with_stack", False, "record Python stacks (larger trace, more overhead)"),
+            Option("profile_memory", False, "record tensor memory allocations"),
+            Option("row_limit", 25, "rows of top_ops.txt / top_ops.json", Integer(minimum=1)),
+            Option("top_ops", 5, "operators listed in the metrics", Integer(minimum=1)),
+        ),
     ))
 
 
 def _on_cuda(run: RunContext) -> bool:
     return run.device.type == "cuda"
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _schedule(run: RunContext) -> tuple[int, int, int | None]:
@@ -104,16 +103,6 @@ def _schedule(run: RunContext) -> tuple[int, int, int | None]:
 
 @hookimpl
 def dnn_suite_profiler_preflight(run: RunContext):
-    options = run.profiler_options(NAME)
-    for key in ("row_limit", "top_ops"):
-        if options[key] <= 0:
-            raise UsageError(f"profiler torch option {key!r}: expected a positive integer, got {options[key]!r}")
-    for key, low, also in (("wait", 0, " or null"), ("warmup", 0, ""), ("active", 1, " or null")):
-        value = options[key]
-        if (value is None and also) or (_whole(value) and value >= low):
-            continue
-        expected = "a positive integer" if low else "an integer >= 0"
-        raise UsageError(f"profiler torch option {key!r}: expected {expected}{also}, got {value!r}")
     wait, warmup, _ = _schedule(run)
     if run.config.iterations is not None:
         total = run.config.warmup + run.config.iterations * run.config.repeat

@@ -11,7 +11,9 @@ import torch
 from dnn_suite.context import StepOutput
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.phases import phase
+from dnn_suite.options import Option
 from dnn_suite.registry import ModelSpec
+from dnn_suite.value_types import Integer, Number
 
 FEATURES = {"narrow": 8, "wide": 256}
 
@@ -27,9 +29,10 @@ def dnn_suite_register_models(register):
         datasets=("generated",),
         default_dataset="generated",
         default_batch_size=16,
-        options={"lr": 0.01, "samples": 256},
-        option_help={"lr": "SGD learning rate", "samples": "size of the generated dataset"},
-        flags=("lr",),
+        options=(
+            Option("lr", 0.01, "SGD learning rate", Number(above=0), flag=True),
+            Option("samples", 256, "size of the generated dataset", Integer(minimum=1)),
+        ),
     ))
 
 

@@ -11,11 +11,10 @@ import torch
 from dnn_suite.context import RunContext
 from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
-from dnn_suite.precision import AMP_DTYPES, memory_format
+from dnn_suite.precision import memory_format
 from dnn_suite.training.checkpoint import load_model_state
 from dnn_suite_detection.classes import class_difference
 from dnn_suite_detection.data import DetectionDataset
-from dnn_suite_detection.evaluate import COCO_EVALUATORS
 from dnn_suite_detection.runs import run_dataset, run_loader
 
 from .checkpoint import load_checkpoint
@@ -53,12 +52,6 @@ def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
 
 def build_model(run: RunContext) -> torch.nn.Module:
     """The run's EfficientDet for its dataset's classes, from --checkpoint or --weights if given, on its device."""
-    if run.options["coco_evaluator"] not in COCO_EVALUATORS:  # checked before hours of training, not after
-        raise UsageError(f"model efficientdet option 'coco_evaluator': expected one of {', '.join(COCO_EVALUATORS)}, "
-                         f"got {run.options['coco_evaluator']!r}")
-    if run.options["amp_dtype"] not in AMP_DTYPES:
-        raise UsageError(f"model efficientdet option 'amp_dtype': expected one of {', '.join(AMP_DTYPES)}, "
-                         f"got {run.options['amp_dtype']!r}")
     split = "eval" if run.task.get("command") == "eval" else "train"
     class_names = dataset(run, split).class_names
     model = build_efficientdet(run.config.variant, len(class_names), image_size=image_size(run),

@@ -10,7 +10,11 @@ import torch
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
+from dnn_suite.options import Option
+from dnn_suite.precision import AMP_DTYPES
 from dnn_suite.registry import DatasetCheck, ModelSpec
+from dnn_suite.value_types import Integer, ListOf, Nullable, OneOf, Text
+from dnn_suite_detection.evaluate import COCO_EVALUATORS
 from dnn_suite_detection.data.download import DATASETS as DOWNLOADABLE
 from dnn_suite_detection.data.download import counted
 from dnn_suite_detection.data.sources import SCHEMES, parse_source, read_source, split_source
@@ -25,33 +29,39 @@ from .train import train
 DATASETS = ("synthetic", "synthetic-coco", "voc2007-trainval", "voc2007-test", "voc2012-trainval", "voc07+12",
             "coco2017-train", "coco2017-val")
 
-OPTIONS: dict[str, tuple[Any, str]] = {
-    "image_size": (0, "input size in pixels (0: the variant's, 512 for D0)"),
-    "amp": (False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (see amp_dtype)"),
-    "amp_dtype": ("auto", "autocast dtype of --amp: auto (float16 + GradScaler on CUDA, bfloat16 on CPU), float16, "
-                          "or bfloat16 (no GradScaler: bf16 has fp32's exponent range)"),
-    "channels_last": (True, "channels-last memory format for images and weights (1.3x faster D0 training on CPU)"),
-    "clip_grad_norm": (10.0, "gradient-norm clipping (0 disables)"),
-    "lr_per_64_images": (0.08, "SGD learning rate per 64 images, scaled linearly with the batch size"),
-    "momentum": (0.9, "SGD momentum"),
-    "weight_decay": (4e-5, "weight decay on conv/linear weights (not BN or biases)"),
-    "backbone_weights": (None, "torchvision EfficientNet weights file, or 'imagenet' from the torch hub cache"),
-    "classes": (None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' names"),
-    "tf_layout": (False, "TF EfficientDet's 'same' padding and conv biases, for effdet's tf_efficientdet_* weights"),
-    "weights": (None, "start from these weights: a dnn-suite checkpoint or an effdet EfficientDet state dict (.pth)"),
-    "scale_min": (0.1, "training scale jitter, lower bound"),
-    "scale_max": (2.0, "training scale jitter, upper bound"),
-    "score_threshold": (0.05, "minimum detection score kept by post-processing"),
-    "nms_iou": (0.5, "per-class NMS IoU threshold"),
-    "max_detections": (100, "detections kept per image"),
-    "voc07_metric": (False, "VOC2007 11-point AP instead of all-point AP"),
-    "coco_evaluator": ("faster-coco-eval", "COCO AP engine: faster-coco-eval (COCOeval in C++, ~5x faster) or "
-                                           "pycocotools (the reference); the numbers are equal"),
-    "synthetic_train": (512, "images in the synthetic training split"),
-    "synthetic_val": (128, "images in the synthetic validation split"),
-    "ema_decay": (0.9998, "EMA of weights during `dnn-suite train` (0 disables)"),
-    "warmup_epochs": (1.0, "learning-rate warmup length in epochs (`train`)"),
-}
+OPTIONS = (
+    Option("image_size", 0, "input size in pixels (0: the variant's, 512 for D0)", Integer(minimum=0), flag=True),
+    Option("amp", False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (see amp_dtype)",
+           flag=True),
+    Option("amp_dtype", "auto", "autocast dtype of --amp: auto (float16 + GradScaler on CUDA, bfloat16 on CPU), "
+           "float16, or bfloat16 (no GradScaler: bf16 has fp32's exponent range)", Text(choices=AMP_DTYPES), flag=True),
+    Option("channels_last", True, "channels-last memory format for images and weights (1.3x faster D0 training on "
+           "CPU)", flag=True),
+    Option("clip_grad_norm", 10.0, "gradient-norm clipping (0 disables)"),
+    Option("lr_per_64_images", 0.08, "SGD learning rate per 64 images, scaled linearly with the batch size"),
+    Option("momentum", 0.9, "SGD momentum"),
+    Option("weight_decay", 4e-5, "weight decay on conv/linear weights (not BN or biases)"),
+    Option("backbone_weights", None, "torchvision EfficientNet weights file, or 'imagenet' from the torch hub cache",
+           Nullable(Text()), flag=True),
+    Option("classes", None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' "
+           "names", Nullable(OneOf((ListOf(Text()), Text())))),
+    Option("tf_layout", False, "TF EfficientDet's 'same' padding and conv biases, for effdet's tf_efficientdet_* "
+           "weights"),
+    Option("weights", None, "start from these weights: a dnn-suite checkpoint or an effdet EfficientDet state dict "
+           "(.pth)", Nullable(Text()), flag=True),
+    Option("scale_min", 0.1, "training scale jitter, lower bound"),
+    Option("scale_max", 2.0, "training scale jitter, upper bound"),
+    Option("score_threshold", 0.05, "minimum detection score kept by post-processing", flag=True),
+    Option("nms_iou", 0.5, "per-class NMS IoU threshold"),
+    Option("max_detections", 100, "detections kept per image"),
+    Option("voc07_metric", False, "VOC2007 11-point AP instead of all-point AP", flag=True),
+    Option("coco_evaluator", "faster-coco-eval", "COCO AP engine: faster-coco-eval (COCOeval in C++, ~5x faster) "
+           "or pycocotools (the reference); the numbers are equal", Text(choices=COCO_EVALUATORS)),
+    Option("synthetic_train", 512, "images in the synthetic training split"),
+    Option("synthetic_val", 128, "images in the synthetic validation split"),
+    Option("ema_decay", 0.9998, "EMA of weights during `dnn-suite train` (0 disables)"),
+    Option("warmup_epochs", 1.0, "learning-rate warmup length in epochs (`train`)"),
+)
 
 
 @hookimpl
@@ -65,10 +75,7 @@ def dnn_suite_register_models(register):
         default_dataset="synthetic",
         dataset_schemes=SCHEMES,
         default_batch_size=4,
-        options={key: default for key, (default, _) in OPTIONS.items()},
-        option_help={key: text for key, (_, text) in OPTIONS.items()},
-        flags=("image_size", "amp", "amp_dtype", "channels_last", "backbone_weights", "weights", "voc07_metric",
-               "score_threshold"),
+        options=OPTIONS,
     ))
 
 

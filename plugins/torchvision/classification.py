@@ -21,7 +21,9 @@ from torch.utils.data import default_collate
 from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.errors import UsageError
 from dnn_suite.phases import phase
+from dnn_suite.options import Option
 from dnn_suite.registry import ModelSpec
+from dnn_suite.value_types import Integer
 
 from . import common, train
 from .classification_data import IMAGEFOLDER, SYNTHETIC, dataset, loader, split_dataset
@@ -31,12 +33,13 @@ VARIANT = "default"
 _FAMILY_OF_MODULE = {"vision_transformer": "vit", "swin_transformer": "swin", "mobilenetv2": "mobilenet",
                      "mobilenetv3": "mobilenet", "shufflenetv2": "shufflenet"}
 _NO_AUX = {"aux_logits": False, "init_weights": True}
-OPTIONS: dict[str, tuple[Any, str]] = {
-    "num_classes": (10, "classes of the synthetic dataset (an ImageFolder's come from its folders)"),
-    "synthetic_train": (512, "images in the synthetic training split"),
-    "synthetic_val": (128, "images in the synthetic validation split"),
-    **common.OPTIONS,
-}
+OPTIONS = (
+    Option("num_classes", 10, "classes of the synthetic dataset (an ImageFolder's come from its folders)",
+           Integer(minimum=2), flag=True),
+    Option("synthetic_train", 512, "images in the synthetic training split"),
+    Option("synthetic_val", 128, "images in the synthetic validation split"),
+    *common.OPTIONS,
+)
 
 
 @functools.cache
@@ -58,14 +61,11 @@ def model_specs() -> list[ModelSpec]:
     specs = []
     for name in sorted(names()):
         kind = family(name)
-        options = {key: default for key, (default, _) in OPTIONS.items()}
         specs.append(ModelSpec(
             name=name, description=f"{kind} image classifiers (torchvision)", family=kind,
             variants=(VARIANT,), default_variant=VARIANT, datasets=(SYNTHETIC,), default_dataset=SYNTHETIC,
             dataset_schemes=(IMAGEFOLDER,), default_batch_size=16,
-            options={"image_size": default_image_size(name), **options},
-            option_help={"image_size": "input size in pixels", **{k: text for k, (_, text) in OPTIONS.items()}},
-            flags=("image_size", "num_classes", *common.FLAGS),
+            options=(Option("image_size", default_image_size(name), "input size in pixels", flag=True), *OPTIONS),
         ))
     return specs
 
@@ -85,14 +85,11 @@ def _size_rule(name: str, size: int) -> str | None:
 
 
 def check_config(run: RunContext) -> None:
-    common.check_options(run)
     name, options = run.config.model, run.options
     expected = _size_rule(name, options["image_size"])
     if expected:
         raise UsageError(f"{name}: image size {options['image_size']} does not fit; expected {expected} "
                          "(--image-size)")
-    if options["num_classes"] < 2:
-        raise UsageError(f"{name}: option 'num_classes' must be 2 or more, got {options['num_classes']}")
     evaluating = run.task.get("command") == "eval"
     for split in ["eval"] if evaluating else ["train"] + (["eval"] if run.config.evaluate else []):
         if split_dataset(run, split).startswith(IMAGEFOLDER):  # read now: refused before a run directory exists

@@ -2,8 +2,7 @@
 learning rate, mixed precision, channels-last, weights, the `train` schedule), the optimizer, and
 weights read from a local file or the torch hub cache -- never downloaded.
 
-A family module puts :data:`OPTIONS` into its models' ``ModelSpec.options`` (and
-:data:`FLAGS` into ``flags``), then builds through :func:`build_optimizer`, :func:`precision`,
+A family module puts :data:`OPTIONS` into its models' ``ModelSpec.options``, then builds through :func:`build_optimizer`, :func:`precision`,
 :func:`memory_format` and :func:`load_weights`.
 """
 
@@ -22,28 +21,36 @@ from torch.utils.data import Dataset
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
+from dnn_suite.options import Option
 from dnn_suite.precision import AMP_DTYPES, MixedPrecision, memory_format as _memory_format
 from dnn_suite.training.checkpoint import load_tensors
+from dnn_suite.value_types import Nullable, Number, Text
 
 OPTIMIZERS = ("sgd", "adamw")
 #: the learning rate when option ``lr`` is 0: SGD's per 256 images (scaled with the batch size), AdamW's
 DEFAULT_LR = {"sgd": 0.1, "adamw": 1e-3}
 HUB = "hub"
 
-OPTIONS: dict[str, tuple[Any, str]] = {
-    "optimizer": ("sgd", "sgd (with momentum) or adamw"),
-    "lr": (0.0, "learning rate (0: SGD 0.1 per 256 images, scaled with the batch size; AdamW 1e-3)"),
-    "momentum": (0.9, "SGD momentum"),
-    "weight_decay": (1e-4, "weight decay (decoupled for AdamW)"),
-    "amp": (False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (see amp_dtype)"),
-    "amp_dtype": ("auto", "autocast dtype of --amp: auto, float16 or bfloat16"),
-    "channels_last": (True, "channels-last memory format for images and weights"),
-    "weights": (None, "start from these weights: a state-dict file, or 'hub' / 'hub:NAME' (e.g. hub:IMAGENET1K_V2) "
-                      "from the torch hub cache; never downloaded (default: random initialisation)"),
-    "warmup_epochs": (1.0, "learning-rate warmup length in epochs, then cosine decay to 0 (`train`)"),
-    "ema_decay": (0.0, "EMA of the weights during `dnn-suite train`, evaluated and saved too (0: none)"),
-}
-FLAGS = ("amp", "amp_dtype", "channels_last", "weights", "optimizer", "lr")
+#: the training options every family shares; those with a flag have it in every family
+OPTIONS = (
+    Option("optimizer", "sgd", "sgd (with momentum) or adamw", Text(choices=OPTIMIZERS), flag=True),
+    Option("lr", 0.0, "learning rate (0: SGD 0.1 per 256 images, scaled with the batch size; AdamW 1e-3)",
+           Number(minimum=0), flag=True),
+    Option("momentum", 0.9, "SGD momentum"),
+    Option("weight_decay", 1e-4, "weight decay (decoupled for AdamW)", Number(minimum=0)),
+    Option("amp", False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (see amp_dtype)",
+           flag=True),
+    Option("amp_dtype", "auto", "autocast dtype of --amp: auto, float16 or bfloat16", Text(choices=AMP_DTYPES),
+           flag=True),
+    Option("channels_last", True, "channels-last memory format for images and weights", flag=True),
+    Option("weights", None, "start from these weights: a state-dict file, or 'hub' / 'hub:NAME' (e.g. "
+           "hub:IMAGENET1K_V2) from the torch hub cache; never downloaded (default: random initialisation)",
+           Nullable(Text()), flag=True),
+    Option("warmup_epochs", 1.0, "learning-rate warmup length in epochs, then cosine decay to 0 (`train`)",
+           Number(minimum=0)),
+    Option("ema_decay", 0.0, "EMA of the weights during `dnn-suite train`, evaluated and saved too (0: none)",
+           Number(minimum=0, below=1, expected="0 (no EMA) or a decay below 1")),
+)
 _WRAPPERS = ("model_ema", "model", "state_dict")
 
 
@@ -55,20 +62,6 @@ class TrainingData:
     dataset: Dataset
     collate_fn: Callable[[list[Any]], Any]
     class_names: list[str]
-
-
-def check_options(run: RunContext) -> None:
-    """The shared options' values, checked before anything is built."""
-    options = run.options
-    for key, allowed in (("optimizer", OPTIMIZERS), ("amp_dtype", AMP_DTYPES)):
-        if options[key] not in allowed:
-            raise UsageError(f"model {run.config.model} option {key!r}: expected one of {', '.join(allowed)}, "
-                             f"got {options[key]!r}")
-    if options["lr"] < 0 or options["weight_decay"] < 0 or options["warmup_epochs"] < 0:
-        raise UsageError(f"model {run.config.model}: options 'lr', 'weight_decay' and 'warmup_epochs' must be >= 0")
-    if not 0 <= options["ema_decay"] < 1:
-        raise UsageError(f"model {run.config.model} option 'ema_decay': expected 0 (no EMA) or a decay below 1, "
-                         f"got {options['ema_decay']}")
 
 
 def memory_format(run: RunContext) -> torch.memory_format:

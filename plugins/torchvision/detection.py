@@ -20,7 +20,9 @@ from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
 from dnn_suite.phases import phase
+from dnn_suite.options import Option
 from dnn_suite.registry import ModelSpec
+from dnn_suite.value_types import ListOf, Nullable, Number, OneOf, Text
 from dnn_suite_detection.data import DATASET_NAMES
 from dnn_suite_detection.data.loader import collate_list
 from dnn_suite_detection.data.sources import SCHEMES
@@ -34,16 +36,18 @@ OWNER = "torchvision-detection"
 DATASETS = ("synthetic", "synthetic-coco", *(d for d in DATASET_NAMES if not d.startswith("synthetic")))
 #: SGD's learning rate per image when option ``lr`` is 0: torchvision's detection reference (0.02 for 16 images)
 SGD_LR_PER_IMAGE = 0.02 / 16
-OPTIONS: dict[str, tuple[Any, str]] = {
-    "classes": (None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' names"),
-    "synthetic_train": (512, "images in the synthetic training split"),
-    "synthetic_val": (128, "images in the synthetic validation split"),
-    "voc07_metric": (False, "VOC2007 11-point AP instead of all-point AP"),
-    "coco_evaluator": ("faster-coco-eval", "COCO AP engine: faster-coco-eval or pycocotools (equal numbers)"),
-    **{key: value for key, value in common.OPTIONS.items() if key != "channels_last"},
-    "lr": (0.0, "learning rate (0: SGD 0.02 per 16 images as torchvision's detection reference, scaled with the "
-                "batch size; AdamW 1e-3)"),
-}
+OPTIONS = (
+    Option("classes", None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' "
+           "names", Nullable(OneOf((ListOf(Text()), Text())))),
+    Option("synthetic_train", 512, "images in the synthetic training split"),
+    Option("synthetic_val", 128, "images in the synthetic validation split"),
+    Option("voc07_metric", False, "VOC2007 11-point AP instead of all-point AP", flag=True),
+    Option("coco_evaluator", "faster-coco-eval", "COCO AP engine: faster-coco-eval or pycocotools (equal numbers)",
+           Text(choices=COCO_EVALUATORS)),
+    *(option for option in common.OPTIONS if option.name not in ("channels_last", "lr")),
+    Option("lr", 0.0, "learning rate (0: SGD 0.02 per 16 images as torchvision's detection reference, scaled with "
+           "the batch size; AdamW 1e-3)", Number(minimum=0), flag=True),
+)
 
 
 def names() -> set[str]:
@@ -59,15 +63,12 @@ def model_specs() -> list[ModelSpec]:
             name=name, description=f"{FAMILIES[detector.family]} object detectors (torchvision)",
             family=detector.family, variants=("default",), default_variant="default", datasets=DATASETS,
             default_dataset="synthetic", dataset_schemes=SCHEMES, default_batch_size=2,
-            options={"image_size": detector.size, **{key: default for key, (default, _) in OPTIONS.items()}},
-            option_help={"image_size": size_help, **{key: text for key, (_, text) in OPTIONS.items()}},
-            flags=("image_size", "voc07_metric", *(f for f in common.FLAGS if f != "channels_last")),
+            options=(Option("image_size", detector.size, size_help, flag=True), *OPTIONS),
         ))
     return specs
 
 
 def check_config(run: RunContext) -> None:
-    common.check_options(run)
     name, options = run.config.model, run.options
     detector = DETECTORS[name]
     if not detector.resizable and options["image_size"] != detector.size:
@@ -75,9 +76,6 @@ def check_config(run: RunContext) -> None:
                          f"size), not {options['image_size']}; leave out --image-size")
     if options["image_size"] < 32:
         raise UsageError(f"{name}: image size {options['image_size']} is too small; expected 32 or more")
-    if options["coco_evaluator"] not in COCO_EVALUATORS:
-        raise UsageError(f"model {name} option 'coco_evaluator': expected one of {', '.join(COCO_EVALUATORS)}, "
-                         f"got {options['coco_evaluator']!r}")
     if options["weights"]:
         common.weights_file(options["weights"], name)
     train.check_checkpoint(run)

@@ -28,6 +28,7 @@ from dnn_suite.distributed import unwrap, wrap_model
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.phases import phase
+from dnn_suite.options import Option
 from dnn_suite.registry import ModelSpec
 
 WIDTHS = {"small": 8, "wide": 64}
@@ -43,10 +44,17 @@ def dnn_suite_register_models(register):
         datasets=("random", "missing"),
         default_dataset="random",
         default_batch_size=4,
-        options={"lr": 0.05, "features": 16, "nan_at": -1, "data_delay_s": 0.0, "interrupt_at": -1,
-                 "oom_from_batch": 0, "kill_from_batch": 0, "params_dir": "", "loader_workers": 0},
-        option_help={"features": "input features"},
-        flags=("features",),
+        options=(
+            Option("lr", 0.05, "SGD learning rate"),
+            Option("features", 16, "input features", flag=True),
+            Option("nan_at", -1, "the loss is NaN from this iteration on (-1: never)"),
+            Option("data_delay_s", 0.0, "seconds every batch waits"),
+            Option("interrupt_at", -1, "KeyboardInterrupt at this step (-1: never)"),
+            Option("oom_from_batch", 0, "out-of-memory error at batch sizes from this one on (0: never)"),
+            Option("kill_from_batch", 0, "SIGKILL at batch sizes from this one on (0: never)"),
+            Option("params_dir", "", "save the parameters after every step here"),
+            Option("loader_workers", 0, "DataLoader worker processes (0: no DataLoader)"),
+        ),
     ))
 
 
