@@ -1,4 +1,7 @@
-"""The objects hooks receive and return: the run context, a step's output, a window's result."""
+"""The objects hooks receive and return: the run a hook is called for (:class:`RunContext`), what a
+train step returns (:class:`StepOutput`), what a measured window produced (:class:`WindowResult`,
+one :class:`IterationRecord` per iteration) and the train step's inputs for a profiler's own
+iterations (:class:`StepInputs`)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import torch
 
 from dnn_suite.config import RunConfig
 from dnn_suite.loader_settings import loader_settings
-from dnn_suite.registry import ModelSpec, Registered
 
 
 @dataclass
@@ -28,6 +30,8 @@ class StepOutput:
 
 @dataclass
 class IterationRecord:
+    """One iteration of a measured window as iterations.csv holds it: its times, samples and loss."""
+
     window: int
     iteration: int
     data_wait_s: float
@@ -58,10 +62,10 @@ class WindowResult:
 
 
 @dataclass
-class Training:
-    """What the core built for a run, for profilers that run iterations of their own outside
-    the measured windows (the memory profiler tracks one): the model (as the train step gets
-    it), its optimizer, and the next batch of the run's training data."""
+class StepInputs:
+    """The train step's inputs as the core built them for a run, for profilers that run iterations
+    of their own outside the measured windows (the memory profiler tracks one): the model (as the
+    train step gets it), its optimizer, and the next batch of the run's training data."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -75,14 +79,13 @@ class RunContext:
     ``role`` is ``"main"`` for a run in the user's process and ``"child"`` for the re-run
     under a launcher profiler's tool; ``launcher`` names that profiler. ``task`` holds the
     command (``"train"`` or ``"eval"``) and its settings (epochs, checkpoint, ...) for
-    ``dnn-suite train``/``eval``; it is empty for ``dnn-suite run``. ``state`` is where plugins keep per-run objects between hooks, under
-    their own name. ``rank`` and ``world_size`` place this process in a multi-process run
+    ``dnn-suite train``/``eval``; it is empty for ``dnn-suite run``. ``state`` is where plugins keep
+    per-run objects between hooks, under their own name. ``rank`` and ``world_size`` place this process in a multi-process run
     (``--nproc-per-node``): a model plugin gives each rank its share of the data.
-    ``training`` is set once the model, its data and its optimizer are built.
+    ``training`` (:class:`StepInputs`) is set once the model, its data and its optimizer are built.
     """
 
     config: RunConfig
-    model: Registered
     device: torch.device
     hook: Any
     run_dir: Path | None = None
@@ -92,12 +95,7 @@ class RunContext:
     state: dict[str, Any] = field(default_factory=dict)
     rank: int = 0
     world_size: int = 1
-    training: Training | None = None
-
-    @property
-    def spec(self) -> ModelSpec:
-        assert isinstance(self.model.spec, ModelSpec)
-        return self.model.spec
+    training: StepInputs | None = None
 
     @property
     def options(self) -> dict[str, Any]:

@@ -231,7 +231,7 @@ def dnn_suite_measured_window(run: RunContext, window: int) -> WindowResult:
     that times the iterations and returns a :class:`~dnn_suite.context.WindowResult`.
     A profiler that needs iterations of its own, outside the measured ones (the memory
     profiler tracks some before window 0), runs them before ``yield`` through
-    ``run.training`` (:class:`~dnn_suite.context.Training`: model, optimizer, next batch)
+    ``run.training`` (:class:`~dnn_suite.context.StepInputs`: model, optimizer, next batch)
     and ``run.hook.dnn_suite_train_step``.
     """
 

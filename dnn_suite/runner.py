@@ -28,7 +28,7 @@ import torch
 from dnn_suite import __version__, backends, distributed, environment, runstate, signals
 from dnn_suite.atomic import write_json_atomic
 from dnn_suite.config import RunConfig
-from dnn_suite.context import RunContext, Training, WindowResult
+from dnn_suite.context import RunContext, StepInputs, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.output_dir import SCHEMA_VERSION, new_run_dir
@@ -233,7 +233,7 @@ class Run:
         self.manager = manager
         world, device = distributed.setup(config, resolve_device(config.device), self.launcher)
         self.context = RunContext(
-            config=config, model=registered, device=device, hook=manager.hook,
+            config=config, device=device, hook=manager.hook,
             run_dir=run_dir, role=role, launcher=self.launcher, rank=world.rank, world_size=world.size,
         )
         self.ranks: list[dict[str, Any]] = []  # per-rank summaries of a multi-process run
@@ -348,7 +348,7 @@ class Run:
             self.core.batches = _endless(signals.leave_to_main_process(
                 hook.dnn_suite_build_dataloader(run=run, split="train")))
             self.core.optimizer = hook.dnn_suite_build_optimizer(run=run, model=self.core.model)
-            run.training = Training(self.core.model, self.core.optimizer, lambda: next(self.core.batches))
+            run.training = StepInputs(self.core.model, self.core.optimizer, lambda: next(self.core.batches))
             hook.dnn_suite_training_loop(run=run)
             self.core.windows, self.ranks = distributed.merge_windows(self.core.windows, run.world_size)
             distributed.leave()

@@ -38,7 +38,7 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     if not hook.get_hookimpls():
         raise UsageError(f"model {config.model} does not support `dnn-suite {command}`")
     world, device = distributed.setup(config, resolve_device(config.device), None)
-    run = RunContext(config=config, model=registered, device=device, hook=manager.hook,
+    run = RunContext(config=config, device=device, hook=manager.hook,
                      task={"command": command, **task}, rank=world.rank, world_size=world.size)
     manager.hook.dnn_suite_check_config(run=run)
     run.run_dir = distributed.share(_task_dir(command, config, task) if world.rank == 0 else None, world.size)
