@@ -5,9 +5,13 @@
 * :mod:`.ema`: an exponential moving average of the weights
 * :mod:`.data_order`: epoch permutations and per-sample seeds independent of workers and of where a run started
 * :mod:`.rng`: every RNG state, saved and restored
-* :mod:`.state`: a run's training pieces and position, and the checkpoint that holds them
+* :mod:`.classes`: how two class lists differ (a checkpoint's and a dataset's)
+* :mod:`.state`: a run's training pieces and position (``TrainingState``), and the checkpoint that holds them
 * :mod:`.loop`: the loop (steps, periodic evaluation and checkpoints, Ctrl-C/SIGTERM, several processes)
-* :mod:`.progress`, :mod:`.summary`: what the loop prints and returns
+* :mod:`.progress`, :mod:`.summary`: what the loop prints (``TrainingProgress``) and returns
+* :mod:`.builder`: the one builder of a training run from a model plugin's ``ModelBuilder``
+  (training data, model, optimizer, train step) and ``CheckpointFormat``, and ``train``, the
+  ``dnn_suite_train`` hook's work
 
 The model plugin builds the model, optimizer, train step and dataset; these modules do the rest.
 """

@@ -11,11 +11,8 @@ every rank (seeded alike, and nothing in a step draws from them), so rank 0's ar
 from __future__ import annotations
 
 import math
-import os
 import signal
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,9 +24,9 @@ from dnn_suite.errors import RunFailed
 
 from .checkpoint import LAST, link_last, save_checkpoint
 from .data_order import seeded_loader
-from .progress import Progress
+from .progress import TrainingProgress
 from .rng import rng_untouched
-from .state import Training
+from .state import TrainingState
 from .summary import headline, metrics, plain
 
 DEFAULT_LOG_EVERY = 10  # steps between reads of the loss on the host (--log-every)
@@ -47,8 +44,8 @@ def stop_requests(stream: TextIO) -> signals.Deferred:
 class Loop:
     """One invocation of a run: from ``training.step`` to its ``total_steps``, or to a stop request."""
 
-    def __init__(self, training: Training) -> None:
-        self.t = training
+    def __init__(self, training: TrainingState) -> None:
+        self.training = training
         task = training.run.task
         self.eval_every = task.get("eval_every")
         self.checkpoint_every = task.get("checkpoint_every")
@@ -60,43 +57,43 @@ class Loop:
         self.unread: list[tuple[int, Any, float, int]] = []
         self.loader: DataLoader | None = None  # while run() runs
 
-    def save(self, progress: Progress | None = None) -> Path:
+    def save(self, progress: TrainingProgress | None = None) -> Path:
         """Write ``step_<N>.pt`` and point ``last.pt`` at it; rank 0 writes for every process."""
         started = time.perf_counter()
-        path = self.t.checkpoint_dir / f"step_{self.t.step}.pt"
-        if self.t.run.rank == 0:
-            save_checkpoint(path, self.t.state())
+        path = self.training.checkpoint_dir / f"step_{self.training.step}.pt"
+        if self.training.run.rank == 0:
+            save_checkpoint(path, self.training.checkpoint())
             link_last(path)
-        self.saved_step = self.t.step
+        self.saved_step = self.training.step
         if progress is not None:
             progress.busy_s += time.perf_counter() - started
-            progress.note(f"checkpoint: step {self.t.step} -> {path}")
+            progress.note(f"checkpoint: step {self.training.step} -> {path}")
         return path
 
     def can_evaluate(self) -> bool:
-        return bool(self.t.run.hook.dnn_suite_evaluate.get_hookimpls())
+        return bool(self.training.run.hook.dnn_suite_evaluate.get_hookimpls())
 
-    def evaluate(self, progress: Progress | None = None, *, details: bool = False) -> dict[str, Any] | None:
+    def evaluate(self, progress: TrainingProgress | None = None, *, details: bool = False) -> dict[str, Any] | None:
         """Evaluate the EMA weights (else the model) without touching the training state;
         ``details`` also prints the evaluation's own summary (per-class AP)."""
-        t, started = self.t, time.perf_counter()
-        model = t.ema.module if t.ema is not None else t.model
-        with rng_untouched(t.run.device):
-            result = t.run.hook.dnn_suite_evaluate(run=t.run, model=model)
-        t.model.train()
+        training, started = self.training, time.perf_counter()
+        model = training.ema.module if training.ema is not None else training.model
+        with rng_untouched(training.run.device):
+            result = training.run.hook.dnn_suite_evaluate(run=training.run, model=model)
+        training.model.train()
         if result is None:
             return None
         result = plain(result)
         summary = result.pop("summary", None)
-        record = {"step": t.step, "ema": t.ema is not None, **result}
-        t.evaluations.append(record)
+        record = {"step": training.step, "ema": training.ema is not None, **result}
+        training.evaluations.append(record)
         if progress is not None:
             progress.busy_s += time.perf_counter() - started
-            progress.note(f"evaluation at step {t.step}{' (EMA weights)' if t.ema is not None else ''}: "
+            progress.note(f"evaluation at step {training.step}{' (EMA weights)' if training.ema is not None else ''}: "
                           f"{headline(result) or 'done'}" + (f"\n{summary}" if summary and details else ""))
         return record
 
-    def read_losses(self, progress: Progress) -> None:
+    def read_losses(self, progress: TrainingProgress) -> None:
         """Read the losses of the steps since the last reading (one wait for the device), check
         them and report progress; reading every step would stall the GPU's run-ahead."""
         unread, self.unread = self.unread, []
@@ -112,40 +109,41 @@ class Loop:
         they agree (any rank interrupted) so that all stop after the same step and rank 0 saves it.
         The ranks ask after every step: a CPU all-reduce that never waits for the GPU (torchrun kills
         workers 30 s after forwarding a signal, so the stop must not wait for a logging step)."""
-        interrupts.requested = any_rank(interrupts.requested, self.t.run.world_size)
+        interrupts.requested = any_rank(interrupts.requested, self.training.run.world_size)
         return interrupts.requested
 
     def _announce(self) -> None:
-        t, run = self.t, self.t.run
-        epochs = t.total_steps / t.steps_per_epoch
+        training, run = self.training, self.training.run
+        epochs = training.total_steps / training.steps_per_epoch
         processes = f" x {run.world_size} processes" if run.world_size > 1 else ""
         print(f"dnn-suite: training {run.config.model} {run.config.variant} on {run.config.dataset} "
-              f"({t.sampler.size} images, {t.steps_per_epoch} steps/epoch), batch {run.config.batch_size}"
-              f"{processes}, {t.total_steps} steps ({epochs:.3g} epochs, warmup {t.warmup_steps}), {run.device}"
-              + (f"; resuming at step {t.step} from {t.resume_path}" if t.resume_path else "")
-              + f" -> {run.run_dir}", file=t.stream, flush=True)
+              f"({training.sampler.size} images, {training.steps_per_epoch} steps/epoch), batch {run.config.batch_size}"
+              f"{processes}, {training.total_steps} steps ({epochs:.3g} epochs, warmup {training.warmup_steps}), "
+              f"{run.device}"
+              + (f"; resuming at step {training.step} from {training.resume_path}" if training.resume_path else "")
+              + f" -> {run.run_dir}", file=training.stream, flush=True)
 
-    def _steps(self, progress: Progress, interrupts: signals.Deferred, evaluate: bool) -> None:
+    def _steps(self, progress: TrainingProgress, interrupts: signals.Deferred, evaluate: bool) -> None:
         """Train to the end (the last step is not checkpointed here); KeyboardInterrupt on a stop request."""
-        t = self.t
-        while t.step < t.total_steps:
-            t.sampler.epoch, t.sampler.start = divmod(t.step, t.steps_per_epoch)
+        training = self.training
+        while training.step < training.total_steps:
+            training.sampler.epoch, training.sampler.start = divmod(training.step, training.steps_per_epoch)
             for batch in self.loader:
-                lr = t.optimizer.param_groups[0]["lr"]
-                output = t.step_fn(t.wrapped, batch, t.optimizer)
-                t.scheduler.step()
-                if t.ema is not None:
-                    t.ema.update_parameters(t.model)
-                t.step += 1
-                self.unread.append((t.step, output.loss, lr, output.samples * t.run.world_size))
-                if t.step % self.log_every == 0 or t.step >= t.total_steps:
+                lr = training.optimizer.param_groups[0]["lr"]
+                output = training.step_fn(training.wrapped, batch, training.optimizer)
+                training.scheduler.step()
+                if training.ema is not None:
+                    training.ema.update_parameters(training.model)
+                training.step += 1
+                self.unread.append((training.step, output.loss, lr, output.samples * training.run.world_size))
+                if training.step % self.log_every == 0 or training.step >= training.total_steps:
                     self.read_losses(progress)
-                if t.step >= t.total_steps:
+                if training.step >= training.total_steps:
                     return
                 # Evaluate first, so that the checkpoint of this step records the evaluation.
-                if evaluate and self.eval_every and t.step % self.eval_every == 0:
+                if evaluate and self.eval_every and training.step % self.eval_every == 0:
                     self.evaluate(progress)
-                if self.checkpoint_every and t.step % self.checkpoint_every == 0:
+                if self.checkpoint_every and training.step % self.checkpoint_every == 0:
                     self.read_losses(progress)
                     self.save(progress)
                 if self.interrupted(interrupts):  # between two steps: the state is consistent
@@ -153,16 +151,17 @@ class Loop:
 
     def run(self) -> dict[str, Any]:
         """Train, checkpoint the last step, evaluate it; the metrics (see summary.py)."""
-        t, run = self.t, self.t.run
+        training, run = self.training, self.training.run
         # Rank 0 evaluates the whole eval split; the others wait for it in the next step's collectives.
         evaluate = self.can_evaluate() and run.rank == 0
         self._announce()
-        progress = Progress(t.stream, t.step, t.total_steps, t.steps_per_epoch)
-        self.loader = seeded_loader(t.dataset, t.sampler, run.data_loader, run.config.seed, t.collate_fn)
+        progress = TrainingProgress(training.stream, training.step, training.total_steps, training.steps_per_epoch)
+        self.loader = seeded_loader(training.dataset, training.sampler, run.data_loader, run.config.seed,
+                                    training.collate_fn)
         started = time.perf_counter()
-        t.model.train()
+        training.model.train()
         try:
-            with stop_requests(t.stream) as interrupts:
+            with stop_requests(training.stream) as interrupts:
                 try:
                     self._steps(progress, interrupts, evaluate)
                     progress.close()
@@ -173,11 +172,12 @@ class Loop:
                     self.read_losses(progress)
                     progress.close()
                     # A second Ctrl-C may have struck mid-step: then there is no consistent state to save.
-                    if interrupts.requested and not interrupts.aborted and t.step > self.start_step:
-                        if self.saved_step != t.step:
+                    if interrupts.requested and not interrupts.aborted and training.step > self.start_step:
+                        if self.saved_step != training.step:
                             self.save()
-                        print(f"dnn-suite: interrupted at step {t.step}; continue with: dnn-suite train "
-                              f"{run.config.model} --resume {t.checkpoint_dir / LAST}", file=t.stream, flush=True)
+                        print(f"dnn-suite: interrupted at step {training.step}; continue with: dnn-suite train "
+                              f"{run.config.model} --resume {training.checkpoint_dir / LAST}", file=training.stream,
+                              flush=True)
                     raise
         finally:
             # Its workers ignore SIGTERM (a scheduler signals them too), so they are stopped here, never left
@@ -186,13 +186,6 @@ class Loop:
             self.loader = None
         # The final checkpoint is written: from here on Ctrl-C simply stops (the evaluation).
         final = self.evaluate(progress, details=True) if evaluate else None
-        return metrics(t, self.start_step, self.losses, time.perf_counter() - started, progress, final,
-                       str(t.checkpoint_dir / LAST))
+        return metrics(training, self.start_step, self.losses, time.perf_counter() - started, progress, final,
+                       str(training.checkpoint_dir / LAST))
 
-
-def train_on_rank(rank: int, training: Callable[[TextIO], Training]) -> dict[str, Any]:
-    """Build the run's pieces with ``training(stream)`` and train them; only rank 0 prints."""
-    if rank == 0:
-        return Loop(training(sys.stderr)).run()
-    with open(os.devnull, "w") as silent:
-        return Loop(training(silent)).run()

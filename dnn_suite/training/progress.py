@@ -15,7 +15,7 @@ def duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-class Progress:
+class TrainingProgress:
     """Steps ``start``..``total``: speed and ETA leave out :attr:`busy_s` (evaluating, checkpointing)."""
 
     def __init__(self, stream: TextIO, start: int, total: int, steps_per_epoch: int) -> None:

@@ -1,8 +1,8 @@
-"""A run's training pieces and position (:class:`Training`), and the checkpoint that holds them.
+"""A training run's pieces and position (:class:`TrainingState`), and the checkpoint that holds them.
 
 A checkpoint holds everything the rest of the run depends on: model, EMA, optimizer, scheduler,
 GradScaler, the step and the position within the epoch, and the RNG states; the model plugin
-adds its own entries (format, settings, what its evaluation needs) through ``extra_state``.
+adds its own entries (format, settings, what its evaluation needs) through ``plugin_entries``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from .schedule import follow_new_length
 
 
 @dataclass
-class Training:
-    """Steps run ``wrapped`` (DistributedDataParallel on several processes); the optimizer, the
+class TrainingState:
+    """What the training loop steps and checkpoints, and where it is (``step``).
+
+    Steps run ``wrapped`` (DistributedDataParallel on several processes); the optimizer, the
     EMA, checkpoints and evaluation use ``model`` itself."""
 
     run: RunContext
@@ -47,7 +49,7 @@ class Training:
     sampler: EpochBatchSampler
     total_steps: int
     warmup_steps: int
-    extra_state: Callable[[], dict[str, Any]]
+    plugin_entries: Callable[[], dict[str, Any]]
     resume_path: Path | None = None
     step: int = 0
     evaluations: list[dict[str, Any]] = field(default_factory=list)
@@ -61,7 +63,8 @@ class Training:
         assert self.run.run_dir is not None
         return self.run.run_dir / CHECKPOINT_DIR
 
-    def state(self) -> dict[str, Any]:
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything a resumed run continues from, as the checkpoint file holds it."""
         epoch, position = divmod(self.step, self.steps_per_epoch)
         return {
             "model": self.model.state_dict(),
@@ -76,41 +79,41 @@ class Training:
             "total_steps": self.total_steps,
             "rng": rng_state(),
             "evaluations": self.evaluations,
-            **self.extra_state(),
+            **self.plugin_entries(),
         }
 
-    def restore(self, state: dict[str, Any]) -> None:
-        """Continue from ``state`` (the model's weights are loaded already, where their check names a
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from ``checkpoint`` (the model's weights are loaded already, where their check names a
         mismatch best)."""
-        self.optimizer.load_state_dict(state["optimizer"])
-        saved_total = int(state["total_steps"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        saved_total = int(checkpoint["total_steps"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
         if saved_total != self.total_steps:
             print(f"dnn-suite: the run now has {self.total_steps} steps instead of {saved_total}: "
                   "the learning-rate schedule is recomputed for the new length", file=self.stream)
             follow_new_length(self.scheduler, self.optimizer)
-        if state.get("scaler") and self.scaler is not None:
-            self.scaler.load_state_dict(state["scaler"])
-        if self.ema is not None and not load_ema(self.ema, state, self.resume_path or "checkpoint"):
+        if checkpoint.get("scaler") and self.scaler is not None:
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        if self.ema is not None and not load_ema(self.ema, checkpoint, self.resume_path or "checkpoint"):
             print("dnn-suite: the checkpoint has no EMA weights: the EMA starts from the current weights",
                   file=self.stream)
-        set_rng_state(state["rng"])
-        self.step = int(state["step"])
-        self.evaluations = list(state.get("evaluations", []))
+        set_rng_state(checkpoint["rng"])
+        self.step = int(checkpoint["step"])
+        self.evaluations = list(checkpoint.get("evaluations", []))
 
 
-def total_steps(task: dict[str, Any], steps_per_epoch: int, state: dict[str, Any] | None,
+def total_steps(task: dict[str, Any], steps_per_epoch: int, checkpoint: dict[str, Any] | None,
                 resume_path: Path | None) -> int:
     """``--steps``, else ``--epochs``, else a resumed run's own length, else one epoch."""
     if task.get("steps"):
         total = int(task["steps"])
     elif task.get("epochs"):
         total = int(task["epochs"]) * steps_per_epoch
-    elif state is not None:
-        total = int(state["total_steps"])
+    elif checkpoint is not None:
+        total = int(checkpoint["total_steps"])
     else:
         total = steps_per_epoch
-    if state is not None and total <= int(state["step"]):
-        raise UsageError(f"--resume {resume_path}: the checkpoint is at step {state['step']} and the run "
+    if checkpoint is not None and total <= int(checkpoint["step"]):
+        raise UsageError(f"--resume {resume_path}: the checkpoint is at step {checkpoint['step']} and the run "
                          f"has {total} steps; nothing left to train (pass a larger --steps or --epochs)")
     return total

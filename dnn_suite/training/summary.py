@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .progress import Progress, duration
-from .state import Training
+from .progress import TrainingProgress, duration
+from .state import TrainingState
 
 
 def plain(value: Any) -> Any:
@@ -44,38 +44,37 @@ def loss_curve(losses: list[float], start: int, points: int = 50) -> list[list[f
             for i in range(0, len(losses), size)]
 
 
-def metrics(training: Training, start_step: int, losses: list[float], wall_s: float, progress: Progress,
+def metrics(training: TrainingState, start_step: int, losses: list[float], wall_s: float, progress: TrainingProgress,
             final: dict[str, Any] | None, checkpoint: str) -> dict[str, Any]:
     """The run's metrics, with ``summary``: the lines the CLI prints."""
-    t = training
     tail = losses[-20:]
     result: dict[str, Any] = {
-        "steps": t.step,
-        "total_steps": t.total_steps,
-        "epochs": round(t.step / t.steps_per_epoch, 4),
-        "steps_per_epoch": t.steps_per_epoch,
-        "batch_size": t.run.config.batch_size,
-        "world_size": t.run.world_size,
-        "resumed_from": str(t.resume_path) if t.resume_path else None,
+        "steps": training.step,
+        "total_steps": training.total_steps,
+        "epochs": round(training.step / training.steps_per_epoch, 4),
+        "steps_per_epoch": training.steps_per_epoch,
+        "batch_size": training.run.config.batch_size,
+        "world_size": training.run.world_size,
+        "resumed_from": str(training.resume_path) if training.resume_path else None,
         "start_step": start_step,
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
         "final_loss_mean20": sum(tail) / len(tail) if tail else None,
         "loss_curve": loss_curve(losses, start_step),
-        "final_lr": t.optimizer.param_groups[0]["lr"],
+        "final_lr": training.optimizer.param_groups[0]["lr"],
         "images_per_s": progress.images_per_s(),
         "train_time_s": wall_s,
-        "evaluation": t.evaluations[-1] if t.evaluations else None,
-        "evaluations": t.evaluations,
+        "evaluation": training.evaluations[-1] if training.evaluations else None,
+        "evaluations": training.evaluations,
         "checkpoint": checkpoint,
     }
-    lines = [f"trained steps {start_step}-{t.step} of {t.total_steps} "
+    lines = [f"trained steps {start_step}-{training.step} of {training.total_steps} "
              f"({result['epochs']:g} epochs) in {duration(wall_s)}, {result['images_per_s']:.1f} images/s",
              f"loss {result['first_loss']:.4f} -> {result['final_loss']:.4f} "
              f"(mean of the last {len(tail)} steps {result['final_loss_mean20']:.4f})"]
     if final is not None and headline(final):
         lines.append(f"{headline(final)} on {final.get('dataset', 'the eval split')}"
-                     f"{' (EMA weights)' if t.ema is not None else ''} at step {final['step']}")
+                     f"{' (EMA weights)' if training.ema is not None else ''} at step {final['step']}")
     lines.append(f"checkpoint {checkpoint}")
     result["summary"] = "\n".join(lines)
     return result

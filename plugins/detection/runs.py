@@ -20,8 +20,8 @@ import torch
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
+from dnn_suite.training.classes import class_difference
 
-from .classes import class_difference
 from .data import EVAL_DATASET, DetectionDataset, SyntheticConfig, build_dataset, build_loader, build_transforms
 from .data.sources import parse_source, read_source, split_source
 

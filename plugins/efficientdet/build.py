@@ -1,6 +1,14 @@
 """The pieces of an EfficientDet run, built from the run: its datasets and loaders, the model
-(from a checkpoint or weights), the optimizer and the train step. Both the hook
-implementations (plugin.py) and the trainer (train.py) build through here."""
+(from a checkpoint or weights), the optimizer and the train step. This module is the plugin's
+:class:`~dnn_suite.training.builder.ModelBuilder`: the hook implementations (plugin.py) and
+``dnn-suite train`` (the core's builder and loop) build through it.
+
+``dnn-suite train efficientdet`` is the original benchmark's train_coco.sh, made resumable: SGD
+(momentum 0.9, 0.08 per 64 images, weight decay 4e-5 not on BN or biases, optim.py), linear
+warmup then cosine decay over the whole run, gradient-norm clipping 10, an EMA of the weights,
+periodic evaluation and checkpoints. On several processes ``--batch-size`` is per process, the
+learning rate follows the global batch and the loss is the global batch's (step.py).
+"""
 
 from __future__ import annotations
 
@@ -12,18 +20,18 @@ from dnn_suite.context import RunContext
 from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
 from dnn_suite.precision import memory_format
-from dnn_suite.training.checkpoint import load_model_state
-from dnn_suite_detection.classes import class_difference
-from dnn_suite_detection.data import DetectionDataset
+from dnn_suite_detection.data import DetectionDataset, collate
 from dnn_suite_detection.runs import run_dataset, run_loader
 
-from .checkpoint import load_checkpoint
+from dnn_suite.training.builder import TrainingData
+from .checkpoint import CHECKPOINTS
 from .model import VARIANTS, build_efficientdet
 from .optim import build_sgd
 from .step import TrainStep
-from .weights import check_layout, load_weights, set_backbone_bn_eps
+from .weights import check_layout, load_weights
 
-NAME = "efficientdet"
+#: the plugin's key in ``run.state``
+OWNER = "efficientdet"
 
 
 def image_size(run: RunContext) -> int:
@@ -32,15 +40,20 @@ def image_size(run: RunContext) -> int:
 
 def dataset(run: RunContext, split: str) -> DetectionDataset:
     """The dataset of ``split``, built once per run, in EfficientDet's square letterboxed inputs."""
-    return run_dataset(run, split, owner=NAME, image_size=image_size(run), letterbox=True)
+    return run_dataset(run, split, owner=OWNER, image_size=image_size(run), letterbox=True)
 
 
-def loader(run: RunContext, split: str, *, batch_size: int | None = None) -> torch.utils.data.DataLoader:
-    return run_loader(run, dataset(run, split), split, batch_size=batch_size)
+def build_loader(run: RunContext, split: str) -> torch.utils.data.DataLoader:
+    return run_loader(run, dataset(run, split), split)
+
+
+def training_data(run: RunContext) -> TrainingData:
+    data = dataset(run, "train")
+    return TrainingData(data, collate, list(data.class_names))
 
 
 def train_step(run: RunContext, model: torch.nn.Module) -> TrainStep:
-    state = run.state.setdefault(NAME, {})
+    state = run.state.setdefault(OWNER, {})
     if "step" not in state:
         options = run.options
         state["step"] = TrainStep(unwrap(model), run.device, image_size=image_size(run), amp=options["amp"],
@@ -60,16 +73,10 @@ def build_model(run: RunContext) -> torch.nn.Module:
     if checkpoint and weights:
         raise UsageError("give either --checkpoint or --weights, not both")
     if checkpoint:
-        state = load_checkpoint(checkpoint)
+        state = CHECKPOINTS.read(checkpoint)
         check_layout(checkpoint, bool(state.get("tf_layout")), model)
-        saved_classes = tuple(state.get("class_names", class_names))
-        if saved_classes != tuple(class_names):
-            raise UsageError(f"checkpoint {checkpoint} was trained on classes {', '.join(saved_classes[:5])}... "
-                             f"but dataset {run.config.dataset} has {', '.join(class_names[:5])}...: "
-                             f"{class_difference(saved_classes, class_names, 'the checkpoint', 'the dataset')}")
-        load_model_state(model, state.get("ema") or state["model"], checkpoint)
-        if state.get("backbone_bn_eps"):
-            set_backbone_bn_eps(model, state["backbone_bn_eps"])
+        CHECKPOINTS.check_classes(checkpoint, state, class_names, run.config.dataset)
+        CHECKPOINTS.load_model(model, state, checkpoint)
     elif weights and not run.task.get("resume"):  # a resumed run continues from its own checkpoint
         report = load_weights(model, weights, class_names, allow_new_classes=split == "train")
         if run.rank == 0:

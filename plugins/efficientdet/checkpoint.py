@@ -1,41 +1,35 @@
-"""EfficientDet's checkpoints: their format, the settings a resumed run must share, and reading one.
-
-The files themselves are written and read by :mod:`dnn_suite.training.checkpoint` (atomically,
-``weights_only=True``).
+"""EfficientDet's checkpoints: the format of `dnn-suite train`'s files and what they hold beyond
+the core's entries (:mod:`dnn_suite.training.builder`): the backbone's BatchNorm epsilon (1e-5
+when fine-tuned from effdet's weights) and whether the model has TF's layout; a resumed run must keep the variant.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from dnn_suite.context import RunContext
-from dnn_suite.training.checkpoint import check_resumable as check_resumable_training
-from dnn_suite.training.checkpoint import read_checkpoint
+from dnn_suite.training.builder import CheckpointFormat
 
-CHECKPOINT_FORMAT = "dnn-suite-efficientdet-train"
-CHECKPOINT_VERSION = 1
+from .weights import backbone_bn_eps, set_backbone_bn_eps
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    return read_checkpoint(path, "a dnn-suite EfficientDet checkpoint")
+def model_settings(run: RunContext) -> dict[str, Any]:
+    return {"variant": run.config.variant}
 
 
-def checkpoint_config(run: RunContext, train_set: Any, image_size: int) -> dict[str, Any]:
-    """What a checkpoint must agree on with the run that resumes it (the data order depends on the
-    number of training images, the batch size per process, the number of processes and the seed)."""
-    return {"model": run.config.model, "variant": run.config.variant, "image_size": image_size,
-            "class_names": list(train_set.class_names), "dataset": run.config.dataset,
-            "train_images": len(train_set), "batch_size": run.config.batch_size, "world_size": run.world_size,
-            "seed": run.config.seed}
+def model_entries(model: nn.Module) -> dict[str, Any]:
+    return {"backbone_bn_eps": backbone_bn_eps(model), "tf_layout": bool(model.fpn.same_padding)}
 
 
-def describe(config: dict[str, Any]) -> str:
-    names = config.get("class_names") or []
-    return f"variant {config.get('variant')}, {len(names)} classes, image size {config.get('image_size')}"
+def load_model_entries(model: nn.Module, checkpoint: dict[str, Any]) -> None:
+    if checkpoint.get("backbone_bn_eps"):
+        set_backbone_bn_eps(model, checkpoint["backbone_bn_eps"])
 
 
-def check_resumable(source: Path, state: dict[str, Any], config: dict[str, Any]) -> None:
-    """A UsageError naming every setting in which the checkpoint and this run differ (checkpoints
-    from before multi-process training were written by one process)."""
-    check_resumable_training(source, state, config, CHECKPOINT_FORMAT, older_defaults={"world_size": 1})
+#: checkpoints from before multi-process training were written by one process
+CHECKPOINTS = CheckpointFormat("dnn-suite-efficientdet-train", 1, "a dnn-suite EfficientDet checkpoint",
+                               older_defaults={"world_size": 1}, model_settings=model_settings,
+                               model_entries=model_entries,
+                               load_model_entries=load_model_entries)

@@ -12,18 +12,18 @@ from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.options import Option
 from dnn_suite.precision import AMP_DTYPES
-from dnn_suite.registry import DatasetCheck, ModelSpec
+from dnn_suite.registry import ModelSpec
+from dnn_suite.training.builder import train
 from dnn_suite.value_types import Integer, ListOf, Nullable, OneOf, Text
 from dnn_suite_detection.evaluate import COCO_EVALUATORS
-from dnn_suite_detection.data.download import DATASETS as DOWNLOADABLE
-from dnn_suite_detection.data.download import counted
-from dnn_suite_detection.data.sources import SCHEMES, parse_source, read_source, split_source
+from dnn_suite_detection.data.sources import SCHEMES
 from dnn_suite_detection.runs import split_dataset
 
-from .build import NAME, build_model, build_optimizer, dataset, image_size, loader, train_step
+from . import build
+from .build import OWNER, build_loader, build_model, build_optimizer, dataset, image_size, train_step
+from .checkpoint import CHECKPOINTS
 from .evaluation import evaluate_model
 from .model import VARIANTS
-from .train import train
 
 # User-facing dataset names; "synthetic" and "synthetic-coco" pick their train or val split.
 DATASETS = ("synthetic", "synthetic-coco", "voc2007-trainval", "voc2007-test", "voc2012-trainval", "voc07+12",
@@ -67,7 +67,7 @@ OPTIONS = (
 @hookimpl
 def dnn_suite_register_models(register):
     register(ModelSpec(
-        name=NAME,
+        name=OWNER,
         description="EfficientDet object detector (Tan, Pang, Le, CVPR 2020), D0-D7",
         variants=tuple(VARIANTS),
         default_variant="d0",
@@ -77,28 +77,6 @@ def dnn_suite_register_models(register):
         default_batch_size=4,
         options=OPTIONS,
     ))
-
-
-@hookimpl
-def dnn_suite_register_datasets(register):
-    """VOC2007, VOC2012, COCO 2017 for `dnn-suite data download` (see data/download.py)."""
-    for spec in DOWNLOADABLE:
-        register(spec)
-
-
-@hookimpl
-def dnn_suite_check_dataset(spec: str) -> DatasetCheck | None:
-    """`dnn-suite data check voc:DIR|coco:FILE`: the splits training and evaluation would read."""
-    source = parse_source(spec)
-    if source is None:
-        return None
-    splits = dict.fromkeys(s for s in (split_source(source, "train"), split_source(source, "eval")) if s)
-    if not splits:
-        raise UsageError(f"dataset {spec}: no image set to read; name one: {spec}:SET")
-    datasets = [(str(s), read_source(s, None)) for s in splits]
-    found = counted(datasets)
-    classes = datasets[0][1].class_names
-    return DatasetCheck(f"{found.summary}; {len(classes)} classes: {', '.join(classes)}", found.images)
 
 
 # ----------------------------------------------------------------------------- model hooks
@@ -128,7 +106,7 @@ def dnn_suite_build_model(run: RunContext) -> torch.nn.Module:
 
 @hookimpl
 def dnn_suite_build_dataloader(run: RunContext, split: str):
-    return loader(run, split)
+    return build_loader(run, split)
 
 
 @hookimpl
@@ -144,12 +122,12 @@ def dnn_suite_train_step(run: RunContext, model: torch.nn.Module, batch: Any, op
 @hookimpl
 def dnn_suite_evaluate(run: RunContext, model: torch.nn.Module) -> dict[str, Any]:
     """VOC AP (per class + mean) or the 12 COCO numbers on the eval split."""
-    result = evaluate_model(run, model, dataset(run, "eval"), loader(run, "eval"), image_size(run))
+    result = evaluate_model(run, model, dataset(run, "eval"), build_loader(run, "eval"), image_size(run))
     result["dataset"] = split_dataset(run, "eval")
     return result
 
 
 @hookimpl
 def dnn_suite_train(run: RunContext) -> dict[str, Any]:
-    """`dnn-suite train`: epochs or steps, warmup + cosine, EMA, checkpoints, exact resume (train.py over dnn_suite.training)."""
-    return train(run)
+    """`dnn-suite train`: epochs or steps, warmup + cosine, EMA, checkpoints, exact resume (dnn_suite.training)."""
+    return train(run, build, CHECKPOINTS)

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from dnn_suite.errors import UsageError
 from dnn_suite.training.checkpoint import load_tensors
-from dnn_suite_detection.classes import class_difference
+from dnn_suite.training.classes import class_difference
 
 from .effdet_keys import EFFDET_BACKBONE_BN_EPS, coco90_class_names, convert_effdet_state, is_effdet_state
 from .model import VARIANTS

@@ -23,9 +23,10 @@ from dnn_suite.errors import UsageError
 from dnn_suite.phases import phase
 from dnn_suite.options import Option
 from dnn_suite.registry import ModelSpec
+from dnn_suite.training.builder import TrainingData
 from dnn_suite.value_types import Integer
 
-from . import common, train
+from . import checkpoint, common
 from .classification_data import IMAGEFOLDER, SYNTHETIC, dataset, loader, split_dataset
 
 VARIANT = "default"
@@ -96,7 +97,7 @@ def check_config(run: RunContext) -> None:
             dataset(run, split, options["image_size"])
     if options["weights"]:
         common.weights_file(options["weights"], name)
-    train.check_checkpoint(run)
+    checkpoint.check_checkpoint(run)
 
 
 def _builder_options(name: str, size: int) -> dict[str, Any]:
@@ -117,13 +118,17 @@ def build_model(run: RunContext) -> nn.Module:
     model = torchvision.models.get_model(name, weights=None, num_classes=len(classes), **_builder_options(name, size))
     if run.options["weights"] and not run.task.get("resume"):  # a resumed run continues from its checkpoint
         common.report(common.load_weights(model, run.options["weights"], name))
-    train.load_trained(run, model, classes)
+    checkpoint.load_trained(run, model, classes)
     return model.to(run.device, memory_format=common.memory_format(run)).train()
 
 
-def training_data(run: RunContext) -> common.TrainingData:
+def image_size(run: RunContext) -> int:
+    return run.options["image_size"]
+
+
+def training_data(run: RunContext) -> TrainingData:
     data = dataset(run, "train", run.options["image_size"])
-    return common.TrainingData(data, default_collate, list(data.classes))
+    return TrainingData(data, default_collate, list(data.classes))
 
 
 def build_loader(run: RunContext, split: str) -> torch.utils.data.DataLoader:
@@ -140,16 +145,26 @@ def _to_device(run: RunContext, batch: Any) -> tuple[torch.Tensor, torch.Tensor]
             labels.to(run.device, non_blocking=True))
 
 
-def train_step(run: RunContext, model: nn.Module, batch: Any, optimizer: torch.optim.Optimizer) -> StepOutput:
-    with phase("to_device"):
-        images, labels = _to_device(run, batch)
-    precision = common.precision(run)
-    with phase("forward"), precision.autocast():
-        logits = model(images)
-    with phase("loss"):
-        loss = F.cross_entropy(logits.float(), labels)
-    precision.backward_and_step(loss, optimizer)  # phases backward and optimizer
-    return StepOutput(loss=loss.detach(), samples=len(labels))
+class ClassificationStep:
+    """One training iteration of a classifier: cross-entropy loss, in fp32 also under ``--amp``."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.precision = common.precision(run)
+
+    def __call__(self, model: nn.Module, batch: Any, optimizer: torch.optim.Optimizer) -> StepOutput:
+        with phase("to_device"):
+            images, labels = _to_device(self.run, batch)
+        with phase("forward"), self.precision.autocast():
+            logits = model(images)
+        with phase("loss"):
+            loss = F.cross_entropy(logits.float(), labels)
+        self.precision.backward_and_step(loss, optimizer)  # phases backward and optimizer
+        return StepOutput(loss=loss.detach(), samples=len(labels))
+
+
+def train_step(run: RunContext, model: nn.Module) -> ClassificationStep:
+    return ClassificationStep(run)
 
 
 def evaluate(run: RunContext, model: nn.Module) -> dict[str, Any]:

@@ -9,15 +9,12 @@ A family module puts :data:`OPTIONS` into its models' ``ModelSpec.options``, the
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torchvision
 from torch import Tensor, nn
-from torch.utils.data import Dataset
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
@@ -52,16 +49,6 @@ OPTIONS = (
            Number(minimum=0, below=1, expected="0 (no EMA) or a decay below 1")),
 )
 _WRAPPERS = ("model_ema", "model", "state_dict")
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """What `dnn-suite train` needs of a family's training split: the dataset (items with their
-    random augmentations drawn from torch's RNG), how its items form a batch, its class names."""
-
-    dataset: Dataset
-    collate_fn: Callable[[list[Any]], Any]
-    class_names: list[str]
 
 
 def memory_format(run: RunContext) -> torch.memory_format:

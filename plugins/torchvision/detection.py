@@ -22,6 +22,7 @@ from dnn_suite.errors import UsageError
 from dnn_suite.phases import phase
 from dnn_suite.options import Option
 from dnn_suite.registry import ModelSpec
+from dnn_suite.training.builder import TrainingData
 from dnn_suite.value_types import ListOf, Nullable, Number, OneOf, Text
 from dnn_suite_detection.data import DATASET_NAMES
 from dnn_suite_detection.data.loader import collate_list
@@ -29,7 +30,7 @@ from dnn_suite_detection.data.sources import SCHEMES
 from dnn_suite_detection.evaluate import COCO_EVALUATORS, evaluate_detections
 from dnn_suite_detection.runs import run_dataset, run_loader, split_dataset
 
-from . import common, train
+from . import checkpoint, common
 from .detection_models import DETECTORS, FAMILIES, build_detector
 
 OWNER = "torchvision-detection"
@@ -78,7 +79,7 @@ def check_config(run: RunContext) -> None:
         raise UsageError(f"{name}: image size {options['image_size']} is too small; expected 32 or more")
     if options["weights"]:
         common.weights_file(options["weights"], name)
-    train.check_checkpoint(run)
+    checkpoint.check_checkpoint(run)
 
 
 def dataset(run: RunContext, split: str):
@@ -94,13 +95,17 @@ def build_model(run: RunContext) -> nn.Module:
     model = build_detector(name, len(classes), run.options["image_size"])
     if run.options["weights"] and not run.task.get("resume"):  # a resumed run continues from its checkpoint
         common.report(common.load_weights(model, run.options["weights"], name))
-    train.load_trained(run, model, classes)
+    checkpoint.load_trained(run, model, classes)
     return model.to(run.device).train()
 
 
-def training_data(run: RunContext) -> common.TrainingData:
+def image_size(run: RunContext) -> int:
+    return run.options["image_size"]
+
+
+def training_data(run: RunContext) -> TrainingData:
     data = dataset(run, "train")
-    return common.TrainingData(data, collate_list, list(data.class_names))
+    return TrainingData(data, collate_list, list(data.class_names))
 
 
 def build_loader(run: RunContext, split: str) -> torch.utils.data.DataLoader:
@@ -123,18 +128,30 @@ def to_dataset_labels(detections: list[dict[str, torch.Tensor]], offset: int) ->
              "labels": d["labels"].cpu() - offset} for d in detections]
 
 
-def train_step(run: RunContext, model: nn.Module, batch: Any, optimizer: torch.optim.Optimizer) -> StepOutput:
-    images, targets = batch
-    with phase("to_device"):
-        images = [image.to(run.device, non_blocking=True) for image in images]
-        targets = to_model_targets(targets, DETECTORS[run.config.model].label_offset, run.device)
-    precision = common.precision(run)
-    with phase("forward"), precision.autocast():  # in training mode the detector computes its loss terms
-        losses = model(images, targets)
-    with phase("loss"):
-        loss = sum(value.float() for value in losses.values())
-    precision.backward_and_step(loss, optimizer)  # phases backward and optimizer
-    return StepOutput(loss=loss.detach(), samples=len(images), components={k: v.detach() for k, v in losses.items()})
+class DetectionStep:
+    """One training iteration of a detector: in training mode it computes its loss terms; the step sums them."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.device = run.device
+        self.label_offset = DETECTORS[run.config.model].label_offset
+        self.precision = common.precision(run)
+
+    def __call__(self, model: nn.Module, batch: Any, optimizer: torch.optim.Optimizer) -> StepOutput:
+        images, targets = batch
+        with phase("to_device"):
+            images = [image.to(self.device, non_blocking=True) for image in images]
+            targets = to_model_targets(targets, self.label_offset, self.device)
+        with phase("forward"), self.precision.autocast():
+            losses = model(images, targets)
+        with phase("loss"):
+            loss = sum(value.float() for value in losses.values())
+        self.precision.backward_and_step(loss, optimizer)  # phases backward and optimizer
+        return StepOutput(loss=loss.detach(), samples=len(images),
+                          components={k: v.detach() for k, v in losses.items()})
+
+
+def train_step(run: RunContext, model: nn.Module) -> DetectionStep:
+    return DetectionStep(run)
 
 
 @torch.no_grad()

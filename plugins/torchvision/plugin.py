@@ -1,12 +1,10 @@
 """The torchvision plugin's hook implementations: each hands the run to the family module that
-registered the run's model. Every family module offers the same functions (``model_specs``,
-``names``, ``check_config``, ``build_model``, ``build_loader``, ``build_optimizer``,
-``train_step``, ``evaluate``, ``training_data``); ``dnn-suite train`` runs through train.py.
+registered the run's model. Every family module implements :class:`~.family.ModelFamily`;
+``dnn-suite train`` is the core's builder and loop over the family's build functions.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 import torch
@@ -14,14 +12,17 @@ import torch
 from dnn_suite.context import RunContext, StepOutput
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import DatasetCheck
+from dnn_suite.training.builder import train
 
-from . import classification, detection, train
+from . import classification, detection
+from .checkpoint import CHECKPOINTS
 from .classification_data import IMAGEFOLDER, check_image_folder
+from .family import ModelFamily
 
-FAMILIES: tuple[ModuleType, ...] = (classification, detection)
+FAMILIES: tuple[ModelFamily, ...] = (classification, detection)
 
 
-def _family(run: RunContext) -> ModuleType:
+def _family(run: RunContext) -> ModelFamily:
     return next(family for family in FAMILIES if run.config.model in family.names())
 
 
@@ -61,7 +62,7 @@ def dnn_suite_build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.
 @hookimpl
 def dnn_suite_train_step(run: RunContext, model: torch.nn.Module, batch: Any,
                          optimizer: torch.optim.Optimizer) -> StepOutput:
-    return _family(run).train_step(run, model, batch, optimizer)
+    return _family(run).train_step(run, model)(model, batch, optimizer)
 
 
 @hookimpl
@@ -71,5 +72,5 @@ def dnn_suite_evaluate(run: RunContext, model: torch.nn.Module) -> dict[str, Any
 
 @hookimpl
 def dnn_suite_train(run: RunContext) -> dict[str, Any]:
-    """`dnn-suite train`: epochs or steps, warmup + cosine, checkpoints, exact resume (train.py)."""
-    return train.train(run, _family(run))
+    """`dnn-suite train`: epochs or steps, warmup + cosine, EMA, checkpoints, exact resume (dnn_suite.training)."""
+    return train(run, _family(run), CHECKPOINTS)

@@ -100,7 +100,7 @@ def test_checkpoint_of_other_classes_is_refused(cli, data_root, tmp_path):
     checkpoint = tmp_path / "voc.pt"
     save_checkpoint(checkpoint, {"model": {}, "class_names": ["aeroplane", "bicycle"]})
     _one_line_error(cli("eval", "efficientdet", "--checkpoint", checkpoint, *SMALL, "--data-root", data_root,
-                        "--output", tmp_path), "was trained on classes aeroplane")
+                        "--output", tmp_path), "was trained on 2 classes (aeroplane, bicycle...)")
 
 
 def test_unreadable_checkpoint(cli, data_root, tmp_path):

@@ -24,10 +24,10 @@ import torch
 
 from dnn_suite.cli import main
 from dnn_suite.training.data_order import EpochBatchSampler, SeededSamples
-from dnn_suite.training.progress import Progress
+from dnn_suite.training.progress import TrainingProgress
 from dnn_suite.training.rng import rng_state, set_rng_state
 from dnn_suite_detection.data import SyntheticConfig, build_dataset, collate
-from dnn_suite_efficientdet.checkpoint import CHECKPOINT_FORMAT
+from dnn_suite_efficientdet.checkpoint import CHECKPOINTS
 from dnn_suite_efficientdet.model import build_efficientdet
 from dnn_suite_efficientdet.optim import build_sgd
 
@@ -96,7 +96,7 @@ def test_checkpoints_every_n_steps_atomic_and_weights_only(straight):
     directory = run_dir / "checkpoints"
     assert sorted(p.name for p in directory.iterdir()) == ["last.pt", "step_3.pt", "step_6.pt"]  # no temp files
     mid, last = load(directory / "step_3.pt"), load(directory / "last.pt")
-    assert mid["format"] == CHECKPOINT_FORMAT
+    assert mid["format"] == CHECKPOINTS.name
     assert (mid["step"], mid["epoch"], mid["position"], mid["total_steps"]) == (3, 0, 3, 6)
     assert (last["step"], last["epoch"], last["position"]) == (6, 1, 2)
     assert mid["config"] == {"model": "efficientdet", "variant": "d0", "image_size": 64, "dataset": "synthetic",
@@ -284,7 +284,7 @@ def test_heads_start_sensitive_to_their_input():
 
 def test_progress_lines_every_tenth_off_a_terminal_and_one_line_on_it():
     stream = io.StringIO()
-    progress = Progress(stream, 0, 100, 25)
+    progress = TrainingProgress(stream, 0, 100, 25)
     for step in range(1, 101):
         progress.update(step, 1.0, 0.1, 4)
     lines = stream.getvalue().splitlines()
@@ -296,7 +296,7 @@ def test_progress_lines_every_tenth_off_a_terminal_and_one_line_on_it():
             return True
 
     terminal = Terminal()
-    progress = Progress(terminal, 0, 3, 3)
+    progress = TrainingProgress(terminal, 0, 3, 3)
     for step in (1, 2, 3):
         progress.update(step, 1.0, 0.1, 4)
     text = terminal.getvalue()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dnn_suite_torchvision.train import CHECKPOINT_FORMAT
+from dnn_suite_torchvision.checkpoint import CHECKPOINTS
 
 MODEL = "resnet18"
 SMALL = ["--image-size", "32", "--batch-size", "4", "--workers", "0", "--set", "model_options.synthetic_train=8",
@@ -49,7 +49,7 @@ def test_checkpoints_schedule_and_evaluations(straight):
     directory = run_dir / "checkpoints"
     assert sorted(p.name for p in directory.iterdir()) == ["last.pt", "step_2.pt", "step_4.pt"]
     mid, last = load(directory / "step_2.pt"), load(directory / "last.pt")
-    assert mid["format"] == CHECKPOINT_FORMAT and (mid["step"], mid["epoch"], mid["position"]) == (2, 1, 0)
+    assert mid["format"] == CHECKPOINTS.name and (mid["step"], mid["epoch"], mid["position"]) == (2, 1, 0)
     assert mid["config"] == {"model": MODEL, "image_size": 32, "dataset": "synthetic",
                              "class_names": [f"class{i}" for i in range(10)], "train_images": 8, "batch_size": 4,
                              "world_size": 1, "seed": 0}
@@ -143,5 +143,5 @@ def test_sigterm_writes_last_pt(tmp_path):
     assert child.returncode == 143, err
     (run_dir,) = tmp_path.iterdir()
     state = load(run_dir / "checkpoints" / "last.pt")
-    assert state["format"] == CHECKPOINT_FORMAT and 1 <= state["step"] < 100000
+    assert state["format"] == CHECKPOINTS.name and 1 <= state["step"] < 100000
     assert f"continue with: dnn-suite train {MODEL} --resume" in err

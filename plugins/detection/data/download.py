@@ -1,4 +1,4 @@
-"""The datasets the EfficientDet plugin declares for ``dnn-suite data download``: the
+"""The datasets the detection package registers for ``dnn-suite data download`` (plugin.py): the
 official archives of Pascal VOC 2007 and 2012 and COCO 2017, with their sizes and md5
 checksums, the layout the readers expect and a check that reads the annotations with them.
 
