@@ -23,6 +23,7 @@ from time import perf_counter
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
+import psutil
 import torch
 
 from dnn_suite import __version__, backends, distributed, environment, runstate, signals
@@ -31,6 +32,8 @@ from dnn_suite.config import RunConfig
 from dnn_suite.context import RunContext, StepInputs, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
+from dnn_suite.machine_load import LoadMeter, MachineLoad
+from dnn_suite.measurement_quality import run_warnings
 from dnn_suite.output_dir import SCHEMA_VERSION, new_run_dir
 from dnn_suite.phases import phase
 from dnn_suite.plugins import run_plugin_manager
@@ -90,6 +93,7 @@ class CoreLoop:
         self.interrupted = False
         self.clock: HostClock | CudaEventClock | None = None
         self.stop_requests: signals.Deferred | None = None  # in a multi-process run (see _agree_on_stop)
+        self.machine_load: MachineLoad | None = None  # over the measured windows
 
     def _clock(self, run: RunContext) -> HostClock | CudaEventClock:
         if self.clock is None:
@@ -147,11 +151,14 @@ class CoreLoop:
             return self.windows
         if run.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(run.device)
+        # the ranks of a multi-process run are torchrun's children: their launcher's tree is the run
+        meter = LoadMeter(psutil.Process().parent() if run.world_size > 1 else None)
         for window in range(run.config.repeat):
             result = run.hook.dnn_suite_measured_window(run=run, window=window)
             if result.interrupted:
                 self.interrupted = True
                 break
+        self.machine_load = meter.read()
         return self.windows
 
     @hookimpl
@@ -390,6 +397,9 @@ class Run:
             metrics["distributed"] = {"world_size": self.context.world_size,
                                       "backend": distributed.backend(self.context.device), "ranks": self.ranks}
         self.document["metrics"] = metrics
+        if self.core.machine_load is not None:
+            self.document["machine_load"] = self.core.machine_load.to_json()
+        self.document["warnings"] = run_warnings(self.document)
 
     # ----------------------------------------------------------------- launched
 

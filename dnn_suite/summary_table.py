@@ -52,6 +52,7 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
     if run.get("evaluation"):
         shown = [(k, v) for k, v in run["evaluation"].items() if isinstance(v, (int, float))][:4]
         rows.append(("evaluation", ", ".join(f"{k} {v:.4f}" for k, v in shown)))
+    rows += [("warning", warning) for warning in run.get("warnings") or []]
     if run_dir is not None:
         rows.append(("results", str(run_dir)))
     width = max(len(label) for label, _ in rows)

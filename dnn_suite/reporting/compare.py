@@ -17,6 +17,18 @@ The floor keeps long, very steady runs (whose standard errors are tiny) from fla
 run-to-run variation that no single run can see. Beyond the noise, a change in the worse
 direction of the metric is a regression, in the better direction an improvement; metrics
 with no better direction (CPU use, core utilization) are "changed".
+
+Comparable runs. A verdict says the code or the machine changed, so it is given only where the
+runs measured the same thing the same way:
+
+* settings that change what a step does (model, precision, device, profilers, ...) differ: a
+  different experiment, no verdicts (the deltas are shown);
+* only the batch size differs: per-sample numbers are compared (throughput, step time per sample,
+  energy per sample), the rest (memory grows with the batch) is not;
+* settings that do not change a step (how long it measured, where it wrote, profiler options, the
+  seed) do not count, and are not listed as differences;
+* a run measured on a busy machine (:mod:`dnn_suite.machine_load`) gets no verdict unless
+  ``--ignore-busy``: its numbers include other processes' interference.
 """
 
 from __future__ import annotations
@@ -29,13 +41,54 @@ from typing import Any
 
 from dnn_suite.atomic import to_json_text
 from dnn_suite.errors import UsageError
+from dnn_suite.measurement_quality import run_warnings
 from dnn_suite.reporting.headline import HIGHER, LOWER, Headline, headline_table
 from dnn_suite.reporting.rundirs import RunDir, config_differences, load_run
 
 NOISE_SIGMAS = 2.0
 NOISE_FLOOR = 0.01
 BASELINE, NOISE, BETTER, REGRESSION, CHANGED, MISSING = "baseline", "noise", "better", "regression", "changed", "n/a"
+NOT_COMPARED = "not compared"
 EXIT_REGRESSION = 1
+#: settings that do not change what a measured step does
+NOT_MEASURED = frozenset({"output", "data_root", "eval_dataset", "evaluate", "batch_sizes", "benchmark", "warmup",
+                          "iterations", "duration", "repeat", "seed"})
+NOT_MEASURED_PREFIXES = ("profiler_options.",)
+#: headlines compared per sample when only the batch size differs (step time is divided by it)
+PER_SAMPLE = frozenset({"throughput", "step_time_median", "step_time_p90"})
+
+
+@dataclass(frozen=True)
+class Comparability:
+    """How a run is compared with the baseline: ``all`` its numbers, ``per_sample`` ones, or ``none``."""
+
+    verdicts: str
+    reason: str = ""
+
+
+def measured_differences(runs: list[RunDir]) -> list[str]:
+    """The settings that differ between the runs and change what a measured step does."""
+    return [key for key in config_differences(runs)
+            if key not in NOT_MEASURED and not key.startswith(NOT_MEASURED_PREFIXES)]
+
+
+def comparability(base: RunDir, run: RunDir, index: int, *, ignore_busy: bool = False) -> Comparability:
+    """Whether run #``index`` (from 1) can get verdicts against the baseline, and why not."""
+    busy = [f"#{i}" for i, r in ((1, base), (index, run)) if (r.document.get("machine_load") or {}).get("busy")]
+    if busy and not ignore_busy:
+        return Comparability("none", f"not comparable: the machine was busy during {' and '.join(busy)} (other "
+                                     "processes took CPU time while it measured; --ignore-busy to compare anyway)")
+    differences = measured_differences([base, run])
+    if "model" in differences:  # each model has options of its own: listing them says nothing
+        differences = [key for key in differences if not key.startswith("model_options.")]
+    if not differences:
+        return Comparability("all")
+    if differences == ["batch_size"]:
+        sizes = f"{base.config.get('batch_size')} vs {run.config.get('batch_size')}"
+        return Comparability("per_sample", f"only the batch size differs ({sizes}): throughput and step time are "
+                                           "compared per sample, the other numbers are not")
+    return Comparability("none", f"not comparable: a different experiment (settings differ in "
+                                 f"{', '.join(differences)}): deltas without verdicts")
 
 
 @dataclass
@@ -76,22 +129,35 @@ def _standard_error(metrics: dict[str, Any], statistics: str) -> float:
     return cv / math.sqrt(iterations) if cv is not None and iterations > 0 else 0.0
 
 
-def compare(runs: list[RunDir]) -> list[Row]:
+def comparabilities(runs: list[RunDir], *, ignore_busy: bool = False) -> list[Comparability]:
+    """How each run after the baseline is compared with it."""
+    return [comparability(runs[0], run, index, ignore_busy=ignore_busy) for index, run in enumerate(runs[1:], 2)]
+
+
+def compare(runs: list[RunDir], *, ignore_busy: bool = False) -> list[Row]:
     shown, per_run = headline_table(runs)
     rows = []
     for headline in shown:
         values = [run_values.get(headline.key) for run_values in per_run]
         cells = [Cell(values[0], verdict=BASELINE if values[0] is not None else MISSING)]
-        cells += [_cell(headline, runs[0], values[0], run, value)
-                  for run, value in zip(runs[1:], values[1:], strict=True)]
+        cells += [_cell(headline, runs[0], values[0], run, value, how)
+                  for run, value, how in zip(runs[1:], values[1:], comparabilities(runs, ignore_busy=ignore_busy),
+                                             strict=True)]
         rows.append(Row(headline, cells))
     return rows
 
 
-def _cell(headline: Headline, base_run: RunDir, base: float | None, run: RunDir, value: float | None) -> Cell:
+def _cell(headline: Headline, base_run: RunDir, base: float | None, run: RunDir, value: float | None,
+          how: Comparability) -> Cell:
     if base is None or value is None or base == 0:
         return Cell(value)
     delta = (value - base) / abs(base)
+    if how.verdicts == "none" or (how.verdicts == "per_sample" and headline.key not in PER_SAMPLE):
+        return Cell(value, delta, verdict=NOT_COMPARED)
+    if how.verdicts == "per_sample" and headline.key.startswith("step_time"):
+        # step time per sample: the time of a step over its batch
+        per_sample_base = base / base_run.config["batch_size"]
+        delta = (value / run.config["batch_size"] - per_sample_base) / per_sample_base
     band = max(NOISE_FLOOR, NOISE_SIGMAS * math.hypot(relative_noise(base_run, headline.noise),
                                                       relative_noise(run, headline.noise)))
     if abs(delta) <= band:
@@ -103,18 +169,19 @@ def _cell(headline: Headline, base_run: RunDir, base: float | None, run: RunDir,
     return Cell(value, delta, band, verdict)
 
 
-def compare_runs(paths: list[Path], *, as_json: bool = False, fail_on_regression: bool = False) -> int:
+def compare_runs(paths: list[Path], *, as_json: bool = False, fail_on_regression: bool = False,
+                 ignore_busy: bool = False) -> int:
     """Print the comparison; the exit code is 1 when ``fail_on_regression`` and a regression is
     flagged, else 0."""
     if len(paths) < 2:
         raise UsageError("compare needs at least two run directories (the first is the baseline)")
     runs = [load_run(path) for path in paths]
-    rows = compare(runs)
+    rows = compare(runs, ignore_busy=ignore_busy)
     flagged = regressions(rows)
     if as_json:
-        sys.stdout.write(to_json_text(_json(runs, rows)))
+        sys.stdout.write(to_json_text(_json(runs, rows, ignore_busy=ignore_busy)))
     else:
-        print(format_comparison(runs, rows))
+        print(format_comparison(runs, rows, ignore_busy=ignore_busy))
         print(f"{len(flagged)} regression(s) beyond noise: " + ", ".join(f"{h.label} (#{i})" for h, i, _ in flagged)
               if flagged else "no regression beyond noise")
     return EXIT_REGRESSION if fail_on_regression and flagged else 0
@@ -126,7 +193,7 @@ def regressions(rows: list[Row]) -> list[tuple[Headline, int, Cell]]:
             if cell.verdict == REGRESSION]
 
 
-def format_comparison(runs: list[RunDir], rows: list[Row]) -> str:
+def format_comparison(runs: list[RunDir], rows: list[Row], *, ignore_busy: bool = False) -> str:
     lines = [f"runs (deltas against #1; noise: {NOISE_SIGMAS:g} standard errors of both runs, at least "
              f"{NOISE_FLOOR:.0%})"]
     for index, run in enumerate(runs, 1):
@@ -134,7 +201,10 @@ def format_comparison(runs: list[RunDir], rows: list[Row]) -> str:
         window = f"{config.get('iterations')} iterations" if config.get("iterations") else f"{config.get('duration')} s"
         lines.append(f"  #{index}  {run.path}  {run.describe()}; {window} x{config.get('repeat')}; "
                      f"{run.status_text()}")
-    differences = config_differences(runs)
+        lines += [f"      warning: {warning}" for warning in run_warnings(run.document)]
+    lines += [f"  #{index}: {how.reason}" for index, how in enumerate(comparabilities(runs, ignore_busy=ignore_busy), 2)
+              if how.reason]
+    differences = measured_differences(runs)
     if "model" in differences:  # each model has options of its own: listing them all says nothing
         models = " vs ".join(dict.fromkeys(f"{run.config.get('model')} {run.config.get('variant')}" for run in runs))
         lines.append(f"  different models: {models}; their model options are not compared")
@@ -151,22 +221,26 @@ def format_comparison(runs: list[RunDir], rows: list[Row]) -> str:
 
 def _text(headline: Headline, cell: Cell) -> str:
     value = headline.format(cell.value)
-    if cell.delta is None or cell.noise is None:
+    if cell.delta is None or (cell.noise is None and cell.verdict != NOT_COMPARED):
         return value
     delta = f"{cell.delta:+.1%}"
+    if cell.verdict == NOT_COMPARED:
+        return f"{value} {delta}"
     if cell.verdict == NOISE:
         return f"{value} {delta} (noise, ±{cell.noise:.1%})"
     word = "REGRESSION" if cell.verdict == REGRESSION else cell.verdict
     return f"{value} {delta} {word} (±{cell.noise:.1%})"
 
 
-def _json(runs: list[RunDir], rows: list[Row]) -> dict[str, Any]:
+def _json(runs: list[RunDir], rows: list[Row], *, ignore_busy: bool) -> dict[str, Any]:
+    compared = [Comparability("baseline"), *comparabilities(runs, ignore_busy=ignore_busy)]
     return {
         "baseline": str(runs[0].path),
         "noise": {"sigmas": NOISE_SIGMAS, "floor": NOISE_FLOOR},
-        "runs": [{"index": i, "path": str(run.path), "description": run.describe(),
-                  "status": run.status} for i, run in enumerate(runs, 1)],
-        "differences": config_differences(runs),
+        "runs": [{"index": i, "path": str(run.path), "description": run.describe(), "status": run.status,
+                  "verdicts": how.verdicts, "reason": how.reason or None, "warnings": run_warnings(run.document)}
+                 for i, (run, how) in enumerate(zip(runs, compared, strict=True), 1)],
+        "differences": measured_differences(runs),
         "metrics": [
             {"key": row.headline.key, "label": row.headline.label, "unit": row.headline.unit,
              "better": row.headline.better or None, "values": [c.value for c in row.cells],

@@ -125,8 +125,8 @@ def test_the_printed_table(tmp_path):
     assert lines[0] == "runs (deltas against #1; noise: 2 standard errors of both runs, at least 1%)"
     assert lines[1] == f"  #1  {runs[0].path}  tiny small, bs 4, cpu; 25 iterations x4; ok"
     assert lines[2] == f"  #2  {runs[1].path}  tiny small, bs 4, cpu; 16 iterations x1; ok"
-    assert lines[3] == "  the runs' settings differ in: iterations, repeat"
-    table = {cells[0]: cells[1:] for cells in (re.split(r" {2,}", line.strip()) for line in lines[4:])}
+    # how long each measured is not a difference in what they measured: no "differ" line
+    table = {cells[0]: cells[1:] for cells in (re.split(r" {2,}", line.strip()) for line in lines[3:])}
     assert table["metric"] == ["unit", "#1", "#2"]
     assert table["throughput"] == ["samples/s", "100.00", f"80.00 -20.0% REGRESSION (±{THROUGHPUT_BAND:.1%})"]
     assert table["step time p90"] == ["ms", "80.00", f"70.00 -12.5% better (±{STEP_BAND:.1%})"]
@@ -134,9 +134,9 @@ def test_the_printed_table(tmp_path):
     assert table["process CPU (cpu)"] == ["%", "150.0", f"200.0 +33.3% changed (±{THROUGHPUT_BAND:.1%})"]
     assert table["GPU utilization (cpu)"] == ["%", "n/a", "50.0"]
     # columns line up: every row's #2 cell starts where the header's "#2" does, two spaces after #1's widest
-    column = lines[4].index("#2")
-    assert all(line[column - 2:column] == "  " and line[column] != " " for line in lines[4:])
-    assert lines[4].index("#2") - lines[4].index("#1") == len("100.00") + 2
+    column = lines[3].index("#2")
+    assert all(line[column - 2:column] == "  " and line[column] != " " for line in lines[3:])
+    assert lines[3].index("#2") - lines[3].index("#1") == len("100.00") + 2
     assert all(line == line.rstrip() for line in lines)
 
 
@@ -144,7 +144,7 @@ def test_compare_runs_prints_and_sets_the_exit_code(tmp_path, capsys):
     one, two = (run.path for run in _runs(tmp_path))
     assert compare_runs([one, two]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("runs (deltas against #1") and out[4].startswith("metric")
+    assert out[0].startswith("runs (deltas against #1") and out[3].startswith("metric")
     assert out[-1] == "2 regression(s) beyond noise: throughput (#2), step time median (#2)"
     assert compare_runs([one, two], fail_on_regression=True) == 1
     capsys.readouterr()
@@ -157,8 +157,9 @@ def test_compare_runs_as_json(tmp_path, capsys):
     assert compare_runs([one, two], as_json=True) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["baseline"] == str(one) and data["noise"] == {"sigmas": 2.0, "floor": 0.01}
-    assert data["runs"][1] == {"index": 2, "path": str(two), "description": "tiny small, bs 4, cpu", "status": "ok"}
-    assert data["differences"] == ["iterations", "repeat"]
+    assert data["runs"][1] == {"index": 2, "path": str(two), "description": "tiny small, bs 4, cpu", "status": "ok",
+                               "verdicts": "all", "reason": None, "warnings": []}
+    assert data["differences"] == []  # the iterations and windows do not change what a step measures
     throughput = data["metrics"][0]
     assert {k: v for k, v in throughput.items() if k not in ("deltas", "noise")} == {
         "key": "throughput", "label": "throughput", "unit": "samples/s", "better": "higher", "values": [100.0, 80.0],
@@ -183,8 +184,88 @@ def test_runs_of_different_models_name_them_once_each_and_leave_out_their_model_
     three = RunDir(Path("/runs/three"), json.loads(json.dumps(BASE)))
     three.document["config"]["model_options"] = {"lr": 0.2}
     lines = format_comparison([one, two, three], compare([one, two, three])).splitlines()
-    assert lines[4:6] == [
+    assert lines[4:8] == [
+        "  #2: not comparable: a different experiment (settings differ in model, variant): deltas without verdicts",
+        "  #3: not comparable: a different experiment (settings differ in model_options.lr): deltas without "
+        "verdicts",
         "  different models: tiny small vs resnet50 None; their model options are not compared",
-        "  the runs' settings differ in: model, variant, iterations, repeat",
+        "  the runs' settings differ in: model, variant",
     ]
-    assert lines[6].split() == ["metric", "unit", "#1", "#2", "#3"]
+    assert lines[8].split() == ["metric", "unit", "#1", "#2", "#3"]
+
+
+def _pair(**changes) -> list[RunDir]:
+    """BASE and a copy of it with ``changes`` (``config.KEY`` / ``metrics.KEY`` / top-level keys)."""
+    one, two = (RunDir(Path(f"/runs/{name}"), json.loads(json.dumps(BASE))) for name in ("one", "two"))
+    for key, value in changes.items():
+        where, _, name = key.rpartition(".")
+        (two.document[where] if where else two.document)[name] = value
+    return [one, two]
+
+
+def test_runs_differing_only_in_batch_size_are_compared_per_sample_and_say_so():
+    """Batch 8 against batch 4: twice the step time is the same time per sample (noise, not a
+    regression); memory grows with the batch and gets no verdict."""
+    runs = _pair(**{"config.batch_size": 8})
+    runs[1].document["metrics"]["step_time_s"].update(median=0.1, p90=0.16)
+    runs[1].document["metrics"]["memory"]["max_rss_bytes"] = 150 * MIB
+    rows = {row.headline.key: row.cells[1] for row in compare(runs)}
+    assert (rows["step_time_median"].delta, rows["step_time_median"].verdict) == (pytest.approx(0.0), "noise")
+    assert rows["throughput"].verdict == "noise"
+    assert (rows["max_rss"].delta, rows["max_rss"].verdict) == (pytest.approx(0.5), "not compared")
+    assert rows["data_loading_share"].verdict == "not compared"
+    lines = format_comparison(runs, compare(runs)).splitlines()
+    assert "  #2: only the batch size differs (4 vs 8): throughput and step time are compared per sample, the " \
+           "other numbers are not" in lines
+    assert "peak memory (max RSS)       MiB        100     150 +50.0%" in lines
+
+
+def test_profiler_options_and_the_measurement_length_are_no_difference():
+    runs = _pair(**{"config.profiler_options": {"nvml": {"interval_ms": 50}}, "config.iterations": 100,
+                    "config.seed": 7})
+    assert "differ" not in format_comparison(runs, compare(runs))
+    assert {row.cells[1].verdict for row in compare(runs)} <= {"noise", "n/a"}
+
+
+def test_a_different_setting_is_a_different_experiment_without_verdicts():
+    runs = _pair(**{"config.profilers": ["nvml"]})
+    runs[1].document["metrics"]["throughput"]["value"] = 50.0
+    cells = {row.headline.key: row.cells[1] for row in compare(runs)}
+    assert (cells["throughput"].delta, cells["throughput"].verdict) == (pytest.approx(-0.5), "not compared")
+    assert regressions(compare(runs)) == []
+    assert ("  #2: not comparable: a different experiment (settings differ in profilers): deltas without verdicts"
+            in format_comparison(runs, compare(runs)).splitlines())
+
+
+BUSY = {"wall_s": 10.0, "cpus": 2, "own_cpu_s": 9.0, "others_cpu_s": 7.0, "others_share": 0.35,
+        "load_average_start": 1.2, "load_average_end": 2.4, "busy": True}
+
+
+def test_a_run_measured_on_a_busy_machine_gets_no_verdict_unless_asked():
+    runs = _pair(machine_load=BUSY)
+    runs[1].document["metrics"]["throughput"]["value"] = 137.0  # +37% from load alone
+    assert {row.cells[1].verdict for row in compare(runs)} <= {"not compared", "n/a"}
+    lines = format_comparison(runs, compare(runs)).splitlines()
+    assert ("  #2: not comparable: the machine was busy during #2 (other processes took CPU time while it "
+            "measured; --ignore-busy to compare anyway)") in lines
+    assert lines[3].startswith("      warning: the machine was busy while this run measured: other processes took "
+                               "35% of its CPU time (7.0 s over 10.0 s on 2 CPUs; load average 2.4)")
+    assert {row.headline.key: row.cells[1].verdict for row in compare(runs, ignore_busy=True)}["throughput"] == "better"
+    busy_baseline = list(reversed(_pair(machine_load=BUSY)))
+    assert "busy during #1" in format_comparison(busy_baseline, compare(busy_baseline))
+
+
+def test_a_short_or_noisy_window_is_warned_about_in_the_comparison(tmp_path, capsys):
+    runs = _pair(**{"metrics.windows": [{"wall_s": 0.05}]})
+    runs[1].document["metrics"]["step_time_s"]["cv"] = 0.49
+    for run in runs:
+        run.path = tmp_path / run.path.name
+        run.path.mkdir()
+        (run.path / "run.json").write_text(json.dumps(run.document))
+    assert compare_runs([run.path for run in runs], as_json=True) == 0
+    warnings = json.loads(capsys.readouterr().out)["runs"][1]["warnings"]
+    assert warnings == [
+        "the measured window lasted 0.05 s, under 1 s: one slow step and the clock's resolution weigh on its "
+        "numbers; measure for longer (--duration 10, or more --iterations)",
+        "step times vary by 49% (coefficient of variation, above 25%): the mean is not a steady state; warm up "
+        "longer (--warmup) and measure more iterations (--iterations) or windows (--repeat 3)"]

@@ -29,7 +29,7 @@ def test_readable(value, unit, text):
 
 def _document(profilers: dict) -> dict:
     config = {"model": "tiny", "variant": "small", "dataset": "random", "device": "cpu", "batch_size": 4}
-    return {"config": config, "status": "ok", "metrics": {"memory": {"max_rss_bytes": 3 * 2**30}},
+    return {"schema_version": 1, "config": config, "status": "ok", "metrics": {"memory": {"max_rss_bytes": 3 * 2**30}},
             "profilers": profilers}
 
 

@@ -2,7 +2,8 @@
 
 Loaded through ``DNN_SUITE_PLUGINS=tiny_model`` so the core can be tested without
 EfficientDet. Its options inject faults and delays: ``nan_at`` makes the loss NaN from that
-iteration on, ``data_delay_s`` slows every batch, ``interrupt_at`` raises KeyboardInterrupt
+iteration on, ``data_delay_s`` slows every batch (``TINY_DATA_DELAY_S`` in the environment adds to it,
+as a slower version of the code would: the run's settings stay the same), ``interrupt_at`` raises KeyboardInterrupt
 as if the user pressed Ctrl-C at that step. ``oom_from_batch`` raises an out-of-memory error
 and ``kill_from_batch`` kills the process with SIGKILL (as the kernel's OOM killer does) at
 batch sizes from that size on (0: never). ``params_dir`` saves the parameters after every
@@ -58,6 +59,10 @@ def dnn_suite_register_models(register):
     ))
 
 
+def _delay_s(run: RunContext) -> float:
+    return run.options["data_delay_s"] + float(os.environ.get("TINY_DATA_DELAY_S", "0"))
+
+
 class _Data:
     def __init__(self, run: RunContext):
         self.run = run
@@ -69,7 +74,7 @@ class _Data:
         run, batch = self.run, self.run.config.batch_size
         order = list(DistributedSampler(self.x, run.world_size, run.rank, shuffle=False))
         for start in range(0, len(order) - batch + 1, batch):
-            time.sleep(run.options["data_delay_s"])
+            time.sleep(_delay_s(run))
             indices = order[start:start + batch]
             yield self.x[indices], self.y[indices]
 
@@ -78,7 +83,7 @@ class _Samples(torch.utils.data.Dataset):
     """_Data's samples one by one, for a DataLoader with workers."""
 
     def __init__(self, data: _Data):
-        self.x, self.y, self.delay = data.x, data.y, data.run.options["data_delay_s"]
+        self.x, self.y, self.delay = data.x, data.y, _delay_s(data.run)
 
     def __len__(self) -> int:
         return len(self.x)
