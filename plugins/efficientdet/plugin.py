@@ -14,9 +14,9 @@ from dnn_suite.options import Option
 from dnn_suite.precision import AMP_DTYPES
 from dnn_suite.registry import ModelSpec
 from dnn_suite.training.builder import train
-from dnn_suite.value_types import Integer, ListOf, Nullable, OneOf, Text
-from dnn_suite_detection.evaluate import COCO_EVALUATORS
+from dnn_suite.value_types import Integer, Nullable, Text
 from dnn_suite_detection.data.sources import SCHEMES
+from dnn_suite_detection.options import DETECTION_OPTIONS
 from dnn_suite_detection.runs import split_dataset
 
 from . import build
@@ -30,7 +30,8 @@ DATASETS = ("synthetic", "synthetic-coco", "voc2007-trainval", "voc2007-test", "
             "coco2017-train", "coco2017-val")
 
 OPTIONS = (
-    Option("image_size", 0, "input size in pixels (0: the variant's, 512 for D0)", Integer(minimum=0), flag=True),
+    Option("image_size", 0, "input size in pixels (0: the variant's, 512 for D0)",
+           Integer(minimum=0, expected="an image size in pixels, or 0 for the variant's"), flag=True),
     Option("amp", False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (see amp_dtype)",
            flag=True),
     Option("amp_dtype", "auto", "autocast dtype of --amp: auto (float16 + GradScaler on CUDA, bfloat16 on CPU), "
@@ -43,8 +44,6 @@ OPTIONS = (
     Option("weight_decay", 4e-5, "weight decay on conv/linear weights (not BN or biases)"),
     Option("backbone_weights", None, "torchvision EfficientNet weights file, or 'imagenet' from the torch hub cache",
            Nullable(Text()), flag=True),
-    Option("classes", None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' "
-           "names", Nullable(OneOf((ListOf(Text()), Text())))),
     Option("tf_layout", False, "TF EfficientDet's 'same' padding and conv biases, for effdet's tf_efficientdet_* "
            "weights"),
     Option("weights", None, "start from these weights: a dnn-suite checkpoint or an effdet EfficientDet state dict "
@@ -54,11 +53,7 @@ OPTIONS = (
     Option("score_threshold", 0.05, "minimum detection score kept by post-processing", flag=True),
     Option("nms_iou", 0.5, "per-class NMS IoU threshold"),
     Option("max_detections", 100, "detections kept per image"),
-    Option("voc07_metric", False, "VOC2007 11-point AP instead of all-point AP", flag=True),
-    Option("coco_evaluator", "faster-coco-eval", "COCO AP engine: faster-coco-eval (COCOeval in C++, ~5x faster) "
-           "or pycocotools (the reference); the numbers are equal", Text(choices=COCO_EVALUATORS)),
-    Option("synthetic_train", 512, "images in the synthetic training split"),
-    Option("synthetic_val", 128, "images in the synthetic validation split"),
+    *DETECTION_OPTIONS,
     Option("ema_decay", 0.9998, "EMA of weights during `dnn-suite train` (0 disables)"),
     Option("warmup_epochs", 1.0, "learning-rate warmup length in epochs (`train`)"),
 )

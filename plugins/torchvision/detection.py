@@ -23,11 +23,12 @@ from dnn_suite.phases import phase
 from dnn_suite.options import Option
 from dnn_suite.registry import ModelSpec
 from dnn_suite.training.builder import TrainingData
-from dnn_suite.value_types import ListOf, Nullable, Number, OneOf, Text
+from dnn_suite.value_types import Number
 from dnn_suite_detection.data import DATASET_NAMES
 from dnn_suite_detection.data.loader import collate_list
 from dnn_suite_detection.data.sources import SCHEMES
-from dnn_suite_detection.evaluate import COCO_EVALUATORS, evaluate_detections
+from dnn_suite_detection.options import DETECTION_OPTIONS
+from dnn_suite_detection.evaluate import evaluate_detections
 from dnn_suite_detection.runs import run_dataset, run_loader, split_dataset
 
 from . import checkpoint, common
@@ -38,13 +39,7 @@ DATASETS = ("synthetic", "synthetic-coco", *(d for d in DATASET_NAMES if not d.s
 #: SGD's learning rate per image when option ``lr`` is 0: torchvision's detection reference (0.02 for 16 images)
 SGD_LR_PER_IMAGE = 0.02 / 16
 OPTIONS = (
-    Option("classes", None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' "
-           "names", Nullable(OneOf((ListOf(Text()), Text())))),
-    Option("synthetic_train", 512, "images in the synthetic training split"),
-    Option("synthetic_val", 128, "images in the synthetic validation split"),
-    Option("voc07_metric", False, "VOC2007 11-point AP instead of all-point AP", flag=True),
-    Option("coco_evaluator", "faster-coco-eval", "COCO AP engine: faster-coco-eval or pycocotools (equal numbers)",
-           Text(choices=COCO_EVALUATORS)),
+    *DETECTION_OPTIONS,
     *(option for option in common.OPTIONS if option.name not in ("channels_last", "lr")),
     Option("lr", 0.0, "learning rate (0: SGD 0.02 per 16 images as torchvision's detection reference, scaled with "
            "the batch size; AdamW 1e-3)", Number(minimum=0), flag=True),
