@@ -371,8 +371,7 @@ def _launched(args: argparse.Namespace, config: RunConfig, registry: Registry) -
     """With --nproc-per-node (outside a torchrun worker): this command under torchrun, its exit code."""
     if not args.nproc_per_node or distributed.in_worker():
         return None
-    launcher = next((p for p in config.profilers if registry.profilers[p].spec.launcher), None)
-    distributed.check(config, resolve_device(config.device), launcher)
+    distributed.check(config, resolve_device(config.device), [registry.profilers[p].spec for p in config.profilers])
     return distributed.launch(args.argv, args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_endpoint)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from dnn_suite.statistics import summarize
 if TYPE_CHECKING:
     from dnn_suite.config import RunConfig
     from dnn_suite.context import RunContext
+    from dnn_suite.registry import ProfilerSpec
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,15 @@ def launch(argv: list[str], nproc: int, nnodes: int, node_rank: int, endpoint: s
     return signals.exit_code() if code and signals.received() else code
 
 
-def check(config: RunConfig, device: torch.device, launcher: str | None) -> None:
-    """Refuse what a multi-process run cannot do, before any process starts."""
-    if launcher:
-        raise UsageError(f"profiler {launcher} re-runs the program under its tool and cannot profile several "
-                         "processes; profile a one-process run")
+def check(config: RunConfig, device: torch.device, profilers: Sequence[ProfilerSpec]) -> None:
+    """Refuse what a multi-process run cannot do, before any process starts (``profilers``: the
+    specs of the run's profilers)."""
+    for profiler in profilers:
+        if profiler.launcher:
+            raise UsageError(f"profiler {profiler.name} re-runs the program under its tool and cannot profile "
+                             "several processes; profile a one-process run")
+        if profiler.one_process:
+            raise UsageError(f"profiler {profiler.name} measures one process; run it without --nproc-per-node")
     if config.batch_sizes:
         raise UsageError("a batch-size sweep cannot run on several processes; give one --batch-size")
     if config.duration is not None:
@@ -86,13 +92,13 @@ def check(config: RunConfig, device: torch.device, launcher: str | None) -> None
         raise UsageError("--sync-batchnorm needs CUDA (torch's SyncBatchNorm runs on GPUs only)")
 
 
-def setup(config: RunConfig, device: torch.device, launcher: str | None) -> tuple[World, torch.device]:
+def setup(config: RunConfig, device: torch.device, profilers: Sequence[ProfilerSpec]) -> tuple[World, torch.device]:
     """This process's place (from torchrun's environment) and device; a worker of a
     multi-process run checks the configuration and joins the process group."""
     world = World.from_env()
     if world.size == 1:
         return world, device
-    check(config, device, launcher)
+    check(config, device, profilers)
     return world, _join(world, device)
 
 
@@ -163,19 +169,22 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
-def merge_windows(windows: list[WindowResult], world_size: int) -> tuple[list[WindowResult], list[dict[str, Any]]]:
-    """Gather every rank's windows: the job's windows (all ranks' iterations, the slowest
-    rank's wall time) and a per-rank summary (samples, window time, step times)."""
+def merge_windows(windows: list[WindowResult], world_size: int,
+                  memory: dict[str, Any]) -> tuple[list[WindowResult], list[dict[str, Any]]]:
+    """Gather every rank's windows and ``memory`` figures: the job's windows (all ranks'
+    iterations, the slowest rank's wall time) and a per-rank summary (samples, window time, step
+    times, memory)."""
     if world_size == 1:
         return windows, []
-    gathered: list[Any] = [None] * world_size
-    dist.all_gather_object(gathered, windows)
+    everything: list[Any] = [None] * world_size
+    dist.all_gather_object(everything, (windows, memory))
+    gathered = [own for own, _ in everything]
     merged = [
         WindowResult(index, sorted((r for w in per_rank for r in w.iterations), key=lambda r: (r.iteration, r.rank)),
                      max(w.wall_s for w in per_rank), any(w.interrupted for w in per_rank))
         for index, per_rank in enumerate(zip(*gathered))
     ]
     ranks = [{"rank": rank, "samples": sum(w.samples for w in own), "window_time_s": sum(w.wall_s for w in own),
-              "step_time_s": summarize([r.step_s for w in own for r in w.iterations])}
-             for rank, own in enumerate(gathered)]
+              "step_time_s": summarize([r.step_s for w in own for r in w.iterations]), "memory": own_memory}
+             for rank, (own, own_memory) in enumerate(everything)]
     return merged, ranks

@@ -53,7 +53,9 @@ class ProfilerSpec:
     """A profiler a plugin offers.
 
     A *launcher* re-runs the benchmark as a child process under an external tool; the
-    others run inside the benchmark process. ``conflicts`` maps the names of profilers this
+    others run inside the benchmark process. A ``one_process`` profiler measures a single
+    process: a multi-process run (``--nproc-per-node``) asking for it is refused before any
+    process starts. ``conflicts`` maps the names of profilers this
     one cannot be combined with to the reason, shown when a user asks for both. ``options``:
     one :class:`~dnn_suite.options.Option` each (set under ``profiler_options.NAME``; no flags).
     """
@@ -63,6 +65,7 @@ class ProfilerSpec:
     measures: tuple[str, ...]
     aliases: tuple[str, ...] = ()
     launcher: bool = False
+    one_process: bool = False
     requires: tuple[str, ...] = ()
     conflicts: dict[str, str] = field(default_factory=dict)
     options: tuple[Option, ...] = ()

@@ -238,7 +238,8 @@ class Run:
         self.reporting = [self.launcher] if role == "main" and self.launcher else in_process
         manager = run_plugin_manager(self.core, registered.plugin, [registry.profilers[n].plugin for n in names])
         self.manager = manager
-        world, device = distributed.setup(config, resolve_device(config.device), self.launcher)
+        world, device = distributed.setup(config, resolve_device(config.device),
+                                          [registry.profilers[p].spec for p in config.profilers])
         self.context = RunContext(
             config=config, device=device, hook=manager.hook,
             run_dir=run_dir, role=role, launcher=self.launcher, rank=world.rank, world_size=world.size,
@@ -357,7 +358,8 @@ class Run:
             self.core.optimizer = hook.dnn_suite_build_optimizer(run=run, model=self.core.model)
             run.training = StepInputs(self.core.model, self.core.optimizer, lambda: next(self.core.batches))
             hook.dnn_suite_training_loop(run=run)
-            self.core.windows, self.ranks = distributed.merge_windows(self.core.windows, run.world_size)
+            self.core.windows, self.ranks = distributed.merge_windows(self.core.windows, run.world_size,
+                                                                      memory_metrics(run.device))
             distributed.leave()
             if run.rank != 0:
                 return signals.exit_code() if self.core.interrupted else 0
@@ -393,7 +395,9 @@ class Run:
         write_iterations(self.run_dir / "iterations.csv", records, ranks=self.context.world_size > 1)
         metrics = window_metrics(windows)
         metrics["memory"] = memory_metrics(self.context.device)
-        if self.ranks:
+        if self.ranks:  # rank 0's figures as gathered with the others', and their sum (each rank its own process)
+            metrics["memory"] = {**self.ranks[0]["memory"], "rank": 0,
+                                 "max_rss_bytes_all_ranks": sum(r["memory"]["max_rss_bytes"] for r in self.ranks)}
             metrics["distributed"] = {"world_size": self.context.world_size,
                                       "backend": distributed.backend(self.context.device), "ranks": self.ranks}
         self.document["metrics"] = metrics

@@ -36,6 +36,10 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
     memory = metrics.get("memory") or {}
     if memory.get("max_rss_bytes"):
         text = f"max RSS {readable(memory['max_rss_bytes'], 'bytes')}"
+        if world:
+            per_rank = ", ".join(readable(r["memory"]["max_rss_bytes"], "bytes") for r in world["ranks"])
+            text += (f" (rank 0); {readable(memory['max_rss_bytes_all_ranks'], 'bytes')} summed over "
+                     f"{world['world_size']} ranks ({per_rank})")
         if memory.get("cuda_max_allocated_bytes") is not None:
             text += (f", CUDA allocated {readable(memory['cuda_max_allocated_bytes'], 'bytes')}"
                      f" / reserved {readable(memory['cuda_max_reserved_bytes'], 'bytes')}")

@@ -37,7 +37,7 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     hook = getattr(manager.hook, HOOKS[command])
     if not hook.get_hookimpls():
         raise UsageError(f"model {config.model} does not support `dnn-suite {command}`")
-    world, device = distributed.setup(config, resolve_device(config.device), None)
+    world, device = distributed.setup(config, resolve_device(config.device), ())
     run = RunContext(config=config, device=device, hook=manager.hook,
                      task={"command": command, **task}, rank=world.rank, world_size=world.size)
     manager.hook.dnn_suite_check_config(run=run)

@@ -44,6 +44,7 @@ GIB = 2**30
 def dnn_suite_register_profilers(register):
     register(ProfilerSpec(
         name=NAME,
+        one_process=True,
         description="memory by category (weights, gradients, optimizer state, activations, temporaries) and "
                     "top-level module, on tracked iterations outside the measured windows; largest batch that fits",
         measures=("bytes per category at the peak and phase boundaries", "per-module memory",
@@ -68,8 +69,6 @@ def dnn_suite_profiler_preflight(run: RunContext):
     if run.profiler_options(NAME)["snapshot"] and run.device.type != "cuda":
         raise UsageError(f"profiler memory option 'snapshot': CUDA memory snapshots need a CUDA run, this one is on "
                          f"{run.device} (use --device cuda, or drop the option)")
-    if run.world_size > 1:
-        raise UsageError("profiler memory tracks one process; run it without --nproc-per-node")
 
 
 def _capacity(run: RunContext) -> tuple[int, str]:

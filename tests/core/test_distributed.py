@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from dnn_suite import distributed
+from dnn_suite.metrics import readable
+from dnn_suite.summary_table import format_summary
 
 
 def _params(folder: Path, rank: int) -> dict[str, torch.Tensor]:
@@ -46,6 +48,12 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tiny_pl
     assert metrics["window_time_s"] == max(r["window_time_s"] for r in world["ranks"])
     assert metrics["throughput"]["value"] == pytest.approx(40 / metrics["window_time_s"])
     assert all(r["step_time_s"]["median"] > 0 for r in world["ranks"])
+    # peak memory: rank 0's, labelled, and the sum over the ranks' processes
+    rss = [r["memory"]["max_rss_bytes"] for r in world["ranks"]]
+    assert all(value > 0 for value in rss) and metrics["memory"]["rank"] == 0
+    assert metrics["memory"]["max_rss_bytes"] == rss[0] and metrics["memory"]["max_rss_bytes_all_ranks"] == sum(rss)
+    peak = next(line for line in format_summary(document, run_dir).splitlines() if line.startswith("peak memory"))
+    assert f"(rank 0); {readable(sum(rss), 'bytes')} summed over 2 ranks (" in peak
     with open(run_dir / "iterations.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert sorted((int(r["iteration"]), int(r["rank"])) for r in rows) == [(i, k) for i in range(5) for k in (0, 1)]
@@ -75,6 +83,15 @@ def test_what_several_processes_cannot_do_is_refused_before_launching(tiny_plugi
 def test_a_launcher_profiler_cannot_profile_several_processes(tiny_plugin, cli):
     result = cli("run", "tiny", "--nproc-per-node", "2", "--profiler", "nsys")
     assert result.code == 2 and "profiler nsys re-runs the program under its tool" in result.err
+
+
+def test_a_one_process_profiler_is_refused_once_before_launching(tiny_plugin, cli):
+    """The memory profiler tracks one process: refused by the launching process, in one line,
+    not inside every worker torchrun starts."""
+    result = cli("run", "tiny", "--nproc-per-node", "2", "--profiler", "memory")
+    assert result.code == 2
+    assert result.err == ("dnn-suite: error: profiler memory measures one process; run it without "
+                          "--nproc-per-node\n")
 
 
 def test_the_launch_command_is_torchrun_with_the_same_arguments(monkeypatch):
