@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from dnn_suite import signals
@@ -18,6 +20,37 @@ from dnn_suite.errors import DnnSuiteError, one_line, reason
 
 
 Answer = TypeVar("Answer", bound="int | None")
+#: warnings that speak to a library's programmers (an API going away), not to the user of the suite
+PROGRAMMER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+@contextmanager
+def warnings_for_users(debug: bool) -> Iterator[None]:
+    """Python warnings said as one line each, ``dnn-suite: warning: MESSAGE``, without the source
+    line Python prints; deprecation warnings of libraries (``torch.jit.script is deprecated``)
+    are not shown at all, the suite's own are. ``--debug`` leaves Python's warnings as they are.
+    Everything is restored on the way out."""
+    if debug:
+        yield
+        return
+    said: set[str] = set()
+
+    def say_once(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: object = None, line: str | None = None) -> None:
+        """Each text once: Python's own once-per-place registry is cleared whenever any library
+        changes the warning filters, as several do while a model is built."""
+        text = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+        if text not in said:
+            said.add(text)
+            print(f"dnn-suite: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        for category in PROGRAMMER_WARNINGS:
+            warnings.filterwarnings("ignore", category=category)
+            warnings.filterwarnings("default", category=category, module=r"dnn_suite")
+        warnings.showwarning = say_once
+        yield
 
 
 def guarded(body: Callable[[], Answer], debug: bool) -> Answer | int:

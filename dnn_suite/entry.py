@@ -16,13 +16,14 @@ from dnn_suite import analyzing, command
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "analyze" in argv:
-        code = command.guarded(lambda: analyzing.main_builtin(argv), debug="--debug" in argv)
-        if code is not None:
-            return code
-    from dnn_suite.cli import main as full_command_line
+    with command.warnings_for_users(debug="--debug" in argv):
+        if "analyze" in argv:
+            code = command.guarded(lambda: analyzing.main_builtin(argv), debug="--debug" in argv)
+            if code is not None:
+                return code
+        from dnn_suite.cli import main as full_command_line
 
-    return full_command_line(argv)
+        return full_command_line(argv)
 
 
 if __name__ == "__main__":
