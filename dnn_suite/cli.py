@@ -19,18 +19,20 @@ import argparse  # noqa: E402
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from dnn_suite import __version__, allocator, command, distributed, environment, progress, signals
 from dnn_suite.analyzing import analyze_path
 from dnn_suite.atomic import to_json_text
-from dnn_suite.config import RUN_KEYS, TIMING_MODES, RunConfig, load_suite, parse_set, resolve
+from dnn_suite.config import RunConfig, load_suite, parse_set, resolve
 from dnn_suite.datasets import catalogue
 from dnn_suite.errors import UsageError
-from dnn_suite.options import Option
+from dnn_suite.flags import add_model_flags, add_setting_flags, checked, flag_layer
 from dnn_suite.options import defaults as option_defaults
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
+from dnn_suite.schema import SCHEMAS
+from dnn_suite.value_types import Integer
 from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.reporting.report import write_report
 from dnn_suite.resume import resume_config
@@ -48,113 +50,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{command}: {message}" if command else message)
 
 
-def _typed(key: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse type that parses a flag and checks it as the config key ``key`` is checked."""
-    check, expected = RUN_KEYS[key]
-
-    def convert(text: str) -> Any:
-        try:
-            value = parse(text)
-        except ValueError:
-            value = None
-        if value is None or not check(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    return convert
-
-
-_positive_int = _typed("batch_size", int)
-_non_negative_int = _typed("workers", int)
-
-
-def _batch_sizes(text: str) -> int | list[int]:
-    """``8`` is one batch size; ``1,2,4,8`` a sweep, each size in its own process."""
-    if "," not in text:
-        return _positive_int(text)
-    return [_positive_int(part) for part in text.split(",")]
-
-
-def _flag_help(option: Option, specs: list[ModelSpec], command: str) -> str:
-    """One model's help and default; several models' shared help, or a pointer at each one's own
-    (``command``: ``dnn-suite run``)."""
-    texts = {spec_option(spec, option.name).help for spec in specs}
-    if len(specs) == 1:
-        return f"{option.help} ({specs[0].name}; default {option.default})"
-    names = ", ".join(spec.name for spec in specs[:2]) + (", ..." if len(specs) > 2 else "")
-    per_model = f"`{command} MODEL --help`"
-    if len(texts) == 1:
-        return f"{texts.pop()} ({len(specs)} models: {names}; each one's default in {per_model})"
-    return f"an option of {len(specs)} models ({names}); its meaning and default for each in {per_model}"
-
-
-def spec_option(spec: ModelSpec, name: str) -> Option:
-    return next(option for option in spec.options if option.name == name)
-
-
-def _flag_type(option: Option) -> Callable[[str], Any]:
-    """Parse a model option flag's text as the option's type (its full check comes with the model's, in resolve)."""
-    def convert(text: str) -> Any:
-        try:
-            return option.value_type.parse(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(f"expected {error}, got {text!r}") from None
-
-    return convert
-
-
-def _add_model_flags(parser: argparse.ArgumentParser, registry: Registry, model: ModelSpec | None) -> None:
-    """Flags of the model options declared with ``flag=True``, e.g. ``--image-size``: every model's, or with
-    ``model`` (``dnn-suite run MODEL --help``) that model's alone, with its own help and defaults."""
-    declaring: dict[str, list[ModelSpec]] = {}
-    first: dict[str, Option] = {}
-    for entry in registry.models.values():
-        spec = entry.spec
-        assert isinstance(spec, ModelSpec)
-        if model is None or spec is model:
-            for option in spec.options:
-                if option.flag:
-                    declaring.setdefault(option.name, []).append(spec)
-                    first.setdefault(option.name, option)
-    for name, specs in declaring.items():
-        option = first[name]
-        dest = f"model_option:{name}"
-        if isinstance(option.default, bool):
-            parser.add_argument(option.flag_name, dest=dest, action=argparse.BooleanOptionalAction,
-                                default=None, help=_flag_help(option, specs, parser.prog))
-        else:
-            parser.add_argument(option.flag_name, dest=dest, type=_flag_type(option), default=None, metavar="VALUE",
-                                help=_flag_help(option, specs, parser.prog))
+_positive_int = checked(Integer(minimum=1))
+_non_negative_int = checked(Integer(minimum=0))
 
 
 def _add_common(parser: argparse.ArgumentParser, registry: Registry, model: ModelSpec | None) -> None:
+    command = parser.prog.rsplit(" ", 1)[-1]
     parser.add_argument("target", metavar="MODEL", help="model (efficientdet, efficientdet-d3, resnet50: see "
                                                          "`dnn-suite list`) or a benchmark name from --config")
-    parser.add_argument("--variant", help="model variant (see `dnn-suite list`)")
-    parser.add_argument("--batch-size", type=_batch_sizes, help="N, or N,M,... for a sweep (`run` only)")
-    parser.add_argument("--device", type=_typed("device", str), help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--dataset", help="dataset name (see `dnn-suite list`), voc:DIR[:IMAGESET] or "
-                                          "coco:ANNOTATIONS.json[:IMAGES_DIR]")
-    parser.add_argument("--eval-dataset", help="dataset to evaluate on (default: the dataset's own val/test split)")
-    parser.add_argument("--data-root", help="directory holding the datasets (VOCdevkit/, annotations/, images/)")
-    parser.add_argument("--output", help="results directory (default: results)")
-    parser.add_argument("--workers", type=_non_negative_int,
-                        help="data loader worker processes (default: 2 on the CPU; on CUDA one per usable core, "
-                             "one left per process, up to 8)")
-    parser.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None,
-                        help="TF32 for fp32 matmuls and cuDNN convolutions on CUDA (default off: fp32 is fp32)")
-    parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=None,
-                        help="cuDNN autotuning of convolution algorithms (default on)")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--allocator", type=allocator.policy_named, choices=allocator.POLICIES,
-                        help="glibc malloc: kept (the default) keeps freed memory for reuse, so that large tensors "
-                             "are not page-faulted in again at every step; returned is glibc's own behaviour")
+    add_setting_flags(parser, command, distributed=False)
     parser.add_argument("--set", dest="set_pairs", action="append", default=[], metavar="KEY=VALUE",
                         help="override any setting: batch_size=4, model_options.image_size=256, "
                              "profiler_options.nvml.interval_ms=50")
     parser.add_argument("--config", metavar="FILE", help="suite.yaml with defaults and named benchmarks")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    _add_model_flags(parser, registry, model)
+    add_model_flags(parser, registry, model)
 
 
 def _add_distributed(parser: argparse.ArgumentParser) -> None:
@@ -163,8 +73,7 @@ def _add_distributed(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--nnodes", type=_positive_int, default=1, metavar="M", help="nodes (default 1)")
     group.add_argument("--node-rank", type=_non_negative_int, default=0, metavar="R", help="this node's rank")
     group.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="node 0's address (several nodes)")
-    group.add_argument("--sync-batchnorm", action=argparse.BooleanOptionalAction, default=None,
-                       help="BatchNorm as SyncBatchNorm (CUDA)")
+    add_setting_flags(group, parser.prog.rsplit(" ", 1)[-1], distributed=True)
 
 
 def build_parser(registry: Registry, model: ModelSpec | None = None) -> argparse.ArgumentParser:
@@ -181,21 +90,13 @@ def build_parser(registry: Registry, model: ModelSpec | None = None) -> argparse
     env = commands.add_parser("env", help="software and hardware environment")
     env.add_argument("--json", action="store_true")
 
+    schema = commands.add_parser("schema", help="JSON Schema of suite.yaml or run.json (from the settings' "
+                                 "declarations)")
+    schema.add_argument("document", choices=tuple(SCHEMAS), help="suite: suite.yaml; run: a run's run.json")
+
     run = commands.add_parser("run", help="benchmark training throughput (warmup + measured window)")
     _add_common(run, registry, model)
     _add_distributed(run)
-    run.add_argument("--profiler", dest="profilers", action="append", default=[], metavar="NAME",
-                     help="profiler to wrap the run (repeat or comma-separate; see `dnn-suite list`)")
-    run.add_argument("--warmup", type=_non_negative_int, help="iterations before the measured window")
-    window = run.add_mutually_exclusive_group()
-    window.add_argument("--iterations", type=_positive_int, help="measured iterations per window")
-    window.add_argument("--duration", type=_typed("duration", float), metavar="SECONDS", help="measured seconds per window")
-    run.add_argument("--repeat", type=_positive_int, help="number of measured windows")
-    run.add_argument("--timing", choices=TIMING_MODES,
-                     help="deferred (default): step times from CUDA events and losses read at the window's end; "
-                          "synchronized: wait for the device and read the loss after every iteration")
-    run.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=None,
-                     help="evaluate the model after the measured windows")
 
     train = commands.add_parser("train", help="train a model: epochs or steps, checkpoints, resume")
     _add_common(train, registry, model)
@@ -275,34 +176,13 @@ def _child_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _flag_layer(args: argparse.Namespace) -> dict[str, Any]:
-    """The command line's settings as a configuration layer (only what was given)."""
-    layer = parse_set(args.set_pairs)
-    names = ("variant", "batch_size", "device", "dataset", "eval_dataset", "data_root", "output", "workers", "seed",
-             "warmup", "iterations", "duration", "repeat", "evaluate", "sync_batchnorm", "timing", "tf32",
-             "cudnn_benchmark", "allocator")
-    for name in names:
-        value = getattr(args, name, None)
-        if value is not None:
-            layer[name] = value
-    if isinstance(layer.get("batch_size"), list):
-        layer["batch_sizes"] = layer.pop("batch_size")
-    profilers = [p for given in getattr(args, "profilers", []) for p in given.split(",") if p]
-    if profilers:
-        layer["profilers"] = profilers
-    options = {k.split(":", 1)[1]: v for k, v in vars(args).items() if k.startswith("model_option:") and v is not None}
-    if options:
-        layer["model_options"] = {**layer.get("model_options", {}), **options}
-    return layer
-
-
 def _config(args: argparse.Namespace, registry: Registry) -> RunConfig:
     """The resolved configuration, its allocator policy put in force for this process and its children."""
     suite = load_suite(args.config) if args.config else None
     if getattr(args, "resume", None):  # the run's own settings, and only what may change on resume
-        config = resume_config(args.resume, args.target, registry, suite=suite, flags=_flag_layer(args))
+        config = resume_config(args.resume, args.target, registry, suite=suite, flags=flag_layer(args, parse_set(args.set_pairs)))
     else:
-        config = resolve(args.target, registry, suite=suite, flags=_flag_layer(args))
+        config = resolve(args.target, registry, suite=suite, flags=flag_layer(args, parse_set(args.set_pairs)))
     # Before the model is built and any child (launcher, workers, sweep point) starts: see dnn_suite/allocator.py.
     allocator.apply(config.allocator)
     return config
@@ -438,6 +318,9 @@ def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
     if args.command == "env":
         env = environment.capture()
         sys.stdout.write(to_json_text(env) if args.json else environment.format_environment(env) + "\n")
+        return 0
+    if args.command == "schema":
+        sys.stdout.write(json.dumps(SCHEMAS[args.document](), indent=2) + "\n")
         return 0
     if args.command == "run":
         return _cmd_run(args, registry)

@@ -7,123 +7,20 @@ Every error names the file, the key path (and line, for YAML) and what was expec
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
-from dnn_suite.allocator import POLICIES as ALLOCATOR_POLICIES
 from dnn_suite.allocator import policy_named as allocator_policy
 from dnn_suite.errors import UsageError
 from dnn_suite.options import defaults as option_defaults
 from dnn_suite.options import resolve_options
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry, check_variant
+from dnn_suite.settings import USER_SETTINGS, RunConfig, nesting
+from dnn_suite.value_types import Mapping, ValueType
 
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-#: how measured windows are timed (dnn_suite.timing)
-TIMING_MODES = ("deferred", "synchronized")
-
-
-@dataclass
-class RunConfig:
-    """Everything a run needs to know, fully resolved (no ``None`` left but where optional)."""
-
-    model: str
-    variant: str
-    dataset: str
-    batch_size: int
-    #: the dataset evaluated during and after training (None: the dataset's own evaluation split)
-    eval_dataset: str | None = None
-    #: a batch-size sweep (``dnn-suite run --batch-size 1,2,4``): every size in its own process
-    batch_sizes: list[int] | None = None
-    data_root: str | None = None
-    warmup: int = 3
-    iterations: int | None = 10
-    duration: float | None = None
-    repeat: int = 1
-    device: str = "auto"
-    profilers: list[str] = field(default_factory=list)
-    output: str = "results"
-    seed: int = 0
-    #: data-loader worker processes; None chooses from the device and the machine (dnn_suite.loader_settings)
-    workers: int | None = None
-    evaluate: bool = False
-    #: BatchNorm layers as SyncBatchNorm in a multi-process run on CUDA
-    sync_batchnorm: bool = False
-    #: ``deferred`` (read step times and losses at the window's end) or ``synchronized`` (per iteration)
-    timing: str = "deferred"
-    #: cuDNN benchmark mode (autotuned convolution algorithms; fixed input sizes make it pay)
-    cudnn_benchmark: bool = True
-    #: TF32 for fp32 matmuls and convolutions on CUDA; off, so that fp32 means fp32
-    tf32: bool = False
-    #: glibc malloc keeps freed memory for reuse (``kept``) or gives large blocks back (``returned``); see allocator.py
-    allocator: str = "kept"
-    model_options: dict[str, Any] = field(default_factory=dict)
-    profiler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    benchmark: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _non_negative_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _positive_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
-def _string(value: Any) -> bool:
-    return isinstance(value, str) and value != ""
-
-
-def _string_list(value: Any) -> bool:
-    return isinstance(value, list) and all(_string(v) for v in value)
-
-
-def _positive_int_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(_positive_int(v) for v in value)
-
-
-def _mapping(value: Any) -> bool:
-    return isinstance(value, dict)
-
-
-# key -> (check, what is expected)
-RUN_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "model": (_string, "a model name"),
-    "variant": (_string, "a variant name"),
-    "dataset": (_string, "a dataset name"),
-    "eval_dataset": (_string, "a dataset name"),
-    "data_root": (_string, "a directory path"),
-    "batch_size": (_positive_int, "a positive integer"),
-    "batch_sizes": (_positive_int_list, "a list of positive integers (a sweep)"),
-    "warmup": (_non_negative_int, "an integer >= 0"),
-    "iterations": (_positive_int, "a positive integer"),
-    "duration": (_positive_number, "a positive number of seconds"),
-    "repeat": (_positive_int, "a positive integer"),
-    "device": (lambda v: isinstance(v, str) and bool(DEVICE_PATTERN.match(v)), "auto, cpu, cuda or cuda:N"),
-    "profilers": (_string_list, "a list of profiler names"),
-    "output": (_string, "a directory path"),
-    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
-    "workers": (_non_negative_int, "an integer >= 0"),
-    "evaluate": (lambda v: isinstance(v, bool), "true or false"),
-    "sync_batchnorm": (lambda v: isinstance(v, bool), "true or false"),
-    "timing": (lambda v: v in TIMING_MODES, " or ".join(TIMING_MODES)),
-    "cudnn_benchmark": (lambda v: isinstance(v, bool), "true or false"),
-    "tf32": (lambda v: isinstance(v, bool), "true or false"),
-    "allocator": (lambda v: allocator_policy(v) in ALLOCATOR_POLICIES, " or ".join(ALLOCATOR_POLICIES)),
-    "model_options": (_mapping, "a mapping of model option names to values"),
-    "profiler_options": (_mapping, "a mapping of profiler names to option mappings"),
-}
 SUITE_KEYS = ("defaults", "benchmarks")
 # Keys a later layer's value clears: a window is N iterations or S seconds; one batch size or a sweep.
 _REPLACES = {"duration": "iterations", "iterations": "duration", "batch_size": "batch_sizes"}
@@ -193,18 +90,23 @@ def load_suite(path: str | Path) -> SuiteFile:
 
 
 def _check_layer(layer: dict[str, Any], where: Callable[..., str], *, allow_model: bool) -> dict[str, Any]:
+    """Check a layer's keys and values against the settings; ``where(*key_path)`` names a place."""
+    allowed = [name for name in USER_SETTINGS if allow_model or name != "model"]
     for key, value in layer.items():
         key = str(key)
-        if key not in RUN_KEYS or (key == "model" and not allow_model):
-            allowed = [k for k in RUN_KEYS if allow_model or k != "model"]
+        if key not in allowed:
             raise UsageError(f"{where(key)}: unknown key (allowed: {', '.join(allowed)})")
-        check, expected = RUN_KEYS[key]
-        if not check(value):
-            raise UsageError(f"{where(key)}: expected {expected}, got {value!r}")
-    for name, options in (layer.get("profiler_options") or {}).items():
-        if not isinstance(options, dict):
-            raise UsageError(f"{where('profiler_options', str(name))}: expected a mapping of option names to values")
+        _check_value(USER_SETTINGS[key].type, value, where, (key,))
     return dict(layer)
+
+
+def _check_value(value_type: ValueType, value: Any, where: Callable[..., str], key_path: tuple[str, ...]) -> None:
+    """A mapping's entries are checked one by one, so that an error names the entry (and its line)."""
+    if isinstance(value_type, Mapping) and isinstance(value, dict) and value_type.values is not None:
+        for name, entry in value.items():
+            _check_value(value_type.values, entry, where, (*key_path, str(name)))
+    elif not value_type.accepts(value):
+        raise UsageError(f"{where(*key_path)}: expected {value_type.expected}, got {value!r}")
 
 
 def parse_set(pairs: list[str]) -> dict[str, Any]:
@@ -220,13 +122,11 @@ def parse_set(pairs: list[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             value = raw
         parts = key.split(".")
-        top = parts[0]
-        depth = {"model_options": 2, "profiler_options": 3}.get(top, 1)
-        if top not in RUN_KEYS or len(parts) != depth:
-            raise UsageError(
-                f"--set {key}: unknown key (use one of {', '.join(k for k in RUN_KEYS if k not in ('model_options', 'profiler_options'))}, "
-                "model_options.NAME or profiler_options.PROFILER.NAME)"
-            )
+        top = USER_SETTINGS.get(parts[0])
+        if top is None or len(parts) != 1 + len(nesting(top.type)):
+            plain = [name for name, s in USER_SETTINGS.items() if not nesting(s.type)]
+            nested = [".".join([name, *nesting(s.type)]) for name, s in USER_SETTINGS.items() if nesting(s.type)]
+            raise UsageError(f"--set {key}: unknown key (use one of {', '.join(plain)}, {' or '.join(nested)})")
         target = layer
         for part in parts[:-1]:
             target = target.setdefault(part, {})

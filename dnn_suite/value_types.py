@@ -124,9 +124,11 @@ class Number(ValueType):
 
 @dataclass(frozen=True)
 class Text(ValueType):
-    """A string: one of ``choices`` if given, else matching ``pattern`` if given, at least ``min_length`` long."""
+    """A string: one of ``choices`` if given (or of ``aliases``: old names still accepted, never offered),
+    else matching ``pattern`` if given, at least ``min_length`` long."""
 
     choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
     pattern: str = ""
     min_length: int = 0
     expected: str = ""
@@ -138,12 +140,12 @@ class Text(ValueType):
         if not isinstance(value, str) or len(value) < self.min_length:
             return False
         if self.choices:
-            return value in self.choices
+            return value in self.choices or value in self.aliases
         return not self.pattern or re.fullmatch(self.pattern, value) is not None
 
     def schema(self) -> dict[str, Any]:
         if self.choices:
-            return {"type": "string", "enum": list(self.choices)}
+            return {"type": "string", "enum": [*self.choices, *self.aliases]}
         pattern = {"pattern": f"^(?:{self.pattern})$"} if self.pattern else {}
         length = {"minLength": self.min_length} if self.min_length else {}
         return {"type": "string", **pattern, **length}
@@ -182,9 +184,10 @@ class ListOf(ValueType):
 
 @dataclass(frozen=True)
 class Mapping(ValueType):
-    """A mapping of names to ``values`` (any values without it)."""
+    """A mapping of names (``key`` says what they name, e.g. ``PROFILER``) to ``values`` (any values without it)."""
 
     values: ValueType | None = None
+    key: str = "NAME"
     expected: str = "a mapping"
 
     def accepts(self, value: Any) -> bool:
