@@ -23,7 +23,7 @@ from dnn_suite.plugins import ENTRY_POINT_GROUP, PLUGINS_ENV, new_plugin_manager
 
 AnalyzeHook = Callable[..., Any]
 DISTRIBUTION = "dnn-suite"
-BUILTIN_ANALYZER = "analyze"  # the entry point of the built-in file formats
+BUILTIN_ANALYZER = "dnn_suite.analyze"  # the entry point of the built-in file formats
 
 
 def run_dir_analyses(run_dir: Path, hook: AnalyzeHook) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def main_builtin(argv: Sequence[str]) -> int | None:
 
 
 def _builtin_hook() -> AnalyzeHook | None:
-    """The built-in analyzers' hook: the one entry point named ``analyze`` (``None`` when a
+    """The built-in analyzers' hook: the one entry point named ``dnn_suite.analyze`` (``None`` when a
     plugin package registers another of that name: then the full command line decides). Its
     distribution is not read: that parses package metadata, a tenth of a small trace's time."""
     found = entry_points(group=ENTRY_POINT_GROUP, name=BUILTIN_ANALYZER)

@@ -1,6 +1,6 @@
 """``dnn-suite analyze PATH``: the profilers' file formats, read by the analyzers.
 
-Registered as its own entry point (``analyze``), since the formats are not tied to one
+Registered as its own entry point (``dnn_suite.analyze``), since the formats are not tied to one
 profiler (an nsys export can come from any nsys run). Answers ``None`` for files that are in
 none of the formats, so that ``analyze RUN_DIR`` skips a run's other artefacts; a file that
 *is* in one of the formats but broken raises the analyzer's error. Skipped on purpose:

@@ -19,7 +19,7 @@ def test_every_torchvision_classifier_is_registered_through_the_entry_point(cli)
     expected = set(torchvision.models.list_models(module=torchvision.models))
     assert len(expected) > 50 and expected <= set(models)
     resnet50 = models["resnet50"]
-    assert (resnet50["plugin"], resnet50["distribution"], resnet50["family"]) == ("torchvision", "dnn-suite", "resnet")
+    assert (resnet50["plugin"], resnet50["distribution"], resnet50["family"]) == ("dnn_suite.torchvision", "dnn-suite", "resnet")
     assert models["vit_b_16"]["family"] == "vit" and models["inception_v3"]["options"]["image_size"] == 299
 
 
