@@ -29,6 +29,7 @@ import ab  # noqa: F401  (puts the repository on sys.path)
 
 import torch
 
+from dnn_suite.options import defaults
 from dnn_suite.precision import memory_format
 from dnn_suite_efficientdet.model import build_efficientdet, postprocess
 from dnn_suite_efficientdet.optim import build_sgd, parameter_groups
@@ -36,11 +37,12 @@ from dnn_suite_efficientdet.plugin import OPTIONS
 from dnn_suite_efficientdet.step import TrainStep
 
 EFFDET_NAMES = {"d0": "efficientdet_d0", "d1": "efficientdet_d1", "d2": "efficientdet_d2", "d3": "efficientdet_d3"}
-DEFAULT_CHANNELS_LAST = bool(OPTIONS["channels_last"][0])
-LR_PER_64 = float(OPTIONS["lr_per_64_images"][0])
-MOMENTUM = float(OPTIONS["momentum"][0])
-WEIGHT_DECAY = float(OPTIONS["weight_decay"][0])
-CLIP = float(OPTIONS["clip_grad_norm"][0])
+DEFAULTS = defaults(OPTIONS)  # the plugin's option defaults by name
+DEFAULT_CHANNELS_LAST = bool(DEFAULTS["channels_last"])
+LR_PER_64 = float(DEFAULTS["lr_per_64_images"])
+MOMENTUM = float(DEFAULTS["momentum"])
+WEIGHT_DECAY = float(DEFAULTS["weight_decay"])
+CLIP = float(DEFAULTS["clip_grad_norm"])
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ def ours_predict(variant: str, image_size: int, batch_size: int, num_classes: in
     anchors = model.anchors(image_size).to(where)
     images, _, _ = batch(batch_size, image_size, num_classes, seed=1)
     images = images.contiguous(memory_format=memory_format(channels_last)).to(where)
-    options = {k: OPTIONS[k][0] for k in ("score_threshold", "nms_iou", "max_detections")}
+    options = {k: DEFAULTS[k] for k in ("score_threshold", "nms_iou", "max_detections")}
 
     def run() -> list:
         with torch.inference_mode():
