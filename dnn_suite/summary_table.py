@@ -54,8 +54,9 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
         rows += [(name, f"warning: {v.get('description', k)}") for k, v in (report.get("metrics") or {}).items()
                  if k.startswith("warning.")]
     if run.get("evaluation"):
-        shown = [(k, v) for k, v in run["evaluation"].items() if isinstance(v, (int, float))][:4]
-        rows.append(("evaluation", ", ".join(f"{k} {v:.4f}" for k, v in shown)))
+        shown = [(k, v) for k, v in run["evaluation"].items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool)][:4]
+        rows.append(("evaluation", ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}" for k, v in shown)))
     rows += [("warning", warning) for warning in run.get("warnings") or []]
     if run_dir is not None:
         rows.append(("results", str(run_dir)))

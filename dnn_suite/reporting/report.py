@@ -26,6 +26,7 @@ from typing import Any
 from dnn_suite import __version__
 from dnn_suite.atomic import write_atomic
 from dnn_suite.errors import UsageError
+from dnn_suite.metrics import readable
 from dnn_suite.output_dir import check_writable
 from dnn_suite.reporting import gpu_time, memory, plots
 from dnn_suite.reporting.headline import headline_table, headlines
@@ -312,8 +313,8 @@ class RunSections:
                                                  f"artefacts {', '.join(report.get('artefacts') or []) or 'none'}.")))
             metrics = report.get("metrics") or {}
             if metrics:
-                blocks.append(Table(["metric", "value", "unit", "description"],
-                                    [[key, _num(m.get("value")), m.get("unit", ""), m.get("description", "")]
+                blocks.append(Table(["metric", "value", "description"],
+                                    [[key, readable(m.get("value"), m.get("unit", "")), m.get("description", "")]
                                      for key, m in metrics.items()]))
         return self._section("Profiler metrics", blocks)
 
@@ -324,7 +325,16 @@ class RunSections:
         return self._section("Evaluation", [_key_values(flatten(evaluation))])
 
     def configuration(self) -> Section:
-        return Section("Configuration", [_key_values(flatten(self.run.config))], self.level)
+        """The settings as the run resolved them: ``device cpu (auto)``, ``workers 2 (default for cpu)``."""
+        flat = {key: _cell(value) for key, value in flatten(self.run.config).items()}
+        document = self.run.document
+        loader = document.get("data_loader") if isinstance(document.get("data_loader"), dict) else {}
+        resolved = {"device": (document.get("device"), "auto"),
+                    "workers": (loader.get("workers"), loader.get("workers_from") or "default")}
+        for key, (value, source) in resolved.items():
+            if key in flat and value is not None and _cell(value) != flat[key]:
+                flat[key] = f"{_cell(value)} ({source})"
+        return Section("Configuration", [Table(["key", "value"], [[k, v] for k, v in flat.items()])], self.level)
 
     def environment(self) -> Section | None:
         return self._section("Environment", [_key_values(flatten(self.run.document.get("environment") or {}))])
@@ -417,6 +427,8 @@ def _cell(value: Any) -> str:
         return value
     if isinstance(value, float):
         return _num(value)
+    if value is None:
+        return "not set"
     return json.dumps(value)
 
 

@@ -12,6 +12,8 @@ Row = dict[str, Any]
 
 _CELL_WIDTH = 100
 DIAGNOSIS = "diagnosis"
+#: a column's unit from its name's ending, where its table declares none (``kernel_ns``, ``idle_pct``)
+UNIT_SUFFIXES = {"_ns": "ns", "_us": "us", "_ms": "ms", "_s": "s", "_bytes": "bytes", "_pct": "%"}
 
 
 @dataclass
@@ -21,6 +23,9 @@ class Analysis:
     ``metrics`` holds the headline numbers (per-device ones are prefixed ``gpu<N>.``);
     ``tables`` holds row lists such as ``per_device``, ``top_kernels`` or ``per_kernel``,
     every value a plain str/int/float/None so that the whole object is JSON-serialisable.
+    ``column_units`` gives a table's column units (``bytes``, ``ns``, ``%``) where the column's
+    name does not end in one (:data:`UNIT_SUFFIXES`): the terminal shows them readable
+    (``1.71 GiB``, ``12.5 ms``), the JSON keeps the exact values.
     """
 
     tool: str
@@ -28,6 +33,7 @@ class Analysis:
     metrics: dict[str, Metric]
     tables: dict[str, list[Row]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    column_units: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -56,7 +62,7 @@ class Analysis:
             if name == DIAGNOSIS:
                 continue
             lines.append("")
-            lines.extend(format_table(name, rows, max_rows))
+            lines.extend(format_table(name, rows, max_rows, self.column_units.get(name, {})))
         if DIAGNOSIS in self.tables:
             lines.append("")
             lines.extend(format_diagnosis(self.tables[DIAGNOSIS]))
@@ -84,14 +90,22 @@ def format_value(value: object) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
-def format_table(name: str, rows: list[Row], max_rows: int) -> list[str]:
+def column_unit(column: str, declared: dict[str, str]) -> str:
+    if column in declared:
+        return declared[column]
+    return next((unit for suffix, unit in UNIT_SUFFIXES.items() if column.endswith(suffix)), "")
+
+
+def format_table(name: str, rows: list[Row], max_rows: int, units: dict[str, str] | None = None) -> list[str]:
     shown = rows[:max_rows]
     title = f"{name} ({len(rows)} row{'' if len(rows) == 1 else 's'}"
     title += f", first {max_rows} shown)" if len(rows) > max_rows else ")"
     if not shown:
         return [title]
     columns = list(dict.fromkeys(key for row in shown for key in row))
-    cells = [[_cell(row.get(column)) for column in columns] for row in shown]
+    column_units = [column_unit(column, units or {}) for column in columns]
+    cells = [[_cell(row.get(column), unit) for column, unit in zip(columns, column_units, strict=True)]
+             for row in shown]
     widths = [max(len(column), *(len(r[i]) for r in cells)) for i, column in enumerate(columns)]
     numeric = [all(_is_number(row.get(column)) for row in shown) for column in columns]
     out = [title, _line(columns, widths, numeric)]
@@ -108,6 +122,7 @@ def _is_number(value: object) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
-def _cell(value: object) -> str:
-    text = format_value(value)
+def _cell(value: object, unit: str = "") -> str:
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    text = readable(value, unit).replace(" %", "%") if unit and numeric else format_value(value)
     return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 3] + "..."

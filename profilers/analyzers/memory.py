@@ -177,4 +177,6 @@ def analyze_memory(path: Path) -> Analysis:
     tables["modules"] = [{"module": name, **row} for name, row in (point.get("modules") or {}).items()]
     metrics = {k: m for k, m in memory_metrics(document).items()
                if not k.startswith(("peak.", "module.", *(f"{p}." for p in PHASES)))}
-    return Analysis("memory", path, metrics, tables)
+    # every figure of the three tables is bytes (their first column names the row)
+    units = {name: {column: BYTES for row in rows for column in list(row)[1:]} for name, rows in tables.items()}
+    return Analysis("memory", path, metrics, tables, column_units=units)

@@ -102,10 +102,12 @@ def summarize_nvml(samples: Sequence[NvmlSample], source: Path, training_samples
             f"GPU energy, all devices / {training_samples} training samples",
         )
     rows: list[Row] = []
+    units: dict[str, str] = {}
     for device, (values, energy_source) in per_device.items():
         metrics.update({f"gpu{device}.{key}": metric for key, metric in values.items()})
         rows.append({"device": device, **{key: m.value for key, m in values.items()}, "energy_source": energy_source})
-    return Analysis("nvml", source, metrics, {"per_device": rows})
+        units.update({key: m.unit for key, m in values.items()})
+    return Analysis("nvml", source, metrics, {"per_device": rows}, column_units={"per_device": units})
 
 
 def _device_summary(samples: list[NvmlSample]) -> tuple[dict[str, Metric], str | None]:

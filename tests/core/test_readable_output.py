@@ -115,3 +115,26 @@ def test_counts_are_plotted_apart_from_the_loss(tmp_path, monkeypatch):
     images = [block for block in section.blocks if hasattr(block, "png")]
     assert [image.name for image in images] == ["loss", "step_values"]
     assert "num_positives" in images[1].caption
+
+
+def test_integer_evaluation_figures_print_as_integers():
+    document = {**_document({}), "evaluation": {"images": 12, "top1": 0.5, "checked": True}}
+    line = next(line for line in format_summary(document, None).splitlines() if line.startswith("evaluation"))
+    assert line.split(None, 1)[1] == "images 12, top1 0.5000"
+
+
+def test_the_report_shows_profiler_figures_readable_and_settings_as_resolved(tmp_path):
+    """The report's profiler table: ``2.36 GiB``, not 2530402304 bytes; its configuration table: what
+    the run used (``cpu (auto)``, ``2 (default for cpu)``), not ``auto`` and ``null``."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    document = _document({"cpu": {"metrics": {"rss_peak": {"value": 2530402304, "unit": "bytes"}}, "error": None}})
+    document["config"].update(device="auto", workers=None, eval_dataset=None)
+    document.update(device="cpu", data_loader={"workers": 2, "workers_from": "default for cpu"})
+    (run_dir / "run.json").write_text(json.dumps(document))
+    sections = RunSections(load_run(run_dir), plotting=False)
+    metrics_table = next(block for block in sections.profiler_metrics().blocks if hasattr(block, "rows"))
+    assert metrics_table.rows == [["rss_peak", "2.36 GiB", ""]]
+    configuration = dict(map(tuple, sections.configuration().blocks[0].rows))
+    assert (configuration["device"], configuration["workers"]) == ("cpu (auto)", "2 (default for cpu)")
+    assert configuration["eval_dataset"] == "not set"

@@ -70,7 +70,7 @@ def test_format_text_whole_output():
         "",
         "window (1 row)",
         "  start_ns  source",
-        "     1,000  NVTX range",
+        "      1 us  NVTX range",  # the unit its name ends in, readable
         "",
         "per_device (2 rows)",
         "  device   busy  name",
@@ -120,3 +120,16 @@ def test_cells_are_cut_after_100_characters():
 )
 def test_format_value(value, text):
     assert format_value(value) == text
+
+
+def test_table_figures_are_shown_in_their_declared_or_named_unit():
+    """A column's unit comes from the table's declaration, else from its name's ending; the JSON keeps
+    the exact numbers."""
+    analysis = Analysis("demo", Path("/tmp/x.log"), {}, tables={"peaks": [
+        {"phase": "peak", "activations": 1_835_008_000, "time_ms": 12_500.0, "idle_pct": 3.25, "calls": 12}]},
+        column_units={"peaks": {"activations": "bytes"}})
+    assert analysis.format_text().splitlines()[-2:] == [
+        "  phase  activations  time_ms  idle_pct  calls",
+        "  peak      1.71 GiB   12.5 s     3.25%     12",
+    ]
+    assert analysis.to_json()["tables"]["peaks"][0]["activations"] == 1_835_008_000

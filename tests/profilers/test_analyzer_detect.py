@@ -134,7 +134,7 @@ def test_memory_file(tmp_path):
     peak = {category: 10 * (i + 1) for i, category in enumerate(CATEGORIES)}  # 10 .. 70 bytes
     path = tmp_path / "memory.json"
     path.write_text(json.dumps({"format": FILE_FORMAT, "version": 1, "run_batch_size": 2,
-                                "points": {"2": {"peak": {**peak, "total": 280}}}}))
+                                "points": {"2": {"peak": {**peak, "total": 280}, "end": {**peak, "total": 280}}}}))
     analysis = detect_and_analyze(path)
     assert (analysis.tool, analysis.source) == ("memory", path)
     assert (analysis.metrics["peak_total"].value, analysis.metrics["peak_activations"].value) == (280, 50)
