@@ -11,9 +11,9 @@
   seam the tests' fake tools observe; on a device that is not CUDA it records them without
   calling CUDA (there is no driver, and no GPU work to capture).
 
-:class:`Launcher` implements the hooks once; each tool's module subclasses it with what
-differs (its spec, its arguments, where its output lives, how to analyze it) and exposes an
-instance as its plugin.
+Each tool's module implements the hooks as ``@hookimpl`` functions, like every plugin, and
+hands the shared parts to the functions here; every hook answers only for its own launcher's
+runs.
 """
 
 from __future__ import annotations
@@ -24,17 +24,14 @@ import io
 import os
 import shutil
 import sys
-from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, Generator
 
 from dnn_suite.atomic import write_atomic, write_json_atomic
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
-from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
 from dnn_suite.options import Option
-from dnn_suite.registry import ProfilerSpec
 from dnn_suite.value_types import Integer
 from dnn_suite_profilers import capture
 from dnn_suite_profilers.analyze import TOOL_LOG
@@ -182,86 +179,30 @@ def write_analysis(folder: Path, analysis: Analysis) -> None:
         write_atomic(folder / f"{table}.csv", buffer.getvalue())
 
 
-# ----------------------------------------------------------------- the hooks
+# ----------------------------------------------------------------- the hooks' bodies
 
 
-class Launcher(ABC):
-    """The hooks of a launcher profiler. A subclass sets :attr:`spec` and
-    :attr:`install_hint` and says how its tool differs; its module's ``plugin`` (an instance)
-    is what the entry point names. Every hook answers only for this launcher's runs."""
+def launch_command(run: RunContext, name: str, install_hint: str, tool_args: list[str],
+                   command: list[str]) -> list[str]:
+    """The tool's command line around ``command`` (also written to ``<name>/command.json``)."""
+    argv = [resolve_executable(run, name, install_hint), *tool_args, *extra_args(run, name), *command]
+    write_json_atomic(run.profiler_dir(name) / "command.json", argv)
+    return argv
 
-    spec: ProfilerSpec
-    #: where to get the tool, for the error when its executable is not found
-    install_hint: str
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
+def output_file(run: RunContext, name: str, path: Path) -> Path:
+    """The tool's output ``path`` after the run, or RunFailed if it is missing."""
+    if not path.is_file():
+        raise missing_output(run, name, path)
+    return path
 
-    def executable(self, run: RunContext) -> str:
-        return resolve_executable(run, self.name, self.install_hint)
 
-    @abstractmethod
-    def preflight(self, run: RunContext) -> None:
-        """Raise UsageError if the tool cannot work here or an option is wrong."""
-
-    @abstractmethod
-    def tool_args(self, run: RunContext) -> list[str]:
-        """The tool's arguments, between its executable and ``extra_args``."""
-
-    @abstractmethod
-    def output(self, run: RunContext) -> Path:
-        """The file the tool writes and the report analyzes."""
-
-    @abstractmethod
-    def analyze(self, run: RunContext, path: Path) -> Analysis:
-        """Analyze ``path`` (raising InvalidProfileFile if it shows the tool failed)."""
-
-    def profile_file(self, run: RunContext) -> Path:
-        """The file to analyze after the run: :meth:`output`, or RunFailed if it is missing."""
-        path = self.output(run)
-        if not path.is_file():
-            raise missing_output(run, self.name, path)
-        return path
-
-    def metrics(self, run: RunContext, analysis: Analysis) -> dict[str, Metric]:
-        """The metrics the report returns (``analysis.json`` holds everything anyway)."""
-        return dict(analysis.metrics)
-
-    @hookimpl
-    def dnn_suite_register_profilers(self, register: Callable[[ProfilerSpec], None]) -> None:
-        register(self.spec)
-
-    @hookimpl
-    def dnn_suite_profiler_preflight(self, run: RunContext) -> None:
-        if run.launcher == self.name:
-            self.preflight(run)
-            warn_if_not_cuda(run, self.name)
-
-    @hookimpl
-    def dnn_suite_launch_command(self, run: RunContext, command: list[str]) -> list[str] | None:
-        if run.launcher != self.name:
-            return None
-        argv = [self.executable(run), *self.tool_args(run), *extra_args(run, self.name), *command]
-        write_json_atomic(run.profiler_dir(self.name) / "command.json", argv)
-        return argv
-
-    @hookimpl(wrapper=True)
-    def dnn_suite_training_loop(self, run: RunContext):
-        return (yield from capture_loop(run, self.name))
-
-    @hookimpl(wrapper=True)
-    def dnn_suite_measured_window(self, run: RunContext, window: int):
-        return (yield from capture_window(run, self.name, window))
-
-    @hookimpl
-    def dnn_suite_profiler_report(self, run: RunContext) -> tuple[str, dict[str, Metric]] | None:
-        if not is_main(run, self.name):
-            return None
-        path = self.profile_file(run)
-        try:
-            analysis = self.analyze(run, path)
-        except InvalidProfileFile as exc:  # our own tool's output: the run failed, not the usage
-            raise RunFailed(str(exc)) from exc
-        write_analysis(run.profiler_dir(self.name), analysis)
-        return self.name, self.metrics(run, analysis)
+def analyzed(run: RunContext, name: str, path: Path, analyze: Callable[[Path], Analysis]) -> Analysis:
+    """The tool's output analyzed (its ``analysis.json`` and tables written); a broken output is
+    our own tool's failure, so the run failed, not the usage."""
+    try:
+        analysis = analyze(path)
+    except InvalidProfileFile as exc:
+        raise RunFailed(str(exc)) from exc
+    write_analysis(run.profiler_dir(name), analysis)
+    return analysis

@@ -53,12 +53,13 @@ import torch
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
+from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
 from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite.value_types import Integer, Text
 from dnn_suite_profilers import launching
-from dnn_suite_profilers.analyzers import analyze_ncu
+from dnn_suite_profilers.analyzers import Analysis, analyze_ncu
 from dnn_suite_profilers.analyzers.ncu import is_ncu_line
 from dnn_suite_profilers.analyzers.ncu_metrics import (
     chip_of,
@@ -105,104 +106,137 @@ def unknown_metrics(executable: str, names: list[str], chip: str | None = None) 
     return missing_metrics(names, available)
 
 
-class Nsight(launching.Launcher):
-    spec = ProfilerSpec(
-        name=NAME,
-        aliases=("ncu",),
-        description="Nsight Compute: GPU core (FMA, FP16, Tensor, SFU) utilization, cycle-weighted over kernels",
-        measures=("FMA/FP16/Tensor/SFU pipe utilization", "per-kernel metrics",
-                  "SM throughput, occupancy, DRAM throughput (metrics=extra)"),
-        launcher=True,
-        requires=("ncu (Nsight Compute) on PATH", "a CUDA GPU of compute capability >= 7.0",
-                  "access to GPU performance counters"),
-        conflicts=dict(CONFLICTS),
-        options=(
-            Option("executable", "ncu", "the ncu command or its path"),
-            Option("extra_args", [], "more ncu arguments, placed before the program (e.g. ['-k', 'regex:gemm'])"),
-            Option("metrics", "core", "core: FMA/FP16/Tensor/SFU utilization; extra: also SM throughput, achieved "
-                   "occupancy, DRAM throughput and kernel duration", Text(choices=METRIC_SETS)),
-            Option("launch_skip", 0, "kernel launches to skip after the capture opens, i.e. after warmup "
-                   "(--launch-skip)", Integer(minimum=0)),
-            Option("launch_count", 3000, "kernel launches to profile, 0 = all (--launch-count); the default bounds "
-                   "the run to minutes", Integer(minimum=0)),
-            Option("nvtx", False, "profile only kernels inside the dnn_suite.window NVTX range, from every thread "
-                   "(--nvtx --nvtx-include, --nvtx-push-pop-scope process)"),
-            Option("cache_control", "none", "none: caches as training leaves them; all: flush before each kernel "
-                   "(--cache-control)", Text(choices=CACHE_CONTROL)),
-            Option("clock_control", "none", "none: clocks as the driver sets them; base: lock to base clocks "
-                   "(--clock-control)", Text(choices=CLOCK_CONTROL)),
-            Option("check_metrics", True, "before running, ask `ncu --query-metrics` whether this GPU knows the "
-                   "metric names"),
-        ),
-    )
-    install_hint = "install Nsight Compute (it ships with the CUDA toolkit as `ncu`)"
-
-    def preflight(self, run: RunContext):
-        try:
-            core_utilization_metrics(compute_capability(run))
-        except RunFailed as exc:  # a GPU too old for these metrics: nothing to run
-            raise UsageError(f"profiler nsight: {exc}") from exc
-        executable = self.executable(run)
-        if run.profiler_options(NAME)["check_metrics"]:
-            on_gpu = run.device.type == "cuda"  # else ask for the chip whose names the run uses
-            unknown = unknown_metrics(executable, self._metric_names(run),
-                                      None if on_gpu else chip_of(compute_capability(run)))
-            if unknown:
-                raise UsageError(
-                    f"profiler nsight: this GPU's ncu does not know the metric(s) {', '.join(unknown)} "
-                    f"(`{executable} --query-metrics`); the metric table for compute capability "
-                    f"{'.'.join(map(str, compute_capability(run)))} needs updating "
-                    f"(or skip this check: --set profiler_options.{NAME}.check_metrics=false)"
-                )
-
-    def _metric_names(self, run: RunContext) -> list[str]:
-        """The metric names to collect: the core ones, the cycle weights, the extras if asked for."""
-        return profiling_metrics(compute_capability(run), extras=run.profiler_options(NAME)["metrics"] == "extra")
-
-    def tool_args(self, run: RunContext):
-        options = run.profiler_options(NAME)
-        args = [
-            "--csv", "--target-processes", "all", "--profile-from-start", "off", "--replay-mode", REPLAY_MODE,
-            "--clock-control", options["clock_control"], "--cache-control", options["cache_control"],
-            "--metrics", ",".join(self._metric_names(run)),
-        ]
-        if options["launch_skip"]:
-            args += ["--launch-skip", str(options["launch_skip"])]
-        if options["launch_count"]:
-            args += ["--launch-count", str(options["launch_count"])]
-        if options["nvtx"]:
-            args += ["--nvtx", "--nvtx-include", f"{launching.WINDOW_RANGE}/", "--nvtx-push-pop-scope", "process"]
-        return [*args, "--log-file", str(self.output(run))]
-
-    def output(self, run: RunContext):
-        return run.profiler_dir(NAME) / f"ncu_bs{run.config.batch_size}.log"
-
-    def profile_file(self, run: RunContext):
-        """ncu failing before it opened its log leaves its errors in its console output (tool.log)."""
-        if not self.output(run).is_file():
-            console = launching.read_tool_log(run, NAME)
-            if any(is_ncu_line(line) for line in console.splitlines()):
-                return launching.tool_log(run, NAME)
-        return super().profile_file(run)
-
-    def analyze(self, run: RunContext, path: Path):
-        return analyze_ncu(path, core_utilization_metrics(compute_capability(run)))
-
-    def metrics(self, run: RunContext, analysis) -> dict[str, Metric]:
-        """The analyzer's metrics and what was sampled, and how."""
-        options = run.profiler_options(NAME)
-        profiled = analysis.metrics["kernel_count"].value if "kernel_count" in analysis.metrics else 0
-        where = (f"inside the {launching.WINDOW_RANGE} NVTX range, every thread" if options["nvtx"]
-                 else "from the first measured iteration on")
-        how = (f"{profiled} kernel launches profiled {where}: --launch-skip {options['launch_skip']} "
-               f"--launch-count {options['launch_count'] or 'all'}, --replay-mode {REPLAY_MODE}, "
-               f"--cache-control {options['cache_control']}, --clock-control {options['clock_control']}")
-        return {
-            **analysis.metrics,
-            "launch_skip": Metric(options["launch_skip"], "launches", "launches skipped after the capture opened"),
-            "launch_count": Metric(options["launch_count"], "launches", "most launches profiled (0: all)"),
-            "sampling": Metric(profiled, "kernels", how),
-        }
+SPEC = ProfilerSpec(
+    name=NAME,
+    aliases=("ncu",),
+    description="Nsight Compute: GPU core (FMA, FP16, Tensor, SFU) utilization, cycle-weighted over kernels",
+    measures=("FMA/FP16/Tensor/SFU pipe utilization", "per-kernel metrics",
+              "SM throughput, occupancy, DRAM throughput (metrics=extra)"),
+    launcher=True,
+    requires=("ncu (Nsight Compute) on PATH", "a CUDA GPU of compute capability >= 7.0",
+              "access to GPU performance counters"),
+    conflicts=dict(CONFLICTS),
+    options=(
+        Option("executable", "ncu", "the ncu command or its path"),
+        Option("extra_args", [], "more ncu arguments, placed before the program (e.g. ['-k', 'regex:gemm'])"),
+        Option("metrics", "core", "core: FMA/FP16/Tensor/SFU utilization; extra: also SM throughput, achieved "
+               "occupancy, DRAM throughput and kernel duration", Text(choices=METRIC_SETS)),
+        Option("launch_skip", 0, "kernel launches to skip after the capture opens, i.e. after warmup "
+               "(--launch-skip)", Integer(minimum=0)),
+        Option("launch_count", 3000, "kernel launches to profile, 0 = all (--launch-count); the default bounds "
+               "the run to minutes", Integer(minimum=0)),
+        Option("nvtx", False, "profile only kernels inside the dnn_suite.window NVTX range, from every thread "
+               "(--nvtx --nvtx-include, --nvtx-push-pop-scope process)"),
+        Option("cache_control", "none", "none: caches as training leaves them; all: flush before each kernel "
+               "(--cache-control)", Text(choices=CACHE_CONTROL)),
+        Option("clock_control", "none", "none: clocks as the driver sets them; base: lock to base clocks "
+               "(--clock-control)", Text(choices=CLOCK_CONTROL)),
+        Option("check_metrics", True, "before running, ask `ncu --query-metrics` whether this GPU knows the "
+               "metric names"),
+    ),
+)
+INSTALL_HINT = "install Nsight Compute (it ships with the CUDA toolkit as `ncu`)"
 
 
-plugin = Nsight()
+def _metric_names(run: RunContext) -> list[str]:
+    """The metric names to collect: the core ones, the cycle weights, the extras if asked for."""
+    return profiling_metrics(compute_capability(run), extras=run.profiler_options(NAME)["metrics"] == "extra")
+
+
+def _tool_args(run: RunContext) -> list[str]:
+    options = run.profiler_options(NAME)
+    args = [
+        "--csv", "--target-processes", "all", "--profile-from-start", "off", "--replay-mode", REPLAY_MODE,
+        "--clock-control", options["clock_control"], "--cache-control", options["cache_control"],
+        "--metrics", ",".join(_metric_names(run)),
+    ]
+    if options["launch_skip"]:
+        args += ["--launch-skip", str(options["launch_skip"])]
+    if options["launch_count"]:
+        args += ["--launch-count", str(options["launch_count"])]
+    if options["nvtx"]:
+        args += ["--nvtx", "--nvtx-include", f"{launching.WINDOW_RANGE}/", "--nvtx-push-pop-scope", "process"]
+    return [*args, "--log-file", str(_output(run))]
+
+
+def _output(run: RunContext) -> Path:
+    return run.profiler_dir(NAME) / f"ncu_bs{run.config.batch_size}.log"
+
+
+def _profile_file(run: RunContext) -> Path:
+    """ncu's log; ncu failing before it opened its log leaves its errors in its console output (tool.log)."""
+    if not _output(run).is_file():
+        console = launching.read_tool_log(run, NAME)
+        if any(is_ncu_line(line) for line in console.splitlines()):
+            return launching.tool_log(run, NAME)
+    return launching.output_file(run, NAME, _output(run))
+
+
+def _metrics(run: RunContext, analysis: Analysis) -> dict[str, Metric]:
+    """The analyzer's metrics and what was sampled, and how."""
+    options = run.profiler_options(NAME)
+    profiled = analysis.metrics["kernel_count"].value if "kernel_count" in analysis.metrics else 0
+    where = (f"inside the {launching.WINDOW_RANGE} NVTX range, every thread" if options["nvtx"]
+             else "from the first measured iteration on")
+    how = (f"{profiled} kernel launches profiled {where}: --launch-skip {options['launch_skip']} "
+           f"--launch-count {options['launch_count'] or 'all'}, --replay-mode {REPLAY_MODE}, "
+           f"--cache-control {options['cache_control']}, --clock-control {options['clock_control']}")
+    return {
+        **analysis.metrics,
+        "launch_skip": Metric(options["launch_skip"], "launches", "launches skipped after the capture opened"),
+        "launch_count": Metric(options["launch_count"], "launches", "most launches profiled (0: all)"),
+        "sampling": Metric(profiled, "kernels", how),
+    }
+
+
+@hookimpl
+def dnn_suite_register_profilers(register):
+    register(SPEC)
+
+
+@hookimpl
+def dnn_suite_profiler_preflight(run: RunContext):
+    if run.launcher != NAME:
+        return
+    try:
+        core_utilization_metrics(compute_capability(run))
+    except RunFailed as exc:  # a GPU too old for these metrics: nothing to run
+        raise UsageError(f"profiler nsight: {exc}") from exc
+    executable = launching.resolve_executable(run, NAME, INSTALL_HINT)
+    if run.profiler_options(NAME)["check_metrics"]:
+        on_gpu = run.device.type == "cuda"  # else ask for the chip whose names the run uses
+        unknown = unknown_metrics(executable, _metric_names(run), None if on_gpu else chip_of(compute_capability(run)))
+        if unknown:
+            raise UsageError(
+                f"profiler nsight: this GPU's ncu does not know the metric(s) {', '.join(unknown)} "
+                f"(`{executable} --query-metrics`); the metric table for compute capability "
+                f"{'.'.join(map(str, compute_capability(run)))} needs updating "
+                f"(or skip this check: --set profiler_options.{NAME}.check_metrics=false)"
+            )
+    launching.warn_if_not_cuda(run, NAME)
+
+
+@hookimpl
+def dnn_suite_launch_command(run: RunContext, command: list[str]):
+    if run.launcher != NAME:
+        return None
+    return launching.launch_command(run, NAME, INSTALL_HINT, _tool_args(run), command)
+
+
+@hookimpl(wrapper=True)
+def dnn_suite_training_loop(run: RunContext):
+    return (yield from launching.capture_loop(run, NAME))
+
+
+@hookimpl(wrapper=True)
+def dnn_suite_measured_window(run: RunContext, window: int):
+    return (yield from launching.capture_window(run, NAME, window))
+
+
+@hookimpl
+def dnn_suite_profiler_report(run: RunContext):
+    if not launching.is_main(run, NAME):
+        return None
+    analysis = launching.analyzed(
+        run, NAME, _profile_file(run), lambda path: analyze_ncu(path, core_utilization_metrics(compute_capability(run))))
+    return NAME, _metrics(run, analysis)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dnn_suite.context import RunContext
+from dnn_suite.hookspecs import hookimpl
 from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite_profilers import launching
@@ -33,40 +34,63 @@ def _base(run: RunContext) -> Path:
     return run.profiler_dir(NAME) / f"profile_bs{run.config.batch_size}"
 
 
-class Nsys(launching.Launcher):
-    spec = ProfilerSpec(
-        name=NAME,
-        description="Nsight Systems timeline: GPU compute utilization per device within the window",
-        measures=("GPU compute utilization per device", "kernel summary", "memcpy time and bytes"),
-        launcher=True,
-        requires=("nsys (Nsight Systems) on PATH", "a CUDA GPU"),
-        conflicts={"torch": CUPTI_CONFLICT},
-        options=(
-            Option("executable", "nsys", "the nsys command or its path"),
-            Option("extra_args", [], "more arguments for `nsys profile`, placed before the program"),
-            launching.TOP_KERNELS,
-        ),
-    )
-    install_hint = "install Nsight Systems (https://developer.nvidia.com/nsight-systems)"
-
-    def preflight(self, run: RunContext):
-        self.executable(run)
-
-    def tool_args(self, run: RunContext):
-        return [
-            "profile", "-t", "cuda,nvtx", "-s", "none", "--cpuctxsw=none",
-            "--capture-range=cudaProfilerApi", "--capture-range-end=stop",
-            "-f", "true", "-o", str(_base(run)), "--export=sqlite",
-        ]
-
-    def output(self, run: RunContext):
-        return _base(run).with_suffix(".sqlite")
-
-    def analyze(self, run: RunContext, path: Path):
-        return analyze_nsys(path)
-
-    def metrics(self, run: RunContext, analysis):
-        return launching.timeline_metrics(analysis, run.profiler_options(NAME)["top_kernels"])
+SPEC = ProfilerSpec(
+    name=NAME,
+    description="Nsight Systems timeline: GPU compute utilization per device within the window",
+    measures=("GPU compute utilization per device", "kernel summary", "memcpy time and bytes"),
+    launcher=True,
+    requires=("nsys (Nsight Systems) on PATH", "a CUDA GPU"),
+    conflicts={"torch": CUPTI_CONFLICT},
+    options=(
+        Option("executable", "nsys", "the nsys command or its path"),
+        Option("extra_args", [], "more arguments for `nsys profile`, placed before the program"),
+        launching.TOP_KERNELS,
+    ),
+)
+INSTALL_HINT = "install Nsight Systems (https://developer.nvidia.com/nsight-systems)"
 
 
-plugin = Nsys()
+def _tool_args(run: RunContext) -> list[str]:
+    return [
+        "profile", "-t", "cuda,nvtx", "-s", "none", "--cpuctxsw=none",
+        "--capture-range=cudaProfilerApi", "--capture-range-end=stop",
+        "-f", "true", "-o", str(_base(run)), "--export=sqlite",
+    ]
+
+
+@hookimpl
+def dnn_suite_register_profilers(register):
+    register(SPEC)
+
+
+@hookimpl
+def dnn_suite_profiler_preflight(run: RunContext):
+    if run.launcher == NAME:
+        launching.resolve_executable(run, NAME, INSTALL_HINT)
+        launching.warn_if_not_cuda(run, NAME)
+
+
+@hookimpl
+def dnn_suite_launch_command(run: RunContext, command: list[str]):
+    if run.launcher != NAME:
+        return None
+    return launching.launch_command(run, NAME, INSTALL_HINT, _tool_args(run), command)
+
+
+@hookimpl(wrapper=True)
+def dnn_suite_training_loop(run: RunContext):
+    return (yield from launching.capture_loop(run, NAME))
+
+
+@hookimpl(wrapper=True)
+def dnn_suite_measured_window(run: RunContext, window: int):
+    return (yield from launching.capture_window(run, NAME, window))
+
+
+@hookimpl
+def dnn_suite_profiler_report(run: RunContext):
+    if not launching.is_main(run, NAME):
+        return None
+    path = launching.output_file(run, NAME, _base(run).with_suffix(".sqlite"))
+    analysis = launching.analyzed(run, NAME, path, analyze_nsys)
+    return NAME, launching.timeline_metrics(analysis, run.profiler_options(NAME)["top_kernels"])

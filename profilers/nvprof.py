@@ -19,6 +19,7 @@ import torch
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
+from dnn_suite.hookspecs import hookimpl
 from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite_profilers import launching
@@ -44,44 +45,67 @@ def _check_compute_capability() -> None:
             )
 
 
-class Nvprof(launching.Launcher):
-    spec = ProfilerSpec(
-        name=NAME,
-        aliases=("nvvp",),
-        description="legacy nvprof timeline (GPUs below compute capability 8.0): GPU compute utilization",
-        measures=("GPU compute utilization per device", "kernel count", "top kernels"),
-        launcher=True,
-        requires=("nvprof on PATH (CUDA <= 12)", "CUDA GPUs of compute capability < 8.0"),
-        conflicts={"torch": CUPTI_CONFLICT},
-        options=(
-            Option("executable", "nvprof", "the nvprof command or its path"),
-            Option("extra_args", [], "more nvprof arguments, placed before the program"),
-            launching.TOP_KERNELS,
-        ),
-    )
-    install_hint = "nvprof ships with CUDA 10-12 for GPUs below compute capability 8.0; use --profiler nsys otherwise"
+SPEC = ProfilerSpec(
+    name=NAME,
+    aliases=("nvvp",),
+    description="legacy nvprof timeline (GPUs below compute capability 8.0): GPU compute utilization",
+    measures=("GPU compute utilization per device", "kernel count", "top kernels"),
+    launcher=True,
+    requires=("nvprof on PATH (CUDA <= 12)", "CUDA GPUs of compute capability < 8.0"),
+    conflicts={"torch": CUPTI_CONFLICT},
+    options=(
+        Option("executable", "nvprof", "the nvprof command or its path"),
+        Option("extra_args", [], "more nvprof arguments, placed before the program"),
+        launching.TOP_KERNELS,
+    ),
+)
+INSTALL_HINT = "nvprof ships with CUDA 10-12 for GPUs below compute capability 8.0; use --profiler nsys otherwise"
 
-    def preflight(self, run: RunContext):
+
+def _tool_args(run: RunContext) -> list[str]:
+    return ["--profile-from-start", "off", "--export-profile", str(_output(run)), "-f"]
+
+
+def _output(run: RunContext) -> Path:
+    return run.profiler_dir(NAME) / f"profile_bs{run.config.batch_size}.nvvp"
+
+
+@hookimpl
+def dnn_suite_register_profilers(register):
+    register(SPEC)
+
+
+@hookimpl
+def dnn_suite_launch_command(run: RunContext, command: list[str]):
+    if run.launcher != NAME:
+        return None
+    return launching.launch_command(run, NAME, INSTALL_HINT, _tool_args(run), command)
+
+
+@hookimpl(wrapper=True)
+def dnn_suite_training_loop(run: RunContext):
+    return (yield from launching.capture_loop(run, NAME))
+
+
+@hookimpl(wrapper=True)
+def dnn_suite_measured_window(run: RunContext, window: int):
+    return (yield from launching.capture_window(run, NAME, window))
+
+
+@hookimpl
+def dnn_suite_profiler_preflight(run: RunContext):
+    if run.launcher == NAME:
         _check_compute_capability()
-        self.executable(run)
-
-    def tool_args(self, run: RunContext):
-        return ["--profile-from-start", "off", "--export-profile", str(self.output(run)), "-f"]
-
-    def output(self, run: RunContext):
-        return run.profiler_dir(NAME) / f"profile_bs{run.config.batch_size}.nvvp"
-
-    def profile_file(self, run: RunContext):
-        """Checks the tool's log first: on a GPU it does not support, nvprof only warns there and
-        profiles nothing."""
-        check_nvprof_output(launching.read_tool_log(run, NAME), launching.tool_log(run, NAME))
-        return super().profile_file(run)
-
-    def analyze(self, run: RunContext, path: Path):
-        return analyze_nvprof(path)
-
-    def metrics(self, run: RunContext, analysis):
-        return launching.timeline_metrics(analysis, run.profiler_options(NAME)["top_kernels"])
+        launching.resolve_executable(run, NAME, INSTALL_HINT)
+        launching.warn_if_not_cuda(run, NAME)
 
 
-plugin = Nvprof()
+@hookimpl
+def dnn_suite_profiler_report(run: RunContext):
+    """Checks the tool's log first: on a GPU it does not support, nvprof only warns there and
+    profiles nothing."""
+    if not launching.is_main(run, NAME):
+        return None
+    check_nvprof_output(launching.read_tool_log(run, NAME), launching.tool_log(run, NAME))
+    analysis = launching.analyzed(run, NAME, launching.output_file(run, NAME, _output(run)), analyze_nvprof)
+    return NAME, launching.timeline_metrics(analysis, run.profiler_options(NAME)["top_kernels"])
