@@ -21,18 +21,20 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from dnn_suite import __version__, allocator, command, distributed, environment, progress, signals
+from dnn_suite import __version__, allocator, command, distributed, environment, executors, progress, signals
 from dnn_suite.analyzing import analyze_path
 from dnn_suite.atomic import to_json_text
 from dnn_suite.config import RunConfig, load_suite, parse_set, resolve
 from dnn_suite.datasets import catalogue
 from dnn_suite.errors import UsageError
 from dnn_suite.flags import add_model_flags, add_setting_flags, checked, flag_layer
+from dnn_suite.jobs import status as job_status
+from dnn_suite.jobs import submit_command
 from dnn_suite.options import defaults as option_defaults
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.schema import SCHEMAS
-from dnn_suite.value_types import Integer
+from dnn_suite.value_types import Integer, Number
 from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.reporting.report import write_report
 from dnn_suite.resume import resume_config
@@ -130,6 +132,16 @@ def build_parser(registry: Registry, model: ModelSpec | None = None) -> argparse
     compare.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a regression is flagged")
     compare.add_argument("--ignore-busy", action="store_true",
                          help="give verdicts for runs measured on a busy machine too (refused by default)")
+
+    status = commands.add_parser("status", help="a sweep's points or a submitted job: their states from the "
+                                 "scheduler and their run directories, the finished points in the sweep's table")
+    status.add_argument("path", type=Path, metavar="SWEEP_OR_JOB_DIR")
+    status.add_argument("--wait", action="store_true", help="wait until every job has ended")
+    status.add_argument("--resubmit-failed", action="store_true",
+                        help="run the points that did not end ok again (failed, timed out, cancelled, ...)")
+    status.add_argument("--poll", type=checked(Number(above=0, expected="a positive number of seconds")),
+                        default=10.0, metavar="SECONDS", help="how often --wait asks the scheduler (default 10)")
+    status.add_argument("--json", action="store_true")
 
     data = commands.add_parser("data", help="download datasets, check a data root").add_subparsers(
         dest="data_command", required=True, parser_class=_Parser)
@@ -247,8 +259,21 @@ def _by_family(models: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
+def _submitted(args: argparse.Namespace, config: RunConfig) -> int | None:
+    """With a scheduler's --executor (outside its job): this command submitted as one job of
+    --nnodes x --nproc-per-node tasks (a sweep submits its points itself)."""
+    if executors.chosen(config.executor) == "local" or config.batch_sizes:
+        return None
+    return submit_command(args.argv, args.command, config.model, config.variant, config.output, nodes=args.nnodes,
+                          processes_per_node=args.nproc_per_node or 1, executor_name=config.executor,
+                          settings=config.slurm)
+
+
 def _launched(args: argparse.Namespace, config: RunConfig, registry: Registry) -> int | None:
     """With --nproc-per-node (outside a torchrun worker): this command under torchrun, its exit code."""
+    submitted = _submitted(args, config)
+    if submitted is not None:
+        return submitted
     if not args.nproc_per_node or distributed.in_worker():
         return None
     distributed.check(config, resolve_device(config.device), [registry.profilers[p].spec for p in config.profilers])
@@ -261,7 +286,8 @@ def _cmd_run(args: argparse.Namespace, registry: Registry) -> int:
     if launched is not None:
         return launched
     if config.batch_sizes:
-        return run_sweep(config, registry, as_json=args.json)
+        return run_sweep(config, registry, as_json=args.json, executor_name=executors.chosen(config.executor),
+                         executor_settings=config.slurm)
     run = Run(config, registry)
     run.preflight()
     run_dir = run.create_run_dir()
@@ -332,6 +358,9 @@ def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
         return _cmd_data(args, registry)
     if args.command == "report":
         return write_report(args.path, args.format, args.output)
+    if args.command == "status":
+        return job_status(args.path, wait=args.wait, resubmit_failed=args.resubmit_failed, poll_s=args.poll,
+                          as_json=args.json)
     if args.command == "compare":
         return compare_runs(args.runs, as_json=args.json, fail_on_regression=args.fail_on_regression,
                             ignore_busy=args.ignore_busy)

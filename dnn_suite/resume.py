@@ -27,7 +27,7 @@ RECORD = "train.json"
 CHECKPOINTS = "checkpoints"
 #: settings (RunConfig keys) that a resumed run may change; ``output`` is unused (a suite file's is no
 #: difference), the ``--output`` flag refused
-RESUMABLE = ("workers", "allocator", "output")
+RESUMABLE = ("workers", "allocator", "output", "executor", "slurm")
 #: names, not settings: never a difference
 _IGNORED = ("benchmark", "batch_sizes")
 _MAY_CHANGE = "--epochs or --steps, --checkpoint-every, --eval-every, --log-every, --workers and --allocator"

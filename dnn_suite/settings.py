@@ -18,6 +18,7 @@ from typing import Any
 
 from dnn_suite.allocator import OLD_NAMES as OLD_ALLOCATOR_NAMES
 from dnn_suite.allocator import POLICIES as ALLOCATOR_POLICIES
+from dnn_suite.executors import NAMES as EXECUTORS
 from dnn_suite.value_types import Boolean, Integer, ListOf, Mapping, Number, Text, ValueType
 
 #: how measured windows are timed (dnn_suite.timing)
@@ -135,6 +136,14 @@ class RunConfig:
                              "glibc malloc: kept keeps freed memory for reuse, so that large tensors are not "
                              "page-faulted in again at every step; the other policy is glibc's own behaviour "
                              "(dnn_suite/allocator.py)", "kept", Flag())
+    executor: str = setting(Text(choices=EXECUTORS, expected=" or ".join(EXECUTORS)),
+                            "where the work runs: local (this machine) or slurm (jobs of a SLURM cluster through "
+                            "submitit: a sweep's points as one job array, a run or train as one job; "
+                            "docs/running/slurm.md)", "local", Flag(("run", "train")))
+    slurm: dict[str, Any] = setting(Mapping(key="NAME", expected="a mapping of SLURM settings"),
+                                    "the slurm executor's settings: partition, account, qos, time_limit_min, "
+                                    "gpus_per_node, cpus_per_task, mem_gb, sbatch (other sbatch options), setup "
+                                    "(shell lines run before the command, e.g. module load)", {})
     model_options: dict[str, Any] = setting(
         Mapping(key="NAME", expected="a mapping of model option names to values"),
         "the model's options (`dnn-suite run MODEL --help`, `dnn-suite list --json`)", {})

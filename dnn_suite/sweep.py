@@ -23,8 +23,9 @@ batch size but the largest, its error there and the largest batch that fits (see
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,17 +36,27 @@ import yaml
 from dnn_suite import runstate, signals
 from dnn_suite.atomic import to_json_text, write_atomic, write_json_atomic
 from dnn_suite.config import RunConfig, combination_error
+from dnn_suite.errors import UsageError, reason
+from dnn_suite.executors import ACTIVE, Executor, Job, JobState, Task, executor
 from dnn_suite.output_dir import SCHEMA_VERSION, new_run_dir
 from dnn_suite.registry import Registry
 from dnn_suite.reporting import memory
 from dnn_suite.reporting.headline import headlines
-from dnn_suite.reporting.rundirs import RUN_FILE, SWEEP_FILE, load_run
+from dnn_suite.reporting.rundirs import RUN_FILE, SWEEP_FILE, RunDir, load_run
 from dnn_suite.runner import Run
 
 SUITE_FILE = "suite.yaml"
 TAIL_LINES = 20
 # The table shows these core headlines and every profiler's (sweep.json keeps them all).
 TABLE_CORE = ("throughput", "step_time_median")
+# A scheduler's end of a job that is not the command's own: the point's status, and the end in words.
+SCHEDULER_ENDS = {"TIMEOUT": "timed_out", "DEADLINE": "timed_out", "CANCELLED": "cancelled",
+                  "PREEMPTED": "preempted", "OUT_OF_MEMORY": "out_of_memory", "NODE_FAIL": "crashed",
+                  "BOOT_FAIL": "crashed"}
+SCHEDULER_ENDS_SAID = {"TIMEOUT": "the job reached its time limit", "DEADLINE": "the job reached its deadline",
+                       "CANCELLED": "the job was cancelled (scancel)", "PREEMPTED": "the job was preempted",
+                       "OUT_OF_MEMORY": "the job exceeded its memory limit", "NODE_FAIL": "a node of the job failed",
+                       "BOOT_FAIL": "the job's node did not boot"}
 # Settings a point gets from its command line rather than from the sweep's suite.yaml entry.
 _PER_POINT = ("batch_size", "batch_sizes", "profilers", "output", "benchmark")
 
@@ -57,7 +68,8 @@ class Point:
     batch_size: int
     profilers: list[str]
     status: str = "pending"
-    """ok, failed (the run recorded its failure), out_of_memory, crashed, interrupted"""
+    """ok, failed (the run recorded its failure), out_of_memory, crashed, interrupted; from a
+    scheduler also timed_out, cancelled, preempted, and pending or running while it is not over"""
     reason: str | None = None
     exit_code: int | None = None
     stderr_tail: str = ""
@@ -66,6 +78,12 @@ class Point:
     log: str = ""
     metrics: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """headline metrics (``dnn_suite.reporting.headline``): key -> {label, value, unit}"""
+    job_id: str | None = None
+    """the executor's job (a SLURM job id such as ``1234_0``; ``local-N`` here)"""
+    state: str | None = None
+    """the executor's state of the job (SLURM's: PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT...)"""
+    earlier_runs: list[str] = dataclasses.field(default_factory=list)
+    """run directories of earlier tries (``dnn-suite status --resubmit-failed``)"""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -122,67 +140,127 @@ def _last_error_line(tail: str) -> str | None:
 
 
 class Sweep:
-    """A sweep's directory, its points and sweep.json."""
+    """A sweep's directory, its points, the executor that runs them and sweep.json."""
 
-    def __init__(self, config: RunConfig, registry: Registry) -> None:
+    def __init__(self, directory: Path, document: dict[str, Any], points: list[Point], executor: Executor) -> None:
+        self.dir = directory
+        self.document = document
+        self.points = points
+        self.executor = executor
+        self.entry = document.get("entry", "sweep")
+
+    @classmethod
+    def create(cls, config: RunConfig, registry: Registry, executor_name: str = "local",
+               executor_settings: dict[str, Any] | None = None) -> Sweep:
+        """A new sweep directory with its suite.yaml, once every point's configuration passed its checks."""
         assert config.batch_sizes
-        self.config = config
-        self.passes = profiler_passes(config.profilers, registry)
-        for profilers in self.passes:  # refuse a missing tool, or a batch size too small, before anything runs
+        passes = profiler_passes(config.profilers, registry)
+        for profilers in passes:  # refuse a missing tool, or a batch size too small, before anything runs
             smallest = dataclasses.replace(config, batch_sizes=None, batch_size=min(config.batch_sizes),
                                            profilers=profilers)
             Run(smallest, registry).preflight()
-        self.points = [Point(size, profilers) for size in config.batch_sizes for profilers in self.passes]
-        self.dir = new_run_dir(config.output, f"sweep_{config.model}-{config.variant}")
-        self.entry = config.benchmark or "sweep"
-        write_atomic(self.dir / SUITE_FILE, yaml.safe_dump({"benchmarks": {self.entry: _suite_entry(config)}},
-                                                           sort_keys=False))
-        self.document: dict[str, Any] = {
+        settings = executor_settings or {}
+        runner = executor(executor_name, settings)
+        directory = new_run_dir(config.output, f"sweep_{config.model}-{config.variant}")
+        entry = config.benchmark or "sweep"
+        write_atomic(directory / SUITE_FILE, yaml.safe_dump({"benchmarks": {entry: _suite_entry(config)}},
+                                                            sort_keys=False))
+        document: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION, "status": "running", "started_at": _now(), "finished_at": None,
             "command": sys.argv, "process": runstate.this_process(), "model": config.model, "variant": config.variant,
-            "batch_sizes": config.batch_sizes, "passes": self.passes, "runs": [], "points": [],
+            "batch_sizes": config.batch_sizes, "passes": passes, "entry": entry,
+            "executor": {"name": executor_name, "settings": settings}, "runs": [], "points": [],
         }
+        points = [Point(size, profilers) for size in config.batch_sizes for profilers in passes]
+        return cls(directory, document, points, runner)
+
+    @classmethod
+    def open(cls, directory: Path, poll_s: float) -> Sweep:
+        """The sweep recorded in ``directory/sweep.json`` (``dnn-suite status``)."""
+        path = directory / SWEEP_FILE
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            points = [Point(**point) for point in document["points"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{directory}: not a sweep directory (no readable {SWEEP_FILE}: {reason(exc)})") from None
+        chosen = document.get("executor") or {"name": "local", "settings": {}}
+        return cls(directory, document, points, executor(chosen["name"], chosen["settings"], poll_s))
 
     def save(self) -> None:
         self.document["points"] = [point.to_json() for point in self.points]
         self.document["runs"] = [p.run_dir for p in self.points if p.run_dir]
         write_json_atomic(self.dir / SWEEP_FILE, self.document)
 
-    def run_point(self, point: Point) -> None:
-        """Run one point in its own process and record what became of it."""
-        command = [sys.executable, "-m", "dnn_suite", "run", "--config", str(self.dir / SUITE_FILE), self.entry,
-                   "--batch-size", str(point.batch_size), "--output", str(self.dir), "--json"]
+    def task(self, point: Point) -> Task:
+        """The point's command line: the sweep's suite.yaml entry at the point's batch size and profilers."""
+        argv = ["run", "--config", str(self.dir / SUITE_FILE), self.entry, "--batch-size", str(point.batch_size),
+                "--output", str(self.dir), "--json"]
         if point.profilers:
-            command += ["--profiler", ",".join(point.profilers)]
-        log = self.dir / (f"bs{point.batch_size}" + "".join(f"_{p}" for p in point.profilers) + ".log")
-        before = set(self.dir.iterdir())
-        with open(log, "wb") as stderr:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
-            point.exit_code = signals.wait_for(process)
-        point.log = log.name
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            argv += ["--profiler", ",".join(point.profilers)]
+        return Task(argv, self.dir / (f"bs{point.batch_size}" + "".join(f"_{p}" for p in point.profilers) + ".log"))
+
+    def submit(self, points: list[Point]) -> list[Job]:
+        """Hand the points to the executor; a scheduler's job ids are recorded at once."""
+        jobs = self.executor.submit([self.task(point) for point in points], self.dir,
+                                    f"dnn-suite_sweep_{self.document['model']}")
+        for point, job in zip(points, jobs):
+            point.job_id, point.log = job.job_id, _relative(job.log, self.dir)
+            point.status, point.state = "pending", "PENDING"
+        self.save()
+        return jobs
+
+    def job(self, point: Point) -> Job:
+        assert point.job_id is not None
+        return Job(point.job_id, self.dir / point.log)
+
+    def record(self, point: Point, state: JobState) -> None:
+        """What became of the point's job, from the executor's state, its run.json and the end of its log."""
+        point.state = state.state
+        if not state.ended:
+            point.status = state.state.lower()
+            return
+        point.exit_code = state.exit_code
+        log = self.dir / point.log
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.is_file() else []
         point.stderr_tail = "\n".join(lines[-TAIL_LINES:])
-        created = [p for p in set(self.dir.iterdir()) - before if (p / RUN_FILE).is_file()]
-        run = load_run(created[0]) if created else None
-        point.status, point.reason = _classify(point.exit_code, run.document if run else None, point.stderr_tail)
+        run = self._run_of(point)
+        if state.state in SCHEDULER_ENDS:
+            point.status = SCHEDULER_ENDS[state.state]
+            point.reason = _scheduler_reason(state, run.document if run else None)
+        elif state.exit_code is None:
+            point.status, point.reason = "unknown", state.reason or f"job state {state.state}"
+        else:
+            point.status, point.reason = _classify(state.exit_code, run.document if run else None, point.stderr_tail)
         if run is None:
             return
-        point.run_dir = run.name
+        point.run_dir = _relative(run.path, self.dir)
         point.metrics = {h.key: {"label": h.label, "value": v, "unit": h.unit} for h, v in headlines(run)}
         if run.document["status"] == "running":  # killed before it could record its end
             run.document.update(status=runstate.CRASHED, error=point.reason, finished_at=_now())
             write_json_atomic(run.path / RUN_FILE, run.document)
 
-    def execute(self, echo: bool) -> int:
-        """Run every point in turn; stop early only when the user interrupts."""
+    def _run_of(self, point: Point) -> RunDir | None:
+        """The point's run directory: the newest in the sweep with its batch size and profilers
+        (not one of its earlier tries)."""
+        for path in sorted(self.dir.iterdir(), reverse=True):
+            if (path / RUN_FILE).is_file() and path.name not in point.earlier_runs:
+                run = load_run(path)
+                if run.config.get("batch_size") == point.batch_size and run.config.get("profilers") == point.profilers:
+                    return run
+        return None
+
+    def execute(self, echo: bool, points: list[Point] | None = None) -> int:
+        """Run the points (default: all) one after another here; stop early only when the user interrupts."""
+        chosen = self.points if points is None else points
         self.save()
         try:
-            for index, point in enumerate(self.points, 1):
+            jobs = self.submit(chosen)
+            for index, (point, job) in enumerate(zip(chosen, jobs), 1):
                 if echo:
                     passes = f" [{', '.join(point.profilers)}]" if point.profilers else ""
-                    print(f"dnn-suite: sweep point {index}/{len(self.points)}: batch size {point.batch_size}{passes}",
+                    print(f"dnn-suite: sweep point {index}/{len(chosen)}: batch size {point.batch_size}{passes}",
                           file=sys.stderr)
-                self.run_point(point)
+                self.record(point, self.executor.wait(job))
                 self.save()
                 if echo:
                     print(f"dnn-suite: -> {point.status}" + (f": {point.reason}" if point.reason else ""),
@@ -191,6 +269,25 @@ class Sweep:
                     break
         except KeyboardInterrupt:  # between two points: the points run so far are recorded
             self.document["error"] = signals.reason()
+        return self.finish()
+
+    def refresh(self, wait: bool) -> None:
+        """Ask the executor how the submitted points stand (with ``wait``: until each has ended)."""
+        open_points = [p for p in self.points if p.job_id and (p.state is None or p.state in ACTIVE)]
+        states = self.executor.states([self.job(point) for point in open_points])
+        for point in open_points:
+            state = states[point.job_id]
+            if wait and not state.ended:
+                state = self.executor.wait(self.job(point))
+            self.record(point, state)
+        self.save()
+
+    def finish(self) -> int:
+        """The sweep's status and exit code once no point waits or runs any more; ``running`` and 0 before."""
+        if self.executor.detached and any(point.state in ACTIVE for point in self.points):
+            self.document["status"] = "running"
+            self.save()
+            return 0
         statuses = {point.status for point in self.points}
         stopped = "interrupted" in statuses or self.document.get("error")
         status = "interrupted" if stopped else "ok" if statuses == {"ok"} else "failed"
@@ -200,19 +297,81 @@ class Sweep:
         return {"ok": 0, "failed": 1, "interrupted": signals.exit_code()}[status]
 
 
-def run_sweep(config: RunConfig, registry: Registry, *, as_json: bool) -> int:
-    """``dnn-suite run`` with several batch sizes: run the sweep, print sweep.json or the table."""
-    sweep = Sweep(config, registry)
+def _relative(path: Path, directory: Path) -> str:
+    try:
+        return str(path.relative_to(directory))
+    except ValueError:
+        return str(path)
+
+
+def _scheduler_reason(state: JobState, document: dict[str, Any] | None) -> str:
+    """The scheduler's end of a job in words, with its own reason and what the run recorded."""
+    said = f"scheduler state {state.state}" + (f", {state.reason}" if state.reason else "")
+    recorded = (document or {}).get("error")
+    return f"{SCHEDULER_ENDS_SAID[state.state]} ({said})" + (f"; the run: {recorded}" if recorded else "")
+
+
+def run_sweep(config: RunConfig, registry: Registry, *, as_json: bool, executor_name: str = "local",
+              executor_settings: dict[str, Any] | None = None) -> int:
+    """``dnn-suite run`` with several batch sizes: run the sweep (or submit it to a scheduler),
+    print sweep.json or the table."""
+    sweep = Sweep.create(config, registry, executor_name, executor_settings)
     if not as_json:
+        where = " as jobs of one SLURM array" if sweep.executor.detached else ""
         print(f"dnn-suite: sweep of {config.model} {config.variant} over batch sizes "
-              f"{', '.join(map(str, config.batch_sizes or []))}, {len(sweep.passes)} pass(es) each -> {sweep.dir}",
-              file=sys.stderr)
-    code = sweep.execute(echo=not as_json)
+              f"{', '.join(map(str, config.batch_sizes or []))}, {len(sweep.document['passes'])} pass(es) each"
+              f"{where} -> {sweep.dir}", file=sys.stderr)
+    if sweep.executor.detached:
+        try:
+            jobs = sweep.submit(sweep.points)
+        except UsageError:  # the scheduler refused the jobs (a bad partition...): no sweep that never was
+            shutil.rmtree(sweep.dir)
+            raise
+        code = 0
+        if not as_json:
+            print(f"dnn-suite: submitted jobs {', '.join(job.job_id for job in jobs)}; "
+                  f"watch them with: dnn-suite status {sweep.dir} [--wait]", file=sys.stderr)
+    else:
+        code = sweep.execute(echo=not as_json)
+    _print(sweep, as_json)
+    return code
+
+
+def sweep_status(directory: Path, *, wait: bool, resubmit_failed: bool, poll_s: float, as_json: bool) -> int:
+    """``dnn-suite status SWEEP_DIR``: the points' states from the executor and their run
+    directories, the finished ones gathered into the sweep's table; ``resubmit_failed`` first runs
+    the points that did not end ok again (the same executor, the same settings)."""
+    sweep = Sweep.open(directory, poll_s)
+    sweep.document.pop("error", None)
+    detached = sweep.executor.detached
+    if detached:
+        sweep.refresh(wait=False)
+    if resubmit_failed:
+        failed = [p for p in sweep.points if p.status != "ok" and not (detached and p.state in ACTIVE)]
+        for point in failed:
+            point.earlier_runs += [point.run_dir] if point.run_dir else []
+            point.run_dir, point.reason, point.exit_code, point.stderr_tail, point.metrics = None, None, None, "", {}
+        if failed and not detached:
+            code = sweep.execute(echo=not as_json, points=failed)
+            _print(sweep, as_json)
+            return code
+        if failed:
+            sweep.submit(failed)
+            if not as_json:
+                print(f"dnn-suite: resubmitted {len(failed)} point(s): jobs "
+                      f"{', '.join(p.job_id or '' for p in failed)}", file=sys.stderr)
+    if detached and wait:
+        sweep.refresh(wait=True)
+    code = sweep.finish()
+    _print(sweep, as_json)
+    return code
+
+
+def _print(sweep: Sweep, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(to_json_text(sweep.document))
     else:
         print(format_sweep(sweep.document, sweep.dir))
-    return code
 
 
 def format_sweep(document: dict[str, Any], sweep_dir: Path) -> str:
@@ -224,15 +383,17 @@ def format_sweep(document: dict[str, Any], sweep_dir: Path) -> str:
         for key, metric in point["metrics"].items():
             if key in TABLE_CORE or "." in key:  # profiler headlines are "<profiler>.<metric>"
                 columns.setdefault(key, f"{metric['label']} ({metric['unit']})" if metric["unit"] else metric["label"])
-    header = ["batch", "profilers", "status", *columns.values()]
+    jobs = (document.get("executor") or {}).get("name", "local") != "local"  # a scheduler's job ids
+    header = ["batch", "profilers", "status", *(["job"] if jobs else []), *columns.values()]
     rows = [header]
     for point in points:
         values = [_cell(point["metrics"].get(key, {}).get("value")) for key in columns]
-        rows.append([str(point["batch_size"]), ",".join(point["profilers"]) or "-", point["status"], *values])
+        job = [point.get("job_id") or "-"] if jobs else []
+        rows.append([str(point["batch_size"]), ",".join(point["profilers"]) or "-", point["status"], *job, *values])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     for point in points:
-        if point["status"] != "ok":
+        if point["status"] not in ("ok", "pending", "running"):  # why each ended point is not ok
             lines.append(f"bs {point['batch_size']} {point['status']}: {point['reason']} (log: {point['log']})")
     if document.get("memory_fit"):
         fit = document["memory_fit"]
