@@ -107,6 +107,50 @@ def test_a_signal_to_the_process_group_with_loader_workers_ends_the_run_cleanly(
 
 
 @pytest.mark.slow
+def test_an_evaluation_signalled_with_its_loader_workers_ends_interrupted(tmp_path):
+    """`eval` as a scheduler stops it: SIGTERM to the whole group while EfficientDet's evaluation
+    loader (2 persistent workers) serves batches: eval.json says interrupted, exit 143, no worker left."""
+    child = _start("eval", "efficientdet", "--image-size", "64", "--batch-size", "2", "--workers", "2",
+                   "--set", "model_options.synthetic_val=100000", output=tmp_path, group=True)
+    record = _wait_for("*/eval.json", tmp_path, child)
+    time.sleep(15)  # the model is built and the workers serve batches
+    os.killpg(child.pid, signal.SIGTERM)
+    try:
+        _, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 143, err
+    assert "internal error" not in err and "DataLoader worker" not in err
+    document = json.loads(record.read_text())
+    assert (document["status"], document["error"]) == ("interrupted", "interrupted by SIGTERM")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(child.pid, 0)
+
+
+@pytest.mark.slow
+def test_a_sweep_signalled_with_its_loader_workers_records_the_point_and_stops(tiny_plugin, tmp_path):
+    """A sweep point runs in a process of its own, with DataLoader workers: the whole group gets the
+    signal; the point and the sweep end interrupted, the points after it stay pending."""
+    child = _start("run", "tiny", "--batch-size", "2,4", *SLOW_RUN, "--set", "model_options.loader_workers=2",
+                   output=tmp_path, group=True)
+    _wait_for("*/*/run.json", tmp_path, child)
+    time.sleep(3)
+    os.killpg(child.pid, signal.SIGTERM)
+    try:
+        _, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 143, err
+    assert "internal error" not in err and "DataLoader worker" not in err
+    (sweep_json,) = tmp_path.glob("*/sweep.json")
+    sweep = json.loads(sweep_json.read_text())
+    assert sweep["status"] == "interrupted"
+    assert [(p["batch_size"], p["status"]) for p in sweep["points"]] == [(2, "interrupted"), (4, "pending")]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(child.pid, 0)
+
+
+@pytest.mark.slow
 def test_a_launched_run_forwards_sigterm_to_the_program_and_still_records(tiny_plugin, tmp_path):
     """The parent waits for the (fake) profiler tool; SIGTERM goes on to the benchmark under it, which
     records what it measured; the tool still writes its output and the parent analyzes it."""
