@@ -37,6 +37,7 @@ from dnn_suite.schema import SCHEMAS
 from dnn_suite.value_types import Integer, Number
 from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.reporting.report import write_report
+from dnn_suite.checkpoint_settings import trained_config
 from dnn_suite.resume import resume_config
 from dnn_suite.runner import CHILD_COMMAND, Run, resolve_device
 from dnn_suite.summary_table import format_summary
@@ -191,10 +192,14 @@ def _child_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace, registry: Registry) -> RunConfig:
     """The resolved configuration, its allocator policy put in force for this process and its children."""
     suite = load_suite(args.config) if args.config else None
+    flags = flag_layer(args, parse_set(args.set_pairs))
+    trained = getattr(args, "checkpoint", None) or (flags.get("model_options") or {}).get("weights")
     if getattr(args, "resume", None):  # the run's own settings, and only what may change on resume
-        config = resume_config(args.resume, args.target, registry, suite=suite, flags=flag_layer(args, parse_set(args.set_pairs)))
+        config = resume_config(args.resume, args.target, registry, suite=suite, flags=flags)
+    elif isinstance(trained, str) and trained:  # the settings the checkpoint was trained with, unless given
+        config = trained_config(Path(trained), args.target, registry, suite=suite, flags=flags)
     else:
-        config = resolve(args.target, registry, suite=suite, flags=flag_layer(args, parse_set(args.set_pairs)))
+        config = resolve(args.target, registry, suite=suite, flags=flags)
     # Before the model is built and any child (launcher, workers, sweep point) starts: see dnn_suite/allocator.py.
     allocator.apply(config.allocator)
     return config

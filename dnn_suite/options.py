@@ -27,13 +27,17 @@ from dnn_suite.value_types import ValueType, of_default
 @dataclass(frozen=True)
 class Option:
     """One option: its name, default, help and the values it takes (``type``; by default those
-    of the default's type); ``flag``: a model option that also gets a command-line flag."""
+    of the default's type); ``flag``: a model option that also gets a command-line flag;
+    ``trained``: a property of the trained model (its input size, classes, precision, memory
+    format), which a run of a checkpoint takes from the checkpoint unless given
+    (:mod:`dnn_suite.checkpoint_settings`)."""
 
     name: str
     default: Any
     help: str
     type: ValueType | None = None
     flag: bool = False
+    trained: bool = False
 
     def __post_init__(self) -> None:
         if self.type is None:

@@ -27,7 +27,7 @@ from dnn_suite.distributed import unwrap, wrap_model
 from dnn_suite.errors import UsageError
 from dnn_suite.precision import MixedPrecision
 
-from .checkpoint import check_resumable, load_model_state, read_checkpoint, resolve_resume
+from .checkpoint import RUN_SETTINGS, check_resumable, load_model_state, read_checkpoint, resolve_resume
 from .classes import class_difference
 from .data_order import EpochBatchSampler
 from .ema import weight_ema
@@ -178,6 +178,8 @@ def build_training(run: RunContext, builder: ModelBuilder, checkpoint_format: Ch
     def plugin_entries() -> dict[str, Any]:
         return {"format": checkpoint_format.name, "version": checkpoint_format.version, "config": settings,
                 "class_names": list(data.class_names),  # checked by `dnn-suite eval --checkpoint`
+                RUN_SETTINGS: {"model": run.config.model, "variant": run.config.variant,
+                               "model_options": dict(run.options)},
                 **checkpoint_format.model_entries(model)}
 
     training = TrainingState(run=run, stream=stream, model=model, wrapped=wrapped, optimizer=optimizer,

@@ -48,6 +48,10 @@ def link_last(path: Path) -> Path:
     return last
 
 
+#: a training checkpoint's record of its run: model, variant and model options (``dnn-suite eval`` adopts them)
+RUN_SETTINGS = "run_settings"
+
+
 def load_tensors(path: Path, refused: str) -> Any:
     """``torch.load(path, weights_only=True)``; a file it refuses is a :class:`UsageError`,
     ``refused`` followed by why in our words (torch's own message suggests turning

@@ -11,7 +11,7 @@ from .evaluate import COCO_EVALUATORS
 
 DETECTION_OPTIONS = (
     Option("classes", None, "class names of a voc: dataset (a list, or comma-separated); default: the annotations' "
-           "names", Nullable(OneOf((ListOf(Text()), Text())))),
+           "names", Nullable(OneOf((ListOf(Text()), Text()))), trained=True),
     Option("synthetic_train", 512, "images in the synthetic training split"),
     Option("synthetic_val", 128, "images in the synthetic validation split"),
     Option("voc07_metric", False, "VOC2007 11-point AP instead of all-point AP", flag=True),

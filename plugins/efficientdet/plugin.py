@@ -31,13 +31,14 @@ DATASETS = ("synthetic", "synthetic-coco", "voc2007-trainval", "voc2007-test", "
 
 OPTIONS = (
     Option("image_size", 0, "input size in pixels (0: the variant's, 512 for D0)",
-           Integer(minimum=0, expected="an image size in pixels, or 0 for the variant's"), flag=True),
+           Integer(minimum=0, expected="an image size in pixels, or 0 for the variant's"), flag=True, trained=True),
     Option("amp", False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (see amp_dtype)",
-           flag=True),
+           flag=True, trained=True),
     Option("amp_dtype", "auto", "autocast dtype of --amp: auto (float16 + GradScaler on CUDA, bfloat16 on CPU), "
-           "float16, or bfloat16 (no GradScaler: bf16 has fp32's exponent range)", Text(choices=AMP_DTYPES), flag=True),
+           "float16, or bfloat16 (no GradScaler: bf16 has fp32's exponent range)", Text(choices=AMP_DTYPES), flag=True,
+           trained=True),
     Option("channels_last", True, "channels-last memory format for images and weights (1.3x faster D0 training on "
-           "CPU)", flag=True),
+           "CPU)", flag=True, trained=True),
     Option("clip_grad_norm", 10.0, "gradient-norm clipping (0 disables)"),
     Option("lr_per_64_images", 0.08, "SGD learning rate per 64 images, scaled linearly with the batch size"),
     Option("momentum", 0.9, "SGD momentum"),
@@ -45,7 +46,7 @@ OPTIONS = (
     Option("backbone_weights", None, "torchvision EfficientNet weights file, or 'imagenet' from the torch hub cache",
            Nullable(Text()), flag=True),
     Option("tf_layout", False, "TF EfficientDet's 'same' padding and conv biases, for effdet's tf_efficientdet_* "
-           "weights"),
+           "weights", trained=True),
     Option("weights", None, "start from these weights: a dnn-suite checkpoint or an effdet EfficientDet state dict "
            "(.pth)", Nullable(Text()), flag=True),
     Option("scale_min", 0.1, "training scale jitter, lower bound"),

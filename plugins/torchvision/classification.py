@@ -36,7 +36,7 @@ _FAMILY_OF_MODULE = {"vision_transformer": "vit", "swin_transformer": "swin", "m
 _NO_AUX = {"aux_logits": False, "init_weights": True}
 OPTIONS = (
     Option("num_classes", 10, "classes of the synthetic dataset (an ImageFolder's come from its folders)",
-           Integer(minimum=2), flag=True),
+           Integer(minimum=2), flag=True, trained=True),
     Option("synthetic_train", 512, "images in the synthetic training split"),
     Option("synthetic_val", 128, "images in the synthetic validation split"),
     *common.OPTIONS,
@@ -66,7 +66,8 @@ def model_specs() -> list[ModelSpec]:
             name=name, description=f"{kind} image classifiers (torchvision)", family=kind,
             variants=(VARIANT,), default_variant=VARIANT, datasets=(SYNTHETIC,), default_dataset=SYNTHETIC,
             dataset_schemes=(IMAGEFOLDER,), default_batch_size=16,
-            options=(Option("image_size", default_image_size(name), "input size in pixels", flag=True), *OPTIONS),
+            options=(Option("image_size", default_image_size(name), "input size in pixels", flag=True, trained=True),
+                     *OPTIONS),
         ))
     return specs
 

@@ -36,10 +36,10 @@ OPTIONS = (
     Option("momentum", 0.9, "SGD momentum"),
     Option("weight_decay", 1e-4, "weight decay (decoupled for AdamW)", Number(minimum=0)),
     Option("amp", False, "mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (see amp_dtype)",
-           flag=True),
+           flag=True, trained=True),
     Option("amp_dtype", "auto", "autocast dtype of --amp: auto, float16 or bfloat16", Text(choices=AMP_DTYPES),
-           flag=True),
-    Option("channels_last", True, "channels-last memory format for images and weights", flag=True),
+           flag=True, trained=True),
+    Option("channels_last", True, "channels-last memory format for images and weights", flag=True, trained=True),
     Option("weights", None, "start from these weights: a state-dict file, or 'hub' / 'hub:NAME' (e.g. "
            "hub:IMAGENET1K_V2) from the torch hub cache; never downloaded (default: random initialisation)",
            Nullable(Text()), flag=True),

@@ -59,7 +59,7 @@ def model_specs() -> list[ModelSpec]:
             name=name, description=f"{FAMILIES[detector.family]} object detectors (torchvision)",
             family=detector.family, variants=("default",), default_variant="default", datasets=DATASETS,
             default_dataset="synthetic", dataset_schemes=SCHEMES, default_batch_size=2,
-            options=(Option("image_size", detector.size, size_help, flag=True), *OPTIONS),
+            options=(Option("image_size", detector.size, size_help, flag=True, trained=True), *OPTIONS),
         ))
     return specs
 

@@ -115,8 +115,56 @@ def test_eval_refuses_a_checkpoint_that_does_not_fit(straight, cli, tmp_path, fl
     args = [f.format(last=last, missing=tmp_path / "none.pt") for f in flags]
     result = cli("eval", MODEL, *SMALL, *args, "--output", tmp_path)
     assert result.code == 2
-    (line,) = result.err.strip().splitlines()
-    assert expected in line
+    *warnings, line = result.err.strip().splitlines()
+    assert expected in line and line.startswith("dnn-suite: error: ")
+    assert all(warning.startswith("dnn-suite: warning: ") for warning in warnings)
+
+
+def test_eval_of_a_checkpoint_takes_the_settings_it_was_trained_with(straight, cli, tmp_path):
+    """Trained at 32 px: evaluated without naming it, the checkpoint's size is used (not the model's
+    default 224 px), recorded, and gives the trained run's numbers; the training-only and data options
+    are not taken (the evaluation's own data are its own)."""
+    run_dir, record = straight
+    result = cli("eval", MODEL, "--workers", "0", "--set", "model_options.synthetic_val=8", "--checkpoint",
+                 run_dir / "checkpoints" / "last.pt", "--output", tmp_path / "own", "--json")
+    assert result.code == 0, result.err
+    assert "warning" not in result.err
+    document = json.loads(result.out)
+    assert document["config"]["model_options"]["image_size"] == 32
+    assert document["config"]["model_options"]["ema_decay"] == 0.0  # the model's default: not a property of it
+    assert document["metrics"]["top1"] == record["metrics"]["evaluation"]["top1"]
+
+
+def test_a_setting_given_against_the_checkpoints_is_used_with_a_warning(straight, cli, tmp_path):
+    last = straight[0] / "checkpoints" / "last.pt"
+    result = cli("eval", MODEL, *SMALL, "--image-size", "64", "--checkpoint", last, "--output", tmp_path, "--json")
+    assert result.code == 0, result.err
+    assert (f"dnn-suite: warning: {last} was trained with model_options.image_size 32; using 64 as given"
+            in result.err.splitlines())
+    assert json.loads(result.out)["config"]["model_options"]["image_size"] == 64
+
+
+def test_a_checkpoint_without_its_settings_takes_them_from_its_runs_record(straight, cli, tmp_path):
+    """Checkpoints written before they recorded their run's settings: train.json beside them says."""
+    run_dir, _ = straight
+    copy = tmp_path / "run"
+    (copy / "checkpoints").mkdir(parents=True)
+    (copy / "train.json").write_text((run_dir / "train.json").read_text())
+    older = load(run_dir / "checkpoints" / "last.pt")
+    del older["run_settings"]
+    torch.save(older, copy / "checkpoints" / "last.pt")
+    result = cli("eval", MODEL, "--workers", "0", "--set", "model_options.synthetic_val=8", "--checkpoint",
+                 copy / "checkpoints" / "last.pt", "--output", tmp_path / "out", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["config"]["model_options"]["image_size"] == 32
+
+
+def test_a_benchmark_run_of_trained_weights_takes_their_settings(straight, cli, tmp_path):
+    last = straight[0] / "checkpoints" / "last.pt"
+    result = cli("run", MODEL, "--workers", "0", "--iterations", "1", "--warmup", "0", "--weights", last,
+                 "--output", tmp_path, "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["config"]["model_options"]["image_size"] == 32
 
 
 def test_eval_of_another_models_checkpoint_names_the_model(straight, cli, tmp_path):
