@@ -57,7 +57,8 @@ def evaluate_model(run: RunContext, model: nn.Module, dataset: Any, loader: Any,
     with _eval_mode(model):
         detections = predict(run, model, loader, unwrapped.anchors(image_size))
     predict_time = time.perf_counter() - start
-    result: dict[str, Any] = {"images": len(detections), "predict_images_per_s": len(detections) / predict_time}
+    result: dict[str, Any] = {"images": len(detections), "image_size": image_size,  # the size used (option 0: auto)
+                              "predict_images_per_s": len(detections) / predict_time}
     result.update(evaluate_detections(detections, dataset, voc07_metric=run.options["voc07_metric"],
                                       coco_evaluator=run.options["coco_evaluator"]))
     result["eval_time_s"] = time.perf_counter() - start

@@ -37,6 +37,7 @@ def test_run_efficientdet_on_synthetic(cli, data_root, tmp_path):
     evaluation = document["evaluation"]
     assert evaluation["metric"] == "voc" and evaluation["dataset"] == "synthetic-val"
     assert set(evaluation["per_class_ap"]) == set(SHAPE_CLASSES) and evaluation["images"] == 4
+    assert evaluation["image_size"] == int(SMALL[SMALL.index("--image-size") + 1])  # the size used, recorded
     rows = (Path(document["run_dir"]) / "iterations.csv").read_text().splitlines()
     assert rows[0].split(",")[-3:] == ["box_loss", "class_loss", "num_positives"]
 
