@@ -32,14 +32,14 @@ from typing import Any
 # script with OMP_WAIT_POLICY=PASSIVE to measure that case.
 #
 # glibc malloc's policy for freed memory is, likewise, glibc's own unless --allocator kept asks for
-# what the dnn-suite CLI does by default (dnn_suite/allocator.py), so published figures stay
+# what the dnn-suite CLI does by default (dnn_suite/run/allocator.py), so published figures stay
 # comparable. Either way it holds for the whole process, both sides, and its children.
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from dnn_suite import allocator  # noqa: E402
+from dnn_suite.run import allocator  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- setup

@@ -49,7 +49,7 @@ def bare(args) -> dict:
     import torch
 
     from dnn_suite.precision import memory_format
-    from dnn_suite.runner import seed_everything
+    from dnn_suite.run.runner import seed_everything
     from dnn_suite_detection.data import SyntheticConfig, build_dataset, build_loader
     from dnn_suite_efficientdet.model import build_efficientdet
     from dnn_suite_efficientdet.optim import build_sgd

@@ -45,7 +45,7 @@ def bare(args) -> dict:
     from torch.nn import functional as F
 
     from dnn_suite.precision import MixedPrecision, memory_format
-    from dnn_suite.runner import seed_everything
+    from dnn_suite.run.runner import seed_everything
 
     seed_everything(0)
     device = torch.device(args.device)

@@ -21,28 +21,29 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from dnn_suite import __version__, allocator, command, distributed, environment, executors, progress, signals
+from dnn_suite import __version__, command, distributed, executors, progress, signals
+from dnn_suite.run import allocator, environment
 from dnn_suite.analyzing import analyze_path
 from dnn_suite.atomic import to_json_text
-from dnn_suite.config import RunConfig, load_suite, parse_set, resolve
+from dnn_suite.settings.resolve import RunConfig, load_suite, parse_set, resolve
 from dnn_suite.datasets import catalogue
 from dnn_suite.errors import UsageError
-from dnn_suite.flags import add_model_flags, add_setting_flags, checked, flag_layer
-from dnn_suite.jobs import status as job_status
-from dnn_suite.jobs import submit_command
+from dnn_suite.settings.flags import add_model_flags, add_setting_flags, checked, flag_layer
+from dnn_suite.run.jobs import status as job_status
+from dnn_suite.run.jobs import submit_command
 from dnn_suite.options import defaults as option_defaults
 from dnn_suite.plugins import discover
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
-from dnn_suite.schema import SCHEMAS
+from dnn_suite.settings.schema import SCHEMAS
 from dnn_suite.value_types import Integer, Number
 from dnn_suite.reporting.compare import compare_runs
 from dnn_suite.reporting.report import write_report
-from dnn_suite.checkpoint_settings import trained_config
-from dnn_suite.resume import resume_config
-from dnn_suite.runner import CHILD_COMMAND, Run, resolve_device
-from dnn_suite.summary_table import format_summary
-from dnn_suite.sweep import run_sweep
-from dnn_suite.train_eval import run_task
+from dnn_suite.run.checkpoint_settings import trained_config
+from dnn_suite.run.resume import resume_config
+from dnn_suite.run.runner import CHILD_COMMAND, Run, resolve_device
+from dnn_suite.run.summary_table import format_summary
+from dnn_suite.run.sweep import run_sweep
+from dnn_suite.run.train_eval import run_task
 
 
 class _Parser(argparse.ArgumentParser):
@@ -200,7 +201,7 @@ def _config(args: argparse.Namespace, registry: Registry) -> RunConfig:
         config = trained_config(Path(trained), args.target, registry, suite=suite, flags=flags)
     else:
         config = resolve(args.target, registry, suite=suite, flags=flags)
-    # Before the model is built and any child (launcher, workers, sweep point) starts: see dnn_suite/allocator.py.
+    # Before the model is built and any child (launcher, workers, sweep point) starts: see dnn_suite/run/allocator.py.
     allocator.apply(config.allocator)
     return config
 

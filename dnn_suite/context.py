@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import torch
 
-from dnn_suite.config import RunConfig
-from dnn_suite.loader_settings import loader_settings
+from dnn_suite.settings.resolve import RunConfig
+from dnn_suite.run.loader_settings import loader_settings
 
 
 @dataclass
@@ -105,7 +105,7 @@ class RunContext:
     @property
     def data_loader(self) -> dict[str, Any]:
         """Data-loader settings for this run's device and machine (``workers``, ``pin_memory``,
-        ``prefetch_factor``, ``persistent_workers``; see dnn_suite.loader_settings)."""
+        ``prefetch_factor``, ``persistent_workers``; see dnn_suite.run.loader_settings)."""
         return loader_settings(self.config.workers, self.device, self.world_size)
 
     def profiler_options(self, name: str) -> dict[str, Any]:

@@ -28,10 +28,10 @@ import torch.distributed as dist
 from dnn_suite import signals
 from dnn_suite.context import WindowResult
 from dnn_suite.errors import UsageError
-from dnn_suite.statistics import summarize
+from dnn_suite.run.statistics import summarize
 
 if TYPE_CHECKING:
-    from dnn_suite.config import RunConfig
+    from dnn_suite.settings.resolve import RunConfig
     from dnn_suite.context import RunContext
     from dnn_suite.registry import ProfilerSpec
 

@@ -30,7 +30,7 @@ class Option:
     of the default's type); ``flag``: a model option that also gets a command-line flag;
     ``trained``: a property of the trained model (its input size, classes, precision, memory
     format), which a run of a checkpoint takes from the checkpoint unless given
-    (:mod:`dnn_suite.checkpoint_settings`)."""
+    (:mod:`dnn_suite.run.checkpoint_settings`)."""
 
     name: str
     default: Any

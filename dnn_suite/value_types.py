@@ -3,7 +3,7 @@
 A value type checks a value (from suite.yaml, ``--set``, a flag or run.json), says what it
 expected in one line (``expected a positive integer, got 0``), parses a command-line flag's
 text and writes itself as JSON Schema, so that the checks, the errors, the flags and the
-published schemas cannot disagree. Run settings (:mod:`dnn_suite.settings`) and plugin
+published schemas cannot disagree. Run settings (:mod:`dnn_suite.settings.declared`) and plugin
 options (:class:`dnn_suite.options.Option`) are both declared with them.
 """
 

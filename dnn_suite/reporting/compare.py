@@ -27,7 +27,7 @@ runs measured the same thing the same way:
   energy per sample), the rest (memory grows with the batch) is not;
 * settings that do not change a step (how long it measured, where it wrote, profiler options, the
   seed) do not count, and are not listed as differences;
-* a run measured on a busy machine (:mod:`dnn_suite.machine_load`) gets no verdict unless
+* a run measured on a busy machine (:mod:`dnn_suite.run.machine_load`) gets no verdict unless
   ``--ignore-busy``: its numbers include other processes' interference.
 """
 
@@ -41,7 +41,7 @@ from typing import Any
 
 from dnn_suite.atomic import to_json_text
 from dnn_suite.errors import UsageError
-from dnn_suite.measurement_quality import run_warnings
+from dnn_suite.run.measurement_quality import run_warnings
 from dnn_suite.reporting.headline import HIGHER, LOWER, Headline, headline_table
 from dnn_suite.reporting.rundirs import RunDir, config_differences, load_run
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnn_suite.install_hint import extra_install_command
+from dnn_suite.reporting.install_hint import extra_install_command
 
 DPI = 100
 LABEL_CHARS = 48

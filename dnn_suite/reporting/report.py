@@ -27,13 +27,13 @@ from dnn_suite import __version__
 from dnn_suite.atomic import write_atomic
 from dnn_suite.errors import UsageError
 from dnn_suite.metrics import readable
-from dnn_suite.output_dir import check_writable
+from dnn_suite.run.output_dir import check_writable
 from dnn_suite.reporting import gpu_time, memory, plots
 from dnn_suite.reporting.headline import headline_table, headlines
 from dnn_suite.reporting.plots import Axes, Series
 from dnn_suite.reporting.render import Block, Image, Report, Section, Table, Text, render_html, write_markdown
 from dnn_suite.reporting.rundirs import RunDir, config_differences, flatten, load_runs, read_csv_numbers, read_json
-from dnn_suite.statistics import ITERATION_COLUMNS
+from dnn_suite.run.statistics import ITERATION_COLUMNS
 
 TOP = 15
 """Rows of the top kernels / operators tables (the bar charts show 10)."""

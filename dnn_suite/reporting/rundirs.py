@@ -14,9 +14,9 @@ from typing import Any, Optional
 
 import msgspec
 
-from dnn_suite import runstate
+from dnn_suite.run import runstate
 from dnn_suite.errors import UsageError, reason
-from dnn_suite.output_dir import SCHEMA_VERSION
+from dnn_suite.run.output_dir import SCHEMA_VERSION
 
 RUN_FILE = "run.json"
 SWEEP_FILE = "sweep.json"

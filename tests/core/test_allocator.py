@@ -1,4 +1,4 @@
-"""The allocator policy (dnn_suite/allocator.py): glibc keeps freed memory under ``kept`` and gives it back
+"""The allocator policy (dnn_suite/run/allocator.py): glibc keeps freed memory under ``kept`` and gives it back
 under ``returned`` (glibc's own policy; ``default``, its old name, still means it), children inherit the setting through the environment, a user's own setting wins, and
 ``dnn-suite run`` records the policy in force.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dnn_suite import allocator
+from dnn_suite.run import allocator
 
 GLIBC = allocator.in_force()["libc"].startswith("glibc ")
 needs_glibc = pytest.mark.skipif(not GLIBC, reason="the policy acts on glibc's malloc only")
@@ -28,7 +28,7 @@ MIB = 2**20
 PROBE = """
 import json, os, subprocess, sys
 import numpy
-from dnn_suite import allocator
+from dnn_suite.run import allocator
 
 def resident():
     with open("/proc/self/statm") as statm:

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from dnn_suite.config import load_suite, parse_set, resolve
+from dnn_suite.settings.resolve import load_suite, parse_set, resolve
 from dnn_suite.errors import UsageError
 from dnn_suite.plugins import discover
 

@@ -1,5 +1,5 @@
-"""Defaults chosen per device and recorded in run.json: data-loader settings (dnn_suite/loader_settings.py)
-and torch's TF32 / cuDNN switches (dnn_suite/backends.py)."""
+"""Defaults chosen per device and recorded in run.json: data-loader settings (dnn_suite/run/loader_settings.py)
+and torch's TF32 / cuDNN switches (dnn_suite/run/backends.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import os
 import pytest
 import torch
 
-from dnn_suite import backends
-from dnn_suite.config import RunConfig
-from dnn_suite.loader_settings import MAX_CUDA_WORKERS, loader_settings, usable_cores
+from dnn_suite.run import backends
+from dnn_suite.settings.resolve import RunConfig
+from dnn_suite.run.loader_settings import MAX_CUDA_WORKERS, loader_settings, usable_cores
 
 
 def test_cpu_loader_defaults_are_unchanged():

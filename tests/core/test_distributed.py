@@ -14,7 +14,7 @@ import torch
 
 from dnn_suite import distributed
 from dnn_suite.metrics import readable
-from dnn_suite.summary_table import format_summary
+from dnn_suite.run.summary_table import format_summary
 
 
 def _params(folder: Path, rank: int) -> dict[str, torch.Tensor]:

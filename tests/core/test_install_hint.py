@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dnn_suite.install_hint import extra_install_command
+from dnn_suite.reporting.install_hint import extra_install_command
 
 
 def _installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct_url: dict | None) -> None:

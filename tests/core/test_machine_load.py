@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from dnn_suite.machine_load import BUSY_SHARE, LoadMeter, MachineLoad
+from dnn_suite.run.machine_load import BUSY_SHARE, LoadMeter, MachineLoad
 
 HOG = "import time\nend = time.time() + 30\nwhile time.time() < end: pass\n"
 SPIN_S = 1.5

@@ -14,7 +14,7 @@ from dnn_suite.metrics import readable
 from dnn_suite.reporting import plots
 from dnn_suite.reporting.report import RunSections
 from dnn_suite.reporting.rundirs import load_run
-from dnn_suite.summary_table import format_summary
+from dnn_suite.run.summary_table import format_summary
 
 
 @pytest.mark.parametrize(("value", "unit", "text"), [

@@ -1,5 +1,5 @@
-"""Statistics and iteration log (dnn_suite.statistics), summary table (dnn_suite.summary_table), atomic
-files (dnn_suite.atomic) and run directories (dnn_suite.output_dir), against numbers worked out by hand."""
+"""Statistics and iteration log (dnn_suite.run.statistics), summary table (dnn_suite.run.summary_table), atomic
+files (dnn_suite.atomic) and run directories (dnn_suite.run.output_dir), against numbers worked out by hand."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from dnn_suite.atomic import to_json_text, write_atomic
 from dnn_suite.context import IterationRecord, WindowResult
 from dnn_suite.errors import UsageError
-from dnn_suite.output_dir import new_run_dir
-from dnn_suite.statistics import summarize, window_metrics, write_iterations
-from dnn_suite.summary_table import format_summary
+from dnn_suite.run.output_dir import new_run_dir
+from dnn_suite.run.statistics import summarize, window_metrics, write_iterations
+from dnn_suite.run.summary_table import format_summary
 
 
 def test_summarize_by_hand():
@@ -107,7 +107,7 @@ def _run_document():
         "profilers": {"nvml": {"metrics": {"gpu_util": {"value": 0.51234, "unit": "%"}, "samples": {"value": 40},
                                                   "a": {"value": 1}, "b": {"value": 2}, "c": {"value": 3}}},
                       "nsys": {"error": "nsys not found"}, "torch": {"metrics": {}}},
-        "evaluation": {"mAP": 0.123456, "summary": "text", "AP50": 1, "AP75": 0.5, "APs": 0.25, "APm": 0.125},
+        "evaluation": {"mAP": 0.123456, "summary": "text", "AP50": 1.0, "AP75": 0.5, "APs": 0.25, "APm": 0.125},
     }
 
 

@@ -1,4 +1,4 @@
-"""Each run setting is declared once (dnn_suite/settings.py): the published schemas and the settings
+"""Each run setting is declared once (dnn_suite/settings/declared.py): the published schemas and the settings
 reference are what the declarations generate, suite.yaml files the loader accepts are exactly those the
 schema accepts, and a real run.json fits its schema."""
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dnn_suite import settings_doc
-from dnn_suite.config import load_suite
+from dnn_suite.settings import reference as settings_doc
+from dnn_suite.settings.resolve import load_suite
 from dnn_suite.errors import UsageError
-from dnn_suite.schema import SCHEMAS
-from dnn_suite.settings import SETTINGS, RunConfig
+from dnn_suite.settings.schema import SCHEMAS
+from dnn_suite.settings.declared import SETTINGS, RunConfig
 
 jsonschema = pytest.importorskip("jsonschema")  # the test extra: the schemas' validator
 
@@ -41,7 +41,7 @@ def test_published_schemas_are_the_generated_ones(cli, name):
 
 def test_settings_reference_is_the_generated_one():
     page = settings_doc.PAGE.read_text(encoding="utf-8")
-    assert settings_doc.render(page) == page, "regenerate: python -m dnn_suite.settings_doc"
+    assert settings_doc.render(page) == page, "regenerate: python -m dnn_suite.settings.reference"
     for name in SETTINGS:
         if SETTINGS[name].settable:
             assert f"| `{name}` |" in page

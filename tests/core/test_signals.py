@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from dnn_suite import runner, runstate, signals, train_eval
+from dnn_suite import signals
+from dnn_suite.run import runner, runstate, train_eval
 
 FAKE_TOOLS = Path(__file__).parents[1] / "profilers" / "fakes" / "bin"  # nvprof & co. in their formats
 SLOW_RUN = ("--warmup", "0", "--iterations", "100000", "--workers", "0", "--set", "model_options.data_delay_s=0.02",

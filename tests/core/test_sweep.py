@@ -9,11 +9,11 @@ import textwrap
 
 import pytest
 
-from dnn_suite.config import load_suite, resolve
+from dnn_suite.settings.resolve import load_suite, resolve
 from dnn_suite.errors import UsageError
 from dnn_suite.plugins import discover
 from dnn_suite.reporting.rundirs import load_runs
-from dnn_suite.sweep import _classify, profiler_passes
+from dnn_suite.run.sweep import _classify, profiler_passes
 
 
 @pytest.fixture

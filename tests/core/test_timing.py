@@ -1,4 +1,4 @@
-"""Timing modes of the measured window (dnn_suite/timing.py): deferred reading on the CPU's
+"""Timing modes of the measured window (dnn_suite/run/timing.py): deferred reading on the CPU's
 clock, the same logic on CUDA events (gpu tests), and what run.json records."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dnn_suite.errors import RunFailed
-from dnn_suite.timing import CudaEventClock, CudaSyncClock, HostClock, PendingIteration, make_clock, settle
+from dnn_suite.run.timing import CudaEventClock, CudaSyncClock, HostClock, PendingIteration, make_clock, settle
 
 GPU = torch.device("cuda", 1)  # not device 0, so that a clock that drops its device is seen
 

@@ -14,9 +14,9 @@ import threading
 import pytest
 import torch
 
-from dnn_suite.config import resolve
+from dnn_suite.settings.resolve import resolve
 from dnn_suite.plugins import discover
-from dnn_suite.runner import Run
+from dnn_suite.run.runner import Run
 from dnn_suite_profilers import capture
 from dnn_suite_profilers.launching import capture_loop, capture_window
 from fakes.harness import FAKE_BIN

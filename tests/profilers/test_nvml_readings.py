@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from dnn_suite.summary_table import format_summary
+from dnn_suite.run.summary_table import format_summary
 from dnn_suite_profilers.nvml import MIN_WINDOW_S, _power_function, short_window_warning
 from fakes.harness import fake_pynvml  # noqa: F401 (fixture)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from dnn_suite.config import resolve
+from dnn_suite.settings.resolve import resolve
 from dnn_suite.plugins import discover
-from dnn_suite.runner import Run
+from dnn_suite.run.runner import Run
 from dnn_suite_profilers.nsight import unknown_metrics
 from fakes.harness import (  # noqa: F401 (fixtures)
     FAKE_BIN, fake_tools, load_run, no_tools, only_run_dir, run_in_process, run_process, value,

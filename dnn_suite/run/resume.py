@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dnn_suite.config import RunConfig, SuiteFile, resolve
+from dnn_suite.settings.resolve import RunConfig, SuiteFile, resolve
 from dnn_suite.errors import UsageError
 from dnn_suite.registry import Registry
 from dnn_suite.reporting.rundirs import flatten

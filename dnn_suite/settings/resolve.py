@@ -13,12 +13,12 @@ from typing import Any, Callable
 
 import yaml
 
-from dnn_suite.allocator import policy_named as allocator_policy
+from dnn_suite.run.allocator import policy_named as allocator_policy
 from dnn_suite.errors import UsageError
 from dnn_suite.options import defaults as option_defaults
 from dnn_suite.options import resolve_options
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry, check_variant
-from dnn_suite.settings import USER_SETTINGS, RunConfig, nesting
+from dnn_suite.settings.declared import USER_SETTINGS, RunConfig, nesting
 from dnn_suite.value_types import Mapping, ValueType
 
 SUITE_KEYS = ("defaults", "benchmarks")
@@ -195,7 +195,7 @@ def resolve(
                              f"(available: {', '.join(spec.datasets)}{schemes})")
     merged["model_options"] = resolve_options(f"model {spec.name}", spec.options, merged.get("model_options", {}))
     merged["profilers"] = canonical_profilers(merged.get("profilers", []), registry)
-    # A sweep runs profilers that cannot share a run in separate passes (dnn_suite.sweep).
+    # A sweep runs profilers that cannot share a run in separate passes (dnn_suite.run.sweep).
     error = None if merged.get("batch_sizes") else combination_error(merged["profilers"], registry)
     if error:
         raise UsageError(error)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from dnn_suite.config import RunConfig
+from dnn_suite.settings.resolve import RunConfig
 
 
 def _set_tf32(enabled: bool) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dnn_suite.settings import SETTINGS, USER_SETTINGS, Setting
+from dnn_suite.settings.declared import SETTINGS, USER_SETTINGS, Setting
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 #: how a benchmark run ends (run.json's ``status``); ``running`` while it runs

@@ -21,9 +21,9 @@ from dnn_suite.atomic import to_json_text, write_json_atomic
 from dnn_suite.errors import UsageError, reason
 from dnn_suite.executors import Job, Task, executor
 from dnn_suite.executors.base import without_option
-from dnn_suite.output_dir import SCHEMA_VERSION, new_run_dir
+from dnn_suite.run.output_dir import SCHEMA_VERSION, new_run_dir
 from dnn_suite.reporting.rundirs import SWEEP_FILE
-from dnn_suite.sweep import TAIL_LINES, sweep_status
+from dnn_suite.run.sweep import TAIL_LINES, sweep_status
 
 JOB_FILE = "job.json"
 #: the records a command writes in its run directory

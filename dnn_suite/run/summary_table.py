@@ -36,7 +36,7 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
     memory = metrics.get("memory") or {}
     if memory.get("max_rss_bytes"):
         text = f"max RSS {readable(memory['max_rss_bytes'], 'bytes')}"
-        if world:
+        if world and memory.get("max_rss_bytes_all_ranks"):  # earlier records hold rank 0's alone
             per_rank = ", ".join(readable(r["memory"]["max_rss_bytes"], "bytes") for r in world["ranks"])
             text += (f" (rank 0); {readable(memory['max_rss_bytes_all_ranks'], 'bytes')} summed over "
                      f"{world['world_size']} ranks ({per_rank})")

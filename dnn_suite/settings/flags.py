@@ -1,6 +1,6 @@
 """The command-line flags of run settings and model options, derived from their declarations.
 
-A run setting with a :class:`~dnn_suite.settings.Flag` becomes a flag of the commands it names
+A run setting with a :class:`~dnn_suite.settings.declared.Flag` becomes a flag of the commands it names
 (``warmup`` -> ``--warmup``), checked as suite.yaml checks it; a model option declared with
 ``flag=True`` becomes a flag (``image_size`` -> ``--image-size``) of every model declaring it, or
 with ``dnn-suite run MODEL --help`` of that model alone. :func:`flag_layer` turns what was given
@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from dnn_suite.options import Option
 from dnn_suite.registry import ModelSpec, Registry
-from dnn_suite.settings import USER_SETTINGS, Setting
+from dnn_suite.settings.declared import USER_SETTINGS, Setting
 from dnn_suite.value_types import Boolean, Text, ValueType
 
 
@@ -49,7 +49,7 @@ def _setting_help(setting: Setting) -> str:
 
 
 def add_setting_flags(group: Any, command: str, *, distributed: bool) -> None:
-    """The flags of the run settings that ``command`` offers (:mod:`dnn_suite.settings`), those marked
+    """The flags of the run settings that ``command`` offers (:mod:`dnn_suite.settings.declared`), those marked
     ``distributed`` or the others, added to ``group`` (a parser or an argument group)."""
     exclusive: dict[str, Any] = {}
     for setting in USER_SETTINGS.values():

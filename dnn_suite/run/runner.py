@@ -26,21 +26,22 @@ import numpy as np
 import psutil
 import torch
 
-from dnn_suite import __version__, backends, distributed, environment, runstate, signals
+from dnn_suite import __version__, distributed, signals
+from dnn_suite.run import backends, environment, runstate
 from dnn_suite.atomic import write_json_atomic
-from dnn_suite.config import RunConfig
+from dnn_suite.settings.resolve import RunConfig
 from dnn_suite.context import RunContext, StepInputs, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
-from dnn_suite.machine_load import LoadMeter, MachineLoad
-from dnn_suite.measurement_quality import run_warnings
-from dnn_suite.output_dir import SCHEMA_VERSION, new_run_dir
+from dnn_suite.run.machine_load import LoadMeter, MachineLoad
+from dnn_suite.run.measurement_quality import run_warnings
+from dnn_suite.run.output_dir import SCHEMA_VERSION, new_run_dir
 from dnn_suite.phases import phase
 from dnn_suite.plugins import run_plugin_manager
 from dnn_suite.progress import progress
 from dnn_suite.registry import Registry
-from dnn_suite.statistics import window_metrics, write_iterations
-from dnn_suite.timing import CudaEventClock, HostClock, PendingIteration, Settled, make_clock, settle
+from dnn_suite.run.statistics import window_metrics, write_iterations
+from dnn_suite.run.timing import CudaEventClock, HostClock, PendingIteration, Settled, make_clock, settle
 
 
 CHILD_COMMAND = "_child"  # `dnn-suite _child RUN_DIR`: internal, not among the commands the CLI lists
@@ -82,7 +83,7 @@ class CoreLoop:
 
     Windows are appended as they are measured, so what was measured survives a failure or
     an interrupt and still reaches run.json. How iterations are timed and when losses are read
-    is the run's timing mode (see :mod:`dnn_suite.timing`).
+    is the run's timing mode (see :mod:`dnn_suite.run.timing`).
     """
 
     def __init__(self) -> None:

@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dnn_suite.config import RunConfig, SuiteFile, resolve
+from dnn_suite.settings.resolve import RunConfig, SuiteFile, resolve
 from dnn_suite.errors import UsageError
 from dnn_suite.registry import Registry
-from dnn_suite.resume import run_dir, saved_settings
+from dnn_suite.run.resume import run_dir, saved_settings
 from dnn_suite.training.checkpoint import RUN_SETTINGS, load_tensors
 
 

@@ -33,17 +33,18 @@ from typing import Any
 
 import yaml
 
-from dnn_suite import runstate, signals
+from dnn_suite import signals
+from dnn_suite.run import runstate
 from dnn_suite.atomic import to_json_text, write_atomic, write_json_atomic
-from dnn_suite.config import RunConfig, combination_error
+from dnn_suite.settings.resolve import RunConfig, combination_error
 from dnn_suite.errors import UsageError, reason
 from dnn_suite.executors import ACTIVE, Executor, Job, JobState, Task, executor
-from dnn_suite.output_dir import SCHEMA_VERSION, new_run_dir
+from dnn_suite.run.output_dir import SCHEMA_VERSION, new_run_dir
 from dnn_suite.registry import Registry
 from dnn_suite.reporting import memory
 from dnn_suite.reporting.headline import headlines
 from dnn_suite.reporting.rundirs import RUN_FILE, SWEEP_FILE, RunDir, load_run
-from dnn_suite.runner import Run
+from dnn_suite.run.runner import Run
 
 SUITE_FILE = "suite.yaml"
 TAIL_LINES = 20

@@ -1,7 +1,7 @@
 """The generated parts of ``docs/reference/settings.md``: the run settings and the built-in profilers'
 options, as Markdown tables made from their declarations.
 
-``python -m dnn_suite.settings_doc`` rewrites the parts between the ``<!-- generated: NAME -->``
+``python -m dnn_suite.settings.reference`` rewrites the parts between the ``<!-- generated: NAME -->``
 and ``<!-- end: NAME -->`` markers of that page; tests/core/test_settings_declared.py fails when
 the page differs from what this writes, so the reference cannot go stale.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from dnn_suite.options import Option
-from dnn_suite.settings import USER_SETTINGS, Setting
+from dnn_suite.settings.declared import USER_SETTINGS, Setting
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "settings.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "settings.md"
 #: the distribution whose profilers the page documents (third-party ones document themselves)
 BUILT_IN = "dnn-suite"
 

@@ -2,8 +2,8 @@
 
 Each field is made by :func:`setting`, which records a :class:`Setting` in the field's metadata.
 Everything else is derived from these declarations: the suite.yaml and ``--set`` checks
-(:mod:`dnn_suite.config`), the command-line flags and their help (:mod:`dnn_suite.cli`), the
-published JSON Schemas of suite.yaml and run.json (:mod:`dnn_suite.schema`) and the settings
+(:mod:`dnn_suite.settings.resolve`), the command-line flags and their help (:mod:`dnn_suite.cli`), the
+published JSON Schemas of suite.yaml and run.json (:mod:`dnn_suite.settings.schema`) and the settings
 reference of the docs (``docs/reference/settings.md``, checked against them by the tests).
 Adding a setting is adding a field here, and reading ``run.config.<name>`` where it acts.
 """
@@ -16,12 +16,12 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from dnn_suite.allocator import OLD_NAMES as OLD_ALLOCATOR_NAMES
-from dnn_suite.allocator import POLICIES as ALLOCATOR_POLICIES
+from dnn_suite.run.allocator import OLD_NAMES as OLD_ALLOCATOR_NAMES
+from dnn_suite.run.allocator import POLICIES as ALLOCATOR_POLICIES
 from dnn_suite.executors import NAMES as EXECUTORS
 from dnn_suite.value_types import Boolean, Integer, ListOf, Mapping, Number, Text, ValueType
 
-#: how measured windows are timed (dnn_suite.timing)
+#: how measured windows are timed (dnn_suite.run.timing)
 TIMING_MODES = ("deferred", "synchronized")
 #: the commands whose flags set run settings
 COMMANDS = ("run", "train", "eval")
@@ -135,7 +135,7 @@ class RunConfig:
                                   expected=" or ".join(ALLOCATOR_POLICIES)),
                              "glibc malloc: kept keeps freed memory for reuse, so that large tensors are not "
                              "page-faulted in again at every step; the other policy is glibc's own behaviour "
-                             "(dnn_suite/allocator.py)", "kept", Flag())
+                             "(dnn_suite/run/allocator.py)", "kept", Flag())
     executor: str = setting(Text(choices=EXECUTORS, expected=" or ".join(EXECUTORS)),
                             "where the work runs: local (this machine) or slurm (jobs of a SLURM cluster through "
                             "submitit: a sweep's points as one job array, a run or train as one job; "

@@ -9,15 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dnn_suite import __version__, backends, distributed, environment, resume, runstate, signals
+from dnn_suite import __version__, distributed, signals
+from dnn_suite.run import backends, environment, resume, runstate
 from dnn_suite.atomic import to_json_text, write_atomic, write_json_atomic
-from dnn_suite.config import RunConfig
+from dnn_suite.settings.resolve import RunConfig
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError, one_line
-from dnn_suite.output_dir import SCHEMA_VERSION, new_run_dir
+from dnn_suite.run.output_dir import SCHEMA_VERSION, new_run_dir
 from dnn_suite.plugins import run_plugin_manager
 from dnn_suite.registry import Registry
-from dnn_suite.runner import resolve_device, seed_everything
+from dnn_suite.run.runner import resolve_device, seed_everything
 
 HOOKS = {"train": "dnn_suite_train", "eval": "dnn_suite_evaluate"}
 

@@ -1,7 +1,7 @@
 """Whether a run's numbers mean something: the warnings a run prints at its end and records in
 run.json, and that ``compare`` repeats before it gives a verdict.
 
-* **Busy machine** (:mod:`dnn_suite.machine_load`): other processes took more than a tenth of
+* **Busy machine** (:mod:`dnn_suite.run.machine_load`): other processes took more than a tenth of
   the machine's CPU time while the run measured; its numbers include their interference.
 * **Short window**: a measured window under :data:`MIN_WINDOW_S` is dominated by one slow step,
   the clock's resolution and the start-up of the window (caches, clocks, lazily built kernels).

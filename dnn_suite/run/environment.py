@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from dnn_suite import allocator
+from dnn_suite.run import allocator
 
 
 def _package_version(name: str) -> str | None:
