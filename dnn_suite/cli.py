@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 
 # Must happen before torch (and its OpenMP runtime) is loaded. With OpenMP's default active
-# waiting, torch's threads spin on cores that DataLoader workers or other processes need;
-# on a 2-core machine that made a training step 10-20x slower. Passive waiting costs little
-# when the cores are free. An explicit OMP_WAIT_POLICY in the environment wins.
+# waiting, torch's threads spin on cores that DataLoader workers or other processes need, which
+# slows a training step many times over on a small machine (docs: performance, OpenMP's wait
+# policy). Passive waiting costs little when the cores are free. An explicit OMP_WAIT_POLICY in
+# the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402

@@ -22,8 +22,8 @@ What is sampled, and how (run.json says it too: ``launch_skip``, ``launch_count`
       first measured iteration; ``launch_count`` (default 3000, 0 = every launch) bounds the
       run: ncu replays each kernel, and an EfficientDet training step launches a few thousand
       kernels, so profiling every kernel of a 10-iteration window would take hours. 3000 is
-      meant to cover about one D0 step, forward and backward (an estimate, to be checked on a
-      GPU); set ``launch_count`` for more.
+      meant to cover about one D0 step, forward and backward (docs: GPU acceptance); set
+      ``launch_count`` for more.
     * ``cache_control`` ``none`` (default) keeps the caches as the previous kernel left them,
       as in training; ``all`` is ncu's own default, flushing every cache before each kernel,
       which understates pipe utilization for a model whose activations stay in L2.

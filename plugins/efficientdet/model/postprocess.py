@@ -13,8 +13,8 @@ def grouped_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: fl
     """Indices kept by NMS within each group, by descending score: torchvision's ``batched_nms``.
 
     On a CPU, one ``nms`` call per group on that group's boxes only. ``batched_nms`` above 4000
-    boxes scans all boxes once per group (``groups == g`` then nonzero): 8 images x 20 classes of
-    5000 candidates took 209 ms that way, 141 ms like this; below 4000 it runs one NMS over all
+    boxes scans all boxes once per group (``groups == g`` then nonzero), which is slower on a CPU
+    (docs: performance, inference with post-processing); below 4000 it runs one NMS over all
     boxes shifted apart per group, which compares every kept box with every other group's boxes.
     On other devices ``batched_nms`` itself (one kernel launch matters more there).
     """
