@@ -28,7 +28,7 @@ from typing import Any
 # OpenMP's wait policy is left as the environment sets it: unset, libgomp spins a while at each
 # barrier before sleeping, which is what a user of either library gets. The dnn-suite CLI sets
 # PASSIVE (dnn_suite/cli.py); that helps on a loaded machine but slows effdet's training step
-# far more than ours (docs/PERFORMANCE.md), so it is not imposed on both sides here. Run a
+# far more than ours (docs/performance/index.md), so it is not imposed on both sides here. Run a
 # script with OMP_WAIT_POLICY=PASSIVE to measure that case.
 #
 # glibc malloc's policy for freed memory is, likewise, glibc's own unless --allocator kept asks for

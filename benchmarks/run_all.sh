@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every side-by-side benchmark in turn, the figures of each in OUT/NAME.json and its log in OUT/NAME.log.
-# The numbers in docs/PERFORMANCE.md come from this script. Run it on an otherwise idle machine:
+# The numbers in docs/performance/index.md come from this script. Run it on an otherwise idle machine:
 #
 #   pip install -e '.[bench]'
 #   benchmarks/run_all.sh [OUT]          (default OUT: benchmarks/results-YYYYmmdd-HHMM)

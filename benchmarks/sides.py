@@ -74,7 +74,7 @@ MODES = {
     "bf16": Mode(channels_last=True, amp=True),
 }
 # Each side's fastest training mode on the project's 2-core CPU (best_mode.py,
-# docs/performance/best_mode_20261207_compile.json): torch.compile of the network, fp32 channels_last,
+# docs/performance/best_mode.json): torch.compile of the network, fp32 channels_last,
 # for both (effdet 1.51 s against 1.72 s eager, ours 1.38 s against 1.60 s; on the AMD machine of
 # 2026-11-28 compiling gained ours about 5% and effdet's compile was not measured).
 BEST = {"ours": "compile", "effdet": "compile"}

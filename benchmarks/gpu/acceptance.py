@@ -1,6 +1,6 @@
 """The one-shot GPU acceptance: every CUDA path of dnn-suite once, on the GPU machine, in one command.
 
-    benchmarks/gpu/acceptance.sh OUT_DIR            # on the GPU machine (docs/GPU.md)
+    benchmarks/gpu/acceptance.sh OUT_DIR            # on the GPU machine (docs/gpu.md)
     benchmarks/gpu/acceptance.sh OUT_DIR --dry-run  # here: the same steps on the CPU, tiny, with fake tools
 
 Each step is a command (an argument list, never a shell) whose exit code, seconds and key figures
@@ -361,7 +361,7 @@ def analyze_figures(stdout: str) -> dict[str, Any]:
 
 def trace_figures(stdout: str) -> dict[str, Any]:
     """The trace analysis of ``dnn-suite analyze TRACES --json``: its figures, the phases and the
-    diagnosis (what docs/GPU.md publishes as the breakdown of our D0 step)."""
+    diagnosis (what docs/gpu.md publishes as the breakdown of our D0 step)."""
     analysis = next(iter(json.loads(stdout).values()))
     tables = analysis.get("tables") or {}
     return {"metrics": {key: metric.get("value") for key, metric in analysis["metrics"].items()},

@@ -11,7 +11,7 @@ Two peers, each through its own public API:
   achieved occupancy and tensor core use per device, and its recommendations.
 
 Besides each peer as it is ("hta", "torch_tb_profiler"), two variants that take away the
-differences by design between the peers and our analyzer (docs/TRACE_ANALYSIS.md):
+differences by design between the peers and our analyzer (docs/profilers/trace-analysis.md):
 
 * "hta_exact": HTA with its own env option HTA_DISABLE_NS_ROUNDING=1, so fractional-us
   timestamps are not rounded inward to whole microseconds;
