@@ -45,11 +45,29 @@ TOP_KERNELS = Option("top_kernels", 5, "how many kernels (by total time) to list
 # ----------------------------------------------------------------- in the user's process
 
 
+def nvidia_driver() -> bool | None:
+    """Whether an NVIDIA driver answers here (NVML starts); None when nvidia-ml-py is missing."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return False
+    pynvml.nvmlShutdown()
+    return True
+
+
 def resolve_executable(run: RunContext, name: str, install_hint: str) -> str:
-    """The absolute path of the profiler's tool (option ``executable``), or a UsageError."""
+    """The absolute path of the profiler's tool (option ``executable``), or a UsageError: on a machine
+    without an NVIDIA driver, that there is no GPU to profile (installing the tool would not help)."""
     given = run.profiler_options(name)["executable"]
     found = shutil.which(given)
     if found is None:
+        if nvidia_driver() is False:
+            raise UsageError(f"profiler {name} profiles NVIDIA GPUs, and this machine has none (no NVIDIA driver "
+                             "answers); run it on a machine with an NVIDIA GPU and its driver")
         where = "is not an executable file" if os.sep in given else "was not found on PATH"
         raise UsageError(
             f"profiler {name}: {given!r} {where}; {install_hint} "

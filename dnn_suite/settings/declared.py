@@ -81,6 +81,8 @@ def setting(value_type: ValueType, help: str, default: Any = _REQUIRED, flag: Fl
 
 
 RUN = ("run",)
+#: a batch far beyond any model's memory would only make the samplers build index lists of gigabytes
+BATCH_SIZE = Integer(minimum=1, maximum=2**20, expected="a positive integer up to 1,048,576")
 
 
 @dataclass
@@ -94,13 +96,13 @@ class RunConfig:
     dataset: str = setting(Text(min_length=1, expected="a dataset name"),
                            "dataset name (see `dnn-suite list`), voc:DIR[:IMAGESET] or "
                            "coco:ANNOTATIONS.json[:IMAGES_DIR]", flag=Flag())
-    batch_size: int = setting(Integer(minimum=1), "samples per iteration and process; on the command line N,M,... "
+    batch_size: int = setting(BATCH_SIZE, "samples per iteration and process; on the command line N,M,... "
                               "is a sweep (`run` only)", flag=Flag(sweep="batch_sizes"))
     eval_dataset: str | None = setting(Text(min_length=1, expected="a dataset name"),
                                        "dataset to evaluate on (default: the dataset's own val/test split)", None,
                                        Flag())
     batch_sizes: list[int] | None = setting(
-        ListOf(Integer(minimum=1), min_items=1, expected="a list of positive integers (a sweep)"),
+        ListOf(BATCH_SIZE, min_items=1, expected=f"a list of batch sizes (a sweep), each {BATCH_SIZE.expected}"),
         "a batch-size sweep (`dnn-suite run --batch-size 1,2,4`): every size in its own process", None)
     data_root: str | None = setting(Text(min_length=1, expected="a directory path"),
                                     "directory holding the datasets (VOCdevkit/, annotations/, images/)", None, Flag())
@@ -117,7 +119,9 @@ class RunConfig:
                                    "profilers to wrap the run (see `dnn-suite list`)", [],
                                    Flag(RUN, name="--profiler", metavar="NAME", repeated=True))
     output: str = setting(Text(min_length=1, expected="a directory path"), "results directory", "results", Flag())
-    seed: int = setting(Integer(expected="an integer"), "random seed of the weights, the data and the augmentations",
+    seed: int = setting(Integer(minimum=0, maximum=2**63 - 1, expected="an integer from 0 to 2**63 - 1 (torch's "
+                                "generators take 64 bits)"),
+                        "random seed of the weights, the data and the augmentations",
                         0, Flag())
     workers: int | None = setting(Integer(minimum=0), "data loader worker processes (default: 2 on the CPU; on CUDA "
                                   "one per usable core, one left per process, up to 8)", None, Flag())

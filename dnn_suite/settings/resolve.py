@@ -22,6 +22,11 @@ from dnn_suite.settings.declared import USER_SETTINGS, RunConfig, nesting
 from dnn_suite.value_types import Mapping, ValueType
 
 SUITE_KEYS = ("defaults", "benchmarks")
+#: a suite.yaml is a few screens of settings: far larger documents, counted with their aliases
+#: expanded (a billion-laughs alias bomb is a few lines that expand exponentially), or nested far
+#: deeper, are refused before anything walks them
+MAX_NODES = 100_000
+MAX_DEPTH = 64
 # Keys a later layer's value clears: a window is N iterations or S seconds; one batch size or a sweep.
 _REPLACES = {"duration": "iterations", "iterations": "duration", "batch_size": "batch_sizes"}
 
@@ -52,6 +57,43 @@ def _line_numbers(node: yaml.Node, prefix: tuple[str, ...] = ()) -> dict[tuple[s
     return lines
 
 
+def _bounded_yaml(text: str, label: str) -> Any:
+    """``yaml.safe_load(text)``, refusing first a document whose aliases expand past
+    :data:`MAX_NODES` nodes or that nests deeper than :data:`MAX_DEPTH` (``label`` names it in the
+    error). YAML errors are left to the caller."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # the YAML parser itself recurses once per level
+        raise UsageError(f"{label}: nested more than {MAX_DEPTH} levels deep; expected run settings") from None
+    if node is not None:
+        _check_size(node, label)
+    return yaml.safe_load(text)
+
+
+def _check_size(node: yaml.Node, label: str) -> None:
+    """Aliases share their node, so each node's expanded size is counted once."""
+    sizes: dict[int, int] = {}
+
+    def size(current: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise UsageError(f"{label}: nested more than {MAX_DEPTH} levels deep; expected run settings")
+        if id(current) not in sizes:
+            children = ([n for pair in current.value for n in pair] if isinstance(current, yaml.MappingNode)
+                        else current.value if isinstance(current, yaml.SequenceNode) else [])
+            sizes[id(current)] = 1 + sum(size(child, depth + 1) for child in children)
+        return sizes[id(current)]
+
+    if size(node, 0) > MAX_NODES:
+        raise UsageError(f"{label}: holds more than {MAX_NODES:,} values once its aliases are expanded; expected "
+                         "run settings")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a value can be a whole document)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def load_suite(path: str | Path) -> SuiteFile:
     path = Path(path)
     try:
@@ -61,7 +103,7 @@ def load_suite(path: str | Path) -> SuiteFile:
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not a text file (byte {exc.start} is not UTF-8); expected a suite.yaml") from exc
     try:
-        data = yaml.safe_load(text)
+        data = _bounded_yaml(text, str(path))
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -106,7 +148,7 @@ def _check_value(value_type: ValueType, value: Any, where: Callable[..., str], k
         for name, entry in value.items():
             _check_value(value_type.values, entry, where, (*key_path, str(name)))
     elif not value_type.accepts(value):
-        raise UsageError(f"{where(*key_path)}: expected {value_type.expected}, got {value!r}")
+        raise UsageError(f"{where(*key_path)}: expected {value_type.expected}, got {_short(value)}")
 
 
 def parse_set(pairs: list[str]) -> dict[str, Any]:
@@ -118,7 +160,7 @@ def parse_set(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UsageError(f"--set {pair!r}: expected KEY=VALUE")
         try:
-            value = yaml.safe_load(raw) if raw else ""
+            value = _bounded_yaml(raw, f"--set {key}") if raw else ""
         except yaml.YAMLError:
             value = raw
         parts = key.split(".")

@@ -44,6 +44,12 @@ def _run_dir(tmp_path: Path, run_json: str | None) -> Path:
     return folder
 
 
+LAUGHS = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else ', '.join(['lol'] * 9)}]\n"
+                 for i in range(9)) + "defaults:\n  batch_size: *l8\n"
+MAPPING_BOMB = "".join(f"m{i}: &m{i} {{{', '.join(f'k{j}: *m{i - 1}' for j in range(9)) if i else 'k: v'}}}\n"
+                       for i in range(9)) + "defaults:\n  model_options: *m8\n"
+DEEP = "defaults:\n  model_options: " + "{a: " * 10000 + "1" + "}" * 10000 + "\n"
+
 # name -> (build the arguments in tmp_path, fragments the message must contain)
 CORPUS = {
     "output is a file": (lambda t: ["run", "tiny", "--output", _file(t, "results", "x")], ["is a file"]),
@@ -63,6 +69,20 @@ CORPUS = {
                           ["s.yaml"]),
     "config a list": (lambda t: ["run", "tiny", "--config", _file(t, "s.yaml", "- 1\n- 2\n")], ["s.yaml"]),
     "set bad number": (lambda t: ["run", "tiny", "--set", "batch_size=many"], ["batch_size"]),
+    "config billion laughs": (lambda t: ["run", "tiny", "--config", _file(t, "s.yaml", LAUGHS)],
+                              ["s.yaml", "more than 100,000 values once its aliases are expanded"]),
+    "config alias bomb of mappings": (lambda t: ["run", "tiny", "--config", _file(t, "s.yaml", MAPPING_BOMB)],
+                                      ["s.yaml", "more than 100,000 values"]),
+    "config nested 10,000 deep": (lambda t: ["run", "tiny", "--config", _file(t, "s.yaml", DEEP)],
+                                  ["s.yaml", "nested more than 64 levels deep"]),
+    "set nested 3,000 deep": (lambda t: ["run", "tiny", "--set", "model_options=" + "{a: " * 3000 + "1" + "}" * 3000],
+                              ["--set model_options", "nested more than 64 levels deep"]),
+    "batch size of a billion": (lambda t: ["run", "tiny", "--batch-size", "1000000000"],
+                                ["--batch-size", "up to 1,048,576"]),
+    "seed beyond 64 bits": (lambda t: ["run", "tiny", "--seed", str(2**70)], ["--seed", "2**63 - 1"]),
+    "cpu sampling interval 0": (lambda t: ["run", "tiny", "--profiler", "cpu", "--set",
+                                           "profiler_options.cpu.interval_ms=0"],
+                                ["profiler cpu option 'interval_ms'", "positive integer"]),
     "set bad yaml": (lambda t: ["run", "tiny", "--set", "model_options=[1,"], ["model_options"]),
     "resume missing": (lambda t: ["train", "tiny", "--steps", "1", "--resume", t / "none.pt"], ["none.pt"]),
     "resume elsewhere": (lambda t: ["train", "tiny", "--resume", t, "--output", t / "other"],
@@ -115,6 +135,38 @@ CORPUS = {
     "analyze empty run dir": (lambda t: ["analyze", _run_dir(t, None)], ["found no profiler artefact"]),
     "data check missing root": (lambda t: ["data", "check", "--root", t / "none"], ["none"]),
     "data download unknown": (lambda t: ["data", "download", "imagenet99", "--root", t], ["imagenet99"]),
+    "voc empty image set": (lambda t: ["data", "check", f"voc:{_voc(t, empty='')}:empty"],
+                            ["empty.txt", "lists no images"]),
+    "voc VOCdevkit given for VOCdevkit/VOC2007": (lambda t: ["data", "check", f"voc:{_voc(t).parent}"],
+                                                  ["not a VOC folder", "give voc:", "VOCdevkit/VOC2007"]),
+    "voc box with NaN": (lambda t: ["data", "check", f"voc:{_voc(t, nan_box=True)}"],
+                         ["img0000.xml", "<bndbox/xmin> is 'nan'; expected a finite number"]),
+    "voc run with fewer images than a batch": (
+        lambda t: ["run", "efficientdet", "--dataset", f"voc:{_voc(t)}:test", "--image-size", "64", "--batch-size",
+                   "4", "--workers", "0", "--output", t / "out"],
+        ["has 1 training images, fewer than one batch of 4", "lower --batch-size"]),
+    "coco with zero images": (lambda t: ["data", "check", _coco(t, lambda d: d.update(images=[], annotations=[]))],
+                              ["changed.json", "no images under 'images'"]),
+    "coco two images of one id": (lambda t: ["data", "check", _coco(t, lambda d: d["images"].append(d["images"][0]))],
+                                  ["changed.json", "images[2] has id 1, as images[0] does"]),
+    "coco box with NaN": (lambda t: ["data", "check", _coco(t, lambda d: d["annotations"][0]["bbox"].__setitem__(
+        0, float("nan")))], ["changed.json", "annotations[0].bbox is [nan", "(annotation id 1)", "finite numbers"]),
+    "coco box of negative width": (lambda t: ["data", "check", _coco(t, lambda d: d["annotations"][0]["bbox"]
+                                                                   .__setitem__(2, -4))],
+                                   ["changed.json", "annotations[0].bbox", "w and h not negative"]),
+    "coco images not where expected": (lambda t: ["data", "check", _coco(t, lambda d: None).rsplit(":", 1)[0]],
+                                       ["its first image 000001.jpg is not in", "changed.json:IMAGES"]),
+    "imagefolder of one class": (lambda t: ["data", "check", f"imagefolder:{_image_folder(t, {'cat': 4})}"],
+                                 ["has one class folder (cat)", "training on one class measures nothing"]),
+    "imagefolder jpg that is text": (
+        lambda t: ["run", "resnet18", "--dataset", f"imagefolder:{_image_folder(t, {'cat': 2, 'dog': 2}, text=True)}",
+                   "--image-size", "32", "--batch-size", "5", "--iterations", "1", "--warmup", "0", "--workers", "0",
+                   "--output", t / "out"],
+        ["cannot read image", "text.jpg: cannot identify image file; expected a JPEG, PNG"]),
+    "imagefolder run with fewer images than a batch": (
+        lambda t: ["run", "resnet18", "--dataset", f"imagefolder:{_image_folder(t, {'cat': 2, 'dog': 2})}",
+                   "--image-size", "32", "--batch-size", "8", "--workers", "0", "--output", t / "out"],
+        ["has 4 training images, fewer than one batch of 8", "lower --batch-size"]),
 }
 
 
@@ -139,6 +191,45 @@ def _run_json(**changes) -> str:
     """The minimal run.json of :func:`_real_run` with ``changes``."""
     config = {"model": "tiny", "variant": "small", "dataset": "random", "device": "cpu", "batch_size": 4}
     return json.dumps({"schema_version": 1, "config": config, "status": "ok", "metrics": None, **changes})
+
+
+def _voc(tmp_path: Path, *, empty: str | None = None, nan_box: bool = False) -> Path:
+    """``VOCdevkit/VOC2007`` of three images (trainval 2, test 1); an ``empty`` image set of that
+    content; the first box's xmin NaN."""
+    from own_data import write_own_voc
+
+    voc = write_own_voc(tmp_path / "VOCdevkit" / "VOC2007", {"trainval": 2, "test": 1})
+    if empty is not None:
+        (voc / "ImageSets" / "Main" / "empty.txt").write_text(empty)
+    if nan_box:
+        xml = voc / "Annotations" / "img0000.xml"
+        xml.write_text(re.sub(r"<xmin>\d+", "<xmin>nan", xml.read_text(), count=1))
+    return voc
+
+
+def _coco(tmp_path: Path, change) -> str:
+    """``coco:FILE:IMAGES`` of two images, the file's contents changed by ``change``."""
+    from own_data import write_own_coco
+
+    root = write_own_coco(tmp_path / "coco", {"val": 2})
+    data = json.loads((root / "annotations" / "instances_val.json").read_text())
+    change(data)
+    _file(root / "annotations", "changed.json", json.dumps(data))
+    return f"coco:{root / 'annotations' / 'changed.json'}:{root / 'images' / 'val'}"
+
+
+def _image_folder(tmp_path: Path, classes: dict[str, int], text: bool = False) -> Path:
+    """``DIR/CLASS/N.png`` images; ``text``: and a ``text.jpg`` that is text."""
+    from PIL import Image
+
+    root = tmp_path / "images"
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True)
+        for index in range(count):
+            Image.new("RGB", (12, 10), (40 * index, 90, 200)).save(root / name / f"{index}.png")
+    if text:
+        _file(root / next(iter(classes)), "text.jpg", "not a picture")
+    return root
 
 
 def _memory_json_without_end(tmp_path: Path) -> Path:

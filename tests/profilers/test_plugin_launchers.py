@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from dnn_suite.settings.resolve import resolve
 from dnn_suite.plugins import discover
 from dnn_suite.run.runner import Run
+from dnn_suite.settings.resolve import resolve
 from dnn_suite_profilers.nsight import unknown_metrics
 from fakes.harness import (  # noqa: F401 (fixtures)
-    FAKE_BIN, fake_tools, load_run, no_tools, only_run_dir, run_in_process, run_process, value,
+    FAKE_BIN, fake_pynvml, fake_tools, load_run, no_tools, only_run_dir, run_in_process, run_process, value,
 )
 
 CHILD = [sys.executable, "-m", "dnn_suite", "_child"]
@@ -261,13 +261,25 @@ def test_nsys_without_export_fails_the_run(fake_tools, cli, tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("name, tool", [("nsys", "nsys"), ("ncu", "ncu"), ("nsight", "ncu"), ("nvprof", "nvprof")])
-def test_missing_tool_is_a_usage_error(no_tools, cli, tmp_path, name, tool):
-    result = cli("run", "tiny", "--profiler", name, "--output", tmp_path / "out")
+def test_missing_tool_is_a_usage_error(no_tools, fake_pynvml, cli, tmp_path, name, tool):
+    result = cli("run", "tiny", "--profiler", name, "--output", tmp_path / "out")  # a driver answers (fake NVML)
     assert result.code == 2
     line = result.err.strip()
     assert "\n" not in line and f"{tool!r} was not found on PATH" in line
     assert f"profiler_options.{'nsight' if name == 'ncu' else name}.executable=" in line
     assert not (tmp_path / "out").exists()  # refused before a run directory was made
+
+
+@pytest.mark.parametrize("name", ["nsys", "nsight", "nvprof"])
+def test_without_a_tool_or_an_nvidia_driver_it_says_there_is_no_gpu(no_tools, fake_pynvml, cli, tmp_path,
+                                                                     monkeypatch, name):
+    """Installing the tool would not help: the message says there is no GPU, before anything runs."""
+    monkeypatch.setenv("FAKE_PYNVML_MODE", "nodriver")
+    result = cli("run", "tiny", "--profiler", name, "--output", tmp_path / "out")
+    assert result.code == 2
+    assert result.err == (f"dnn-suite: error: profiler {name} profiles NVIDIA GPUs, and this machine has none (no "
+                          "NVIDIA driver answers); run it on a machine with an NVIDIA GPU and its driver\n")
+    assert not (tmp_path / "out").exists()
 
 
 def _run(profilers: list[str], options: dict | None = None, **flags) -> Run:
