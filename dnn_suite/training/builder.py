@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from dnn_suite.context import RunContext, StepOutput
+from dnn_suite.datasets.batches import check_one_batch
 from dnn_suite.distributed import unwrap, wrap_model
 from dnn_suite.errors import UsageError
 from dnn_suite.precision import MixedPrecision
@@ -150,9 +151,7 @@ def build_training(run: RunContext, builder: ModelBuilder, checkpoint_format: Ch
     data = builder.training_data(run)
     sampler = EpochBatchSampler(len(data.dataset), run.config.batch_size, run.config.seed,  # type: ignore[arg-type]
                                 run.rank, run.world_size)
-    if sampler.batches_per_epoch == 0:
-        raise UsageError(f"dataset {run.config.dataset} has {sampler.size} training images, fewer than one batch "
-                         f"of {sampler.global_batch_size}; lower --batch-size")
+    check_one_batch(run.config.dataset, sampler.size, run.config.batch_size, run.world_size)
     settings = resume_settings(run, checkpoint_format.model_settings(run), builder.image_size(run), data)
     resume_path = resolve_resume(run.task["resume"]) if run.task.get("resume") else None
     checkpoint = checkpoint_format.read(resume_path) if resume_path else None

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from dnn_suite.context import RunContext
+from dnn_suite.datasets.batches import check_one_batch
 from dnn_suite.errors import UsageError
 from dnn_suite.training.classes import class_difference
 
@@ -107,8 +108,11 @@ def run_loader(run: RunContext, data: DetectionDataset, split: str, *, batch_siz
                stack: bool = True) -> torch.utils.data.DataLoader:
     """A loader of ``data`` with the run's loader settings (``run.data_loader``); when training,
     shuffled from the run's seed, sharded across its processes and without a last partial batch.
-    ``stack``: images as one tensor (square inputs) or a list (models that resize their own)."""
+    ``stack``: images as one tensor (square inputs) or a list (models that resize their own). A
+    training set of less than one batch is refused (it would never give one)."""
     train = split == "train"
+    if train:
+        check_one_batch(run.config.dataset, len(data), batch_size or run.config.batch_size, run.world_size)
     settings = run.data_loader
     return build_loader(data, batch_size or run.config.batch_size, shuffle=train, workers=settings["workers"],
                         pin_memory=settings["pin_memory"], drop_last=train, seed=run.config.seed,

@@ -24,6 +24,8 @@ from torchvision import datasets, transforms
 
 from dnn_suite import signals
 from dnn_suite.context import RunContext
+from dnn_suite.datasets.batches import check_one_batch
+from dnn_suite.datasets.images import read_rgb
 from dnn_suite.errors import UsageError
 from dnn_suite.registry import DatasetCheck
 
@@ -106,10 +108,16 @@ def _image_folder(spec: str, train: bool, size: int) -> datasets.ImageFolder:
 
 
 def _read_folder(spec: str, path: Path, transform: Callable | None = None) -> datasets.ImageFolder:
+    """The ImageFolder at ``path``: two classes or more, images decoded by :func:`read_rgb` (a file
+    that is not an image is the data's fault, named)."""
     try:
-        return datasets.ImageFolder(str(path), transform=transform)
+        folder = datasets.ImageFolder(str(path), transform=transform, loader=read_rgb)
     except (FileNotFoundError, RuntimeError) as exc:  # no class folder, or no image in them
         raise UsageError(f"dataset {spec}: {str(exc).splitlines()[0]} (expected DIR/CLASS/IMAGE files)") from None
+    if len(folder.classes) < 2:
+        raise UsageError(f"dataset {spec}: {path} has one class folder ({folder.classes[0]}), and training on one "
+                         "class measures nothing; expected a folder per class, two or more (DIR/CLASS/IMAGE)")
+    return folder
 
 
 def check_image_folder(spec: str) -> DatasetCheck:
@@ -153,9 +161,12 @@ def dataset(run: RunContext, split: str, image_size: int) -> Dataset:
 
 
 def loader(run: RunContext, split: str, image_size: int) -> DataLoader:
-    """Training: shuffled (seeded), whole batches, this rank's share; evaluation: every image in order."""
+    """Training: shuffled (seeded), whole batches (at least one), this rank's share; evaluation: every
+    image in order."""
     train = split == "train"
     data = dataset(run, split, image_size)
+    if train:
+        check_one_batch(run.config.dataset, len(data), run.config.batch_size, run.world_size)
     settings = run.data_loader
     sampler = DistributedSampler(data, run.world_size, run.rank, seed=run.config.seed) \
         if train and run.world_size > 1 else None

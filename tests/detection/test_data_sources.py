@@ -63,5 +63,15 @@ def test_coco_images_folder_given_explicitly_and_missing(tmp_path):
     shutil.move(root / "images" / "val", tmp_path / "pictures")
     json_file = root / "annotations" / "instances_val.json"
     assert len(read_source(parse_source(f"coco:{json_file}:{tmp_path / 'pictures'}"), None)) == 2
-    with pytest.raises(UsageError, match="cannot read image .*000001.jpg"):
-        read_source(parse_source(f"coco:{json_file}"), None)[0]  # defaults to the JSON's folder: no images there
+    with pytest.raises(UsageError) as refused:  # defaults to the JSON's folder: no images there
+        read_source(parse_source(f"coco:{json_file}"), None)
+    assert str(refused.value) == (f"{json_file}: its first image 000001.jpg is not in {json_file.parent}; "
+                                  f"give the folder of its images: coco:{json_file}:IMAGES")
+    with pytest.raises(UsageError) as refused:
+        read_source(parse_source(f"coco:{json_file}:{root}"), None)
+    assert str(refused.value) == f"{json_file}: its first image 000001.jpg is not in {root} (the IMAGES part of " \
+                                 f"coco:{json_file}:{root})"
+    with pytest.raises(UsageError) as refused:
+        read_source(parse_source(f"coco:{json_file}:{tmp_path / 'none'}"), None)
+    assert str(refused.value) == f"COCO images not found: expected the directory {tmp_path / 'none'} (the IMAGES " \
+                                 f"part of coco:{json_file}:{tmp_path / 'none'})"

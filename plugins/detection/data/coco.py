@@ -12,13 +12,12 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 from pycocotools.coco import COCO
 
 from dnn_suite.errors import UsageError
 
+from .coco_checks import check_coco
 from .dataset import BoxRepairs, DetectionDataset, ImageRecord, Transform
 
 
@@ -42,22 +41,14 @@ def load_coco_json(path: Path) -> COCO:
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise UsageError(f"{path}: malformed COCO JSON: expected a list under the key {key!r}")
-    for k, ann in enumerate(data["annotations"]):
-        bbox = _field(ann, "bbox", f"annotations[{k}]", path)
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
-            raise UsageError(f"{path}: malformed COCO JSON: annotations[{k}].bbox is {bbox!r}, expected [x, y, w, h]")
+    check_coco(data, path)
+    for ann in data["annotations"]:
         ann.pop("segmentation", None)
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints progress lines
         coco.createIndex()
     return coco
-
-
-def _field(entry: Any, key: str, where: str, path: Path) -> Any:
-    if not isinstance(entry, dict) or key not in entry:
-        raise UsageError(f"{path}: malformed COCO JSON: {where} has no {key!r}")
-    return entry[key]
 
 
 class COCODataset(DetectionDataset):
@@ -76,25 +67,33 @@ class COCODataset(DetectionDataset):
         self.category_ids = tuple(category_ids)
 
 
-def read_coco(annotation_file: Path, image_dir: Path, transform: Transform | None = None) -> COCODataset:
-    """All images of one COCO annotation file (images without annotations included).
+def read_coco(annotation_file: Path, image_dir: Path, transform: Transform | None = None,
+              images_hint: str = "") -> COCODataset:
+    """All images of one COCO annotation file (images without annotations included); at least one
+    image and one category, the first image in ``image_dir``. ``images_hint`` ends a message about
+    the images folder (how to give another).
 
     ``image_id`` is the COCO image id, as COCOeval expects.
     """
     if not image_dir.is_dir():
-        raise UsageError(f"COCO images not found: expected the directory {image_dir}")
+        raise UsageError(f"COCO images not found: expected the directory {image_dir}{images_hint}")
     coco = load_coco_json(annotation_file)
-    categories = sorted(coco.dataset["categories"], key=lambda c: _field(c, "id", "a category", annotation_file))
+    if not coco.dataset["images"]:
+        raise UsageError(f"{annotation_file}: no images under 'images'; expected at least one")
+    if not coco.dataset["categories"]:
+        raise UsageError(f"{annotation_file}: no categories under 'categories'; expected at least one")
+    first = coco.dataset["images"][0]["file_name"]
+    if not (image_dir / first).is_file():
+        raise UsageError(f"{annotation_file}: its first image {first} is not in {image_dir}{images_hint}")
+    categories = sorted(coco.dataset["categories"], key=lambda c: c["id"])
     label_of = {c["id"]: label for label, c in enumerate(categories)}
     orphans = set(coco.imgToAnns) - set(coco.imgs)
     if orphans:
         raise UsageError(f"{annotation_file}: annotations refer to image id {min(orphans)}, not in 'images'")
     repairs = BoxRepairs()
     records = []
-    for k, image in enumerate(coco.dataset["images"]):
-        image_id, file_name, width, height = (
-            _field(image, key, f"images[{k}]", annotation_file) for key in ("id", "file_name", "width", "height")
-        )
+    for image in coco.dataset["images"]:
+        image_id, file_name, width, height = (image[key] for key in ("id", "file_name", "width", "height"))
         anns = [ann for ann in coco.imgToAnns[image_id] if not ann.get("iscrowd", 0)]
         for ann in anns:
             if ann.get("category_id") not in label_of:

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import PIL.Image
 import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
-from dnn_suite.errors import UsageError
+from dnn_suite.datasets.images import read_rgb
 
 Transform = Callable[[tv_tensors.Image, dict[str, Any]], tuple[torch.Tensor, dict[str, Any]]]
 
@@ -68,12 +67,7 @@ def read_image(path: Path) -> tv_tensors.Image:
 
     PIL rather than torchvision.io, whose decoders are deprecated since torchvision 0.29.
     """
-    try:
-        with PIL.Image.open(path) as image:
-            return F.to_image(image.convert("RGB"))
-    except OSError as error:  # includes missing files and PIL's UnidentifiedImageError
-        reason = error.strerror or str(error).splitlines()[0]
-        raise UsageError(f"cannot read image {path}: {reason}") from None
+    return F.to_image(read_rgb(path))
 
 
 class DetectionDataset(Dataset):

@@ -60,13 +60,33 @@ def _first_set(source: DatasetSource, candidates: Sequence[str]) -> str | None:
     return next((s for s in candidates if (_image_sets(source.path) / f"{s}.txt").is_file()), None)
 
 
+def _is_voc_folder(path: Path) -> bool:
+    return (path / "Annotations").is_dir() and (path / "JPEGImages").is_dir()
+
+
+def check_voc_folder(source: DatasetSource) -> None:
+    """Refuse a ``voc:`` folder without the VOC layout, naming the folder to give where one is near:
+    below it (``VOCdevkit`` given for ``VOCdevkit/VOC2007``, or the folder above ``VOCdevkit``) or
+    above it (``VOC2007/JPEGImages`` given)."""
+    path = source.path
+    if not path.is_dir():
+        raise UsageError(f"VOC data not found: expected the directory {path}")
+    if _is_voc_folder(path):
+        return
+    below = sorted(d for pattern in ("*", "VOCdevkit/*") for d in path.glob(pattern) if _is_voc_folder(d))
+    above = [d for d in list(path.parents)[:2] if _is_voc_folder(d)]
+    part = f":{source.part}" if source.part else ""
+    near = " or ".join(f"voc:{d}{part}" for d in (below or above)[:3])
+    raise UsageError(f"dataset {source}: not a VOC folder (no Annotations/ and JPEGImages/ in it); "
+                     + (f"give {near}" if near else "expected the folder that holds them, such as VOCdevkit/VOC2007"))
+
+
 def split_source(source: DatasetSource, split: str) -> DatasetSource | None:
     """The source of ``split`` ("train" or "eval") when ``source`` names none; None when it has none."""
     if source.kind == "voc":
+        check_voc_folder(source)
         if source.part:
             return source
-        if not source.path.is_dir():
-            raise UsageError(f"VOC data not found: expected the directory {source.path}")
         image_set = _first_set(source, _TRAIN_SETS if split == "train" else _EVAL_SETS)
         return DatasetSource("voc", source.path, image_set) if image_set else None
     if split == "train" or "train" not in source.path.name:
@@ -83,14 +103,18 @@ def voc_class_names(directory: Path) -> list[str]:
     if not annotations.is_dir():
         raise UsageError(f"VOC annotations not found: expected the directory {annotations}")
     names: set[str] = set()
-    for path in sorted(annotations.glob("*.xml")):
+    for path in sorted(p for p in annotations.glob("*.xml") if p.is_file()):
         try:
             root = ET.parse(path).getroot()
         except ET.ParseError as error:
             raise UsageError(f"{path}: malformed XML: {error}") from None
-        names.update((obj.findtext("name") or "").strip() for obj in root.iter("object"))
+        for k, obj in enumerate(root.iter("object")):
+            name = (obj.findtext("name") or "").strip()
+            if not name:
+                raise UsageError(f"{path}: object {k} has no <name>; expected its class name")
+            names.add(name)
     if not names:
-        raise UsageError(f"{annotations}: no annotated objects, so no classes; give them with model option 'classes'")
+        raise UsageError(f"{annotations}: no annotated objects, so no classes; give them: --set model_options.classes=NAME,NAME,...")
     return sorted(names)
 
 
@@ -108,7 +132,9 @@ def read_source(source: DatasetSource, transform: Transform | None,
     if source.kind == "voc":
         classes = list(class_names) if class_names else voc_class_names(source.path)
         return read_voc([source.path], source.part, classes, transform)
-    dataset = read_coco(source.path, _coco_images(source), transform)
+    hint = f" (the IMAGES part of {source})" if source.part else \
+        f"; give the folder of its images: coco:{source.path}:IMAGES"
+    dataset = read_coco(source.path, _coco_images(source), transform, images_hint=hint)
     if class_names and list(class_names) != list(dataset.class_names):
         raise UsageError(f"{source.path}: its categories are {', '.join(dataset.class_names[:8])}, not the classes "
                          f"given ({', '.join(list(class_names)[:8])}); COCO classes come from the categories")

@@ -8,13 +8,14 @@ the devkit's "+1" equals the devkit's IoU on the raw XML integers.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from dnn_suite.errors import UsageError
+from dnn_suite.errors import UsageError, reason
 
 from .dataset import BoxRepairs, DetectionDataset, ImageRecord, Transform
 
@@ -33,7 +34,7 @@ def parse_voc_xml(
         root = ET.parse(path).getroot()
     except ET.ParseError as error:
         raise UsageError(f"{path}: malformed XML: {error}") from None
-    width, height = (_number(root, f"size/{key}", path) for key in ("width", "height"))
+    width, height = (_number(root, f"size/{key}", path, positive=True) for key in ("width", "height"))
     boxes, labels, difficult = [], [], []
     for k, obj in enumerate(root.iter("object")):
         name = (obj.findtext("name") or "").strip()
@@ -53,14 +54,38 @@ def parse_voc_xml(
     )
 
 
-def _number(element: ET.Element, key: str, path: Path) -> float:
+def _number(element: ET.Element, key: str, path: Path, positive: bool = False) -> float:
+    """The finite number at ``key`` under ``element`` (``positive``: above zero)."""
     text = element.findtext(key)
     if text is None:
         raise UsageError(f"{path}: malformed XML: <{element.tag}> has no <{key}>")
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise UsageError(f"{path}: malformed XML: <{key}> is {text.strip()!r}, expected a number") from None
+        value = math.nan
+    if not math.isfinite(value) or (positive and value <= 0):
+        expected = "a positive number" if positive else "a finite number"
+        raise UsageError(f"{path}: <{key}> is {text.strip()!r}; expected {expected}")
+    return value
+
+
+def image_names(set_file: Path) -> list[str]:
+    """The image names an image set lists, one a line; at least one."""
+    try:
+        lines = set_file.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        sets = ", ".join(sorted(p.stem for p in set_file.parent.glob("*.txt") if "_" not in p.stem))
+        raise UsageError(f"VOC image set not found: expected the file {set_file}"
+                         + (f" (the image sets there: {sets})" if sets else "")) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read VOC image set {set_file}: {reason(error)}") from None
+    rows = [line.split() for line in lines if line.strip()]
+    if not rows:
+        raise UsageError(f"{set_file}: lists no images; expected one image name a line")
+    if any(len(row) > 1 for row in rows):
+        raise UsageError(f"{set_file}: a per-class image set (a name and 1, 0 or -1 a line); "
+                         "expected one of the sets of image names, such as trainval or test")
+    return [name for name, in rows]
 
 
 def _require_dir(path: Path, what: str) -> Path:
@@ -96,11 +121,9 @@ def read_voc(
         annotations = _require_dir(voc_dir / "Annotations", "VOC annotations")
         images = _require_dir(voc_dir / "JPEGImages", "VOC images")
         set_file = _require_dir(voc_dir / "ImageSets" / "Main", "VOC image sets") / f"{image_set}.txt"
-        if not set_file.is_file():
-            raise UsageError(f"VOC image set not found: expected the file {set_file}")
         repairs = BoxRepairs()
         image_files = _image_files(images)
-        for name in set_file.read_text().split():
+        for name in image_names(set_file):
             xml_path = annotations / f"{name}.xml"
             if not xml_path.is_file():
                 raise UsageError(f"{xml_path}: annotation of image {name!r} listed in {set_file} does not exist")
