@@ -71,6 +71,21 @@ def test_a_signal_records_what_was_measured_and_exits_with_its_code(tiny_plugin,
     assert (run_json.parent / "iterations.csv").read_text().count("\n") == document["metrics"]["iterations"] + 1
 
 
+def _signal_the_group(child: subprocess.Popen, signum: int, code: int) -> str:
+    """Send ``signum`` to the child's whole process group, as a scheduler does; the child ends with
+    ``code``, says no internal or worker error, and nothing of it is left in its group. Its stdout."""
+    os.killpg(child.pid, signum)
+    try:
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == code, err
+    assert "internal error" not in err and "DataLoader worker" not in err
+    with pytest.raises(ProcessLookupError):  # nothing of the run is left in its group
+        os.killpg(child.pid, 0)
+    return out
+
+
 GROUP_RUNS = {  # model -> (arguments, seconds from run.json to measuring)
     # a plugin's loader with no signal handling of its own
     "tiny": (("tiny", *SLOW_RUN, "--set", "model_options.loader_workers=2"), 3),
@@ -92,19 +107,10 @@ def test_a_signal_to_the_process_group_with_loader_workers_ends_the_run_cleanly(
     child = _start("run", *arguments, "--json", output=tmp_path, group=True)
     run_json = _wait_for("*/run.json", tmp_path, child)
     time.sleep(measuring_after_s)  # the workers are up and iterations measured
-    os.killpg(child.pid, signum)
-    try:
-        out, err = child.communicate(timeout=120)
-    finally:
-        child.kill()
-    assert child.returncode == code, err
-    assert "internal error" not in err and "DataLoader worker" not in err
-    document = json.loads(out)
+    document = json.loads(_signal_the_group(child, signum, code))
     assert document["status"] == "interrupted" and signal.Signals(signum).name in document["error"]
     assert document["metrics"]["iterations"] >= 1
     assert document == json.loads(run_json.read_text())
-    with pytest.raises(ProcessLookupError):  # nothing of the run is left in its group
-        os.killpg(child.pid, 0)
 
 
 @pytest.mark.slow
@@ -115,17 +121,9 @@ def test_an_evaluation_signalled_with_its_loader_workers_ends_interrupted(tmp_pa
                    "--set", "model_options.synthetic_val=100000", output=tmp_path, group=True)
     record = _wait_for("*/eval.json", tmp_path, child)
     time.sleep(15)  # the model is built and the workers serve batches
-    os.killpg(child.pid, signal.SIGTERM)
-    try:
-        _, err = child.communicate(timeout=120)
-    finally:
-        child.kill()
-    assert child.returncode == 143, err
-    assert "internal error" not in err and "DataLoader worker" not in err
+    _signal_the_group(child, signal.SIGTERM, 143)
     document = json.loads(record.read_text())
     assert (document["status"], document["error"]) == ("interrupted", "interrupted by SIGTERM")
-    with pytest.raises(ProcessLookupError):
-        os.killpg(child.pid, 0)
 
 
 @pytest.mark.slow
@@ -136,19 +134,11 @@ def test_a_sweep_signalled_with_its_loader_workers_records_the_point_and_stops(t
                    output=tmp_path, group=True)
     _wait_for("*/*/run.json", tmp_path, child)
     time.sleep(3)
-    os.killpg(child.pid, signal.SIGTERM)
-    try:
-        _, err = child.communicate(timeout=120)
-    finally:
-        child.kill()
-    assert child.returncode == 143, err
-    assert "internal error" not in err and "DataLoader worker" not in err
+    _signal_the_group(child, signal.SIGTERM, 143)
     (sweep_json,) = tmp_path.glob("*/sweep.json")
     sweep = json.loads(sweep_json.read_text())
     assert sweep["status"] == "interrupted"
     assert [(p["batch_size"], p["status"]) for p in sweep["points"]] == [(2, "interrupted"), (4, "pending")]
-    with pytest.raises(ProcessLookupError):
-        os.killpg(child.pid, 0)
 
 
 @pytest.mark.slow
