@@ -112,13 +112,14 @@ class CheckpointFormat:
         return read_checkpoint(path, self.kind)
 
     def check_classes(self, path: Path | str, checkpoint: dict[str, Any], class_names: Sequence[str],
-                      dataset: str) -> None:
-        """A checkpoint evaluates a dataset of the classes it was trained on, in its order."""
+                      dataset: str, order_setting: str | None = None) -> None:
+        """A checkpoint evaluates a dataset of the classes it was trained on, in its order
+        (``order_setting``: the ``--set`` key that orders the dataset's classes, if one does)."""
         saved = list(checkpoint.get("class_names", class_names))
         if saved != list(class_names):
             raise UsageError(f"checkpoint {path} was trained on {len(saved)} classes ({', '.join(saved[:5])}...) "
                              f"but dataset {dataset} has {len(class_names)} ({', '.join(class_names[:5])}...): "
-                             f"{class_difference(saved, class_names, 'the checkpoint', 'the dataset')}")
+                             f"{class_difference(saved, class_names, 'the checkpoint', 'the dataset', order_setting)}")
 
     def load_model(self, model: nn.Module, checkpoint: dict[str, Any], path: Path | str) -> None:
         """The checkpoint's weights (its EMA's where it has them) and the model's own entries into ``model``."""

@@ -61,6 +61,13 @@ def split_dataset(run: RunContext, split: str) -> str:
     return name
 
 
+def class_order_setting(run: RunContext) -> str | None:
+    """``model_options.classes`` where it orders the classes of the run's dataset (a ``voc:`` source),
+    for a message refusing another order; None where nothing can."""
+    source = parse_source(run.config.dataset)
+    return "model_options.classes" if source is not None and source.kind == "voc" else None
+
+
 def class_option(run: RunContext) -> list[str] | None:
     """Model option ``classes``: a list, or names separated by commas."""
     value = run.options.get("classes")

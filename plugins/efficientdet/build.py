@@ -21,7 +21,7 @@ from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
 from dnn_suite.precision import memory_format
 from dnn_suite_detection.data import DetectionDataset, collate
-from dnn_suite_detection.runs import run_dataset, run_loader
+from dnn_suite_detection.runs import class_order_setting, run_dataset, run_loader
 
 from dnn_suite.training.builder import TrainingData
 from .checkpoint import CHECKPOINTS
@@ -75,7 +75,7 @@ def build_model(run: RunContext) -> torch.nn.Module:
     if checkpoint:
         state = CHECKPOINTS.read(checkpoint)
         check_layout(checkpoint, bool(state.get("tf_layout")), model)
-        CHECKPOINTS.check_classes(checkpoint, state, class_names, run.config.dataset)
+        CHECKPOINTS.check_classes(checkpoint, state, class_names, run.config.dataset, class_order_setting(run))
         CHECKPOINTS.load_model(model, state, checkpoint)
     elif weights and not run.task.get("resume"):  # a resumed run continues from its own checkpoint
         report = load_weights(model, weights, class_names, allow_new_classes=split == "train")

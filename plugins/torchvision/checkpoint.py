@@ -39,11 +39,12 @@ def _checkpoint(run: RunContext) -> dict[str, Any]:
     return state["checkpoint"]
 
 
-def load_trained(run: RunContext, model: nn.Module, class_names: list[str]) -> None:
+def load_trained(run: RunContext, model: nn.Module, class_names: list[str], order_setting: str | None = None) -> None:
     """Load ``--checkpoint``'s EMA weights (else its model's) into ``model``, if one was given; the
-    dataset evaluated must have the classes it was trained on."""
+    dataset evaluated must have the classes it was trained on (``order_setting``: the ``--set`` key
+    that orders them, if one does)."""
     if not run.task.get("checkpoint"):
         return
     path, state = run.task["checkpoint"], _checkpoint(run)
-    CHECKPOINTS.check_classes(path, state, class_names, run.config.dataset)
+    CHECKPOINTS.check_classes(path, state, class_names, run.config.dataset, order_setting)
     CHECKPOINTS.load_model(model, state, path)

@@ -29,7 +29,7 @@ from dnn_suite_detection.data.loader import collate_list
 from dnn_suite_detection.data.sources import SCHEMES
 from dnn_suite_detection.options import DETECTION_OPTIONS
 from dnn_suite_detection.evaluate import evaluate_detections
-from dnn_suite_detection.runs import run_dataset, run_loader, split_dataset
+from dnn_suite_detection.runs import class_order_setting, run_dataset, run_loader, split_dataset
 
 from . import checkpoint, common
 from .detection_models import DETECTORS, FAMILIES, build_detector
@@ -90,7 +90,7 @@ def build_model(run: RunContext) -> nn.Module:
     model = build_detector(name, len(classes), run.options["image_size"])
     if run.options["weights"] and not run.task.get("resume"):  # a resumed run continues from its checkpoint
         common.report(common.load_weights(model, run.options["weights"], name))
-    checkpoint.load_trained(run, model, classes)
+    checkpoint.load_trained(run, model, classes, class_order_setting(run))
     return model.to(run.device).train()
 
 
