@@ -3,48 +3,48 @@
 Exit codes: 0 ok, 1 the run itself failed (recorded in run.json), 2 bad usage or input,
 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM (both handled alike, see signals.py).
 Errors are one line on stderr; ``--debug`` shows the traceback.
+
+Light on purpose: this module imports neither torch nor the plugins. The run machinery is
+imported inside the commands that run something, and the plugins are loaded only for the
+commands that need one (:data:`PLUGIN_COMMANDS`), so that ``--help``, ``env --no-torch``,
+``compare``, ``report`` and ``schema`` answer in a fraction of a second without torch installed.
 """
 
 from __future__ import annotations
 
-import os
-
-# Must happen before torch (and its OpenMP runtime) is loaded. With OpenMP's default active
-# waiting, torch's threads spin on cores that DataLoader workers or other processes need, which
-# slows a training step many times over on a small machine (docs: performance, OpenMP's wait
-# policy). Passive waiting costs little when the cores are free. An explicit OMP_WAIT_POLICY in
-# the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import argparse  # noqa: E402
+import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from dnn_suite import __version__, command, distributed, executors, progress, signals
-from dnn_suite.run import allocator, environment
-from dnn_suite.analyzing import analyze_path
+from dnn_suite import __version__, command, executors, progress, signals
 from dnn_suite.atomic import to_json_text
-from dnn_suite.settings.resolve import RunConfig, load_suite, parse_set, resolve
+from dnn_suite.command import CHILD_COMMAND
 from dnn_suite.datasets import catalogue
 from dnn_suite.errors import UsageError
-from dnn_suite.settings.flags import add_model_flags, add_setting_flags, checked, flag_layer
-from dnn_suite.run.jobs import status as job_status
-from dnn_suite.run.jobs import submit_command
 from dnn_suite.options import defaults as option_defaults
-from dnn_suite.plugins import discover
+from dnn_suite.plugins import discover, new_plugin_manager
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
+from dnn_suite.run import allocator
+from dnn_suite.settings.flags import add_model_flags, add_setting_flags, checked, flag_layer
+from dnn_suite.settings.resolve import RunConfig, load_suite, parse_set, resolve
 from dnn_suite.settings.schema import SCHEMAS
 from dnn_suite.value_types import Integer, Number
-from dnn_suite.reporting.compare import compare_runs
-from dnn_suite.reporting.report import write_report
-from dnn_suite.run.checkpoint_settings import trained_config
-from dnn_suite.run.resume import resume_config
-from dnn_suite.run.runner import CHILD_COMMAND, Run, resolve_device
-from dnn_suite.run.summary_table import format_summary
-from dnn_suite.run.sweep import run_sweep
-from dnn_suite.run.train_eval import run_task
+
+#: the commands that load the plugins (a model, a profiler, a dataset or an analyzer of theirs);
+#: the others, and the top-level ``--help`` and ``--version``, answer without them
+PLUGIN_COMMANDS = frozenset({"list", "run", "train", "eval", "analyze", "data", CHILD_COMMAND})
+
+
+def wait_passively() -> None:
+    """OpenMP's passive waiting for this process and its children, unless the environment says
+    otherwise; called before torch (and its OpenMP runtime) is loaded. With OpenMP's default active
+    waiting, torch's threads spin on cores that DataLoader workers or other processes need, which
+    slows a training step many times over on a small machine (docs: performance, OpenMP's wait
+    policy). Passive waiting costs little when the cores are free."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,6 +94,9 @@ def build_parser(registry: Registry, model: ModelSpec | None = None) -> argparse
 
     env = commands.add_parser("env", help="software and hardware environment")
     env.add_argument("--json", action="store_true")
+    env.add_argument("--no-torch", action="store_true",
+                     help="without importing torch (a fraction of a second): torch's version from its package, "
+                          "CUDA, cuDNN, the GPUs and torch's threads not read")
 
     schema = commands.add_parser("schema", help="JSON Schema of suite.yaml or run.json (from the settings' "
                                  "declarations)")
@@ -193,6 +196,9 @@ def _child_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace, registry: Registry) -> RunConfig:
     """The resolved configuration, its allocator policy put in force for this process and its children."""
+    from dnn_suite.run.checkpoint_settings import trained_config
+    from dnn_suite.run.resume import resume_config
+
     suite = load_suite(args.config) if args.config else None
     flags = flag_layer(args, parse_set(args.set_pairs))
     trained = getattr(args, "checkpoint", None) or (flags.get("model_options") or {}).get("weights")
@@ -269,6 +275,8 @@ def _by_family(models: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 def _submitted(args: argparse.Namespace, config: RunConfig) -> int | None:
     """With a scheduler's --executor (outside its job): this command submitted as one job of
     --nnodes x --nproc-per-node tasks (a sweep submits its points itself)."""
+    from dnn_suite.run.jobs import submit_command
+
     if executors.chosen(config.executor) == "local" or config.batch_sizes:
         return None
     return submit_command(args.argv, args.command, config.model, config.variant, config.output, nodes=args.nnodes,
@@ -278,6 +286,9 @@ def _submitted(args: argparse.Namespace, config: RunConfig) -> int | None:
 
 def _launched(args: argparse.Namespace, config: RunConfig, registry: Registry) -> int | None:
     """With --nproc-per-node (outside a torchrun worker): this command under torchrun, its exit code."""
+    from dnn_suite import distributed
+    from dnn_suite.run.runner import resolve_device
+
     submitted = _submitted(args, config)
     if submitted is not None:
         return submitted
@@ -288,6 +299,10 @@ def _launched(args: argparse.Namespace, config: RunConfig, registry: Registry) -
 
 
 def _cmd_run(args: argparse.Namespace, registry: Registry) -> int:
+    from dnn_suite.run.runner import Run
+    from dnn_suite.run.summary_table import format_summary
+    from dnn_suite.run.sweep import run_sweep
+
     config = _config(args, registry)
     launched = _launched(args, config, registry)
     if launched is not None:
@@ -315,6 +330,8 @@ def _cmd_run(args: argparse.Namespace, registry: Registry) -> int:
 
 
 def _cmd_child(args: argparse.Namespace, registry: Registry) -> int:
+    from dnn_suite.run.runner import Run
+
     document = json.loads((args.run_dir / "run.json").read_text(encoding="utf-8"))
     config = RunConfig(**document["config"])
     allocator.apply(config.allocator)  # as its parent did (whose environment has set glibc's thresholds already)
@@ -322,6 +339,8 @@ def _cmd_child(args: argparse.Namespace, registry: Registry) -> int:
 
 
 def _cmd_task(args: argparse.Namespace, registry: Registry) -> int:
+    from dnn_suite.run.train_eval import run_task
+
     config = _config(args, registry)
     if config.batch_sizes:
         raise UsageError(f"a batch-size sweep is for `dnn-suite run`; give `dnn-suite {args.command}` one --batch-size")
@@ -344,14 +363,20 @@ def _cmd_data(args: argparse.Namespace, registry: Registry) -> int:
     return catalogue.check(args.names, registry, args.root, images=args.images, workers=args.workers)
 
 
+def _cmd_env(args: argparse.Namespace) -> int:
+    from dnn_suite.run import environment
+
+    env = environment.capture(with_torch=not args.no_torch)
+    sys.stdout.write(to_json_text(env) if args.json else environment.format_environment(env) + "\n")
+    return 0
+
+
 def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
     if args.command == "list":
         _print_list(registry, args.json)
         return 0
     if args.command == "env":
-        env = environment.capture()
-        sys.stdout.write(to_json_text(env) if args.json else environment.format_environment(env) + "\n")
-        return 0
+        return _cmd_env(args)
     if args.command == "schema":
         sys.stdout.write(json.dumps(SCHEMAS[args.document](), indent=2) + "\n")
         return 0
@@ -360,27 +385,56 @@ def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
     if args.command in ("train", "eval"):
         return _cmd_task(args, registry)
     if args.command == "analyze":
+        from dnn_suite.analyzing import analyze_path
+
         return analyze_path(args.path, registry.manager.hook.dnn_suite_analyze_file, as_json=args.json)
     if args.command == "data":
         return _cmd_data(args, registry)
     if args.command == "report":
+        from dnn_suite.reporting.report import write_report
+
         return write_report(args.path, args.format, args.output)
     if args.command == "status":
+        from dnn_suite.run.jobs import status as job_status
+
         return job_status(args.path, wait=args.wait, resubmit_failed=args.resubmit_failed, poll_s=args.poll,
                           as_json=args.json)
     if args.command == "compare":
+        from dnn_suite.reporting.compare import compare_runs
+
         return compare_runs(args.runs, as_json=args.json, fail_on_regression=args.fail_on_regression,
                             ignore_busy=args.ignore_busy)
     return _cmd_child(args, registry)
 
 
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` asks for; None for the top-level ``--help`` or ``--version`` (given
+    before any command) or no command at all. The top-level options take no value, so the command
+    is the first word that is not an option."""
+    for word in argv:
+        if word in ("-h", "--help", "--version"):
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def _registry(argv: Sequence[str]) -> Registry:
+    """Every plugin, for the commands that use one; else none (the parser then offers no model's
+    flags, which only ``run|train|eval MODEL --help`` shows)."""
+    if command_word(argv) in PLUGIN_COMMANDS:
+        return discover()
+    return Registry(manager=new_plugin_manager())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    wait_passively()
     signals.install()
 
     def body() -> int:
-        registry = discover()
+        registry = _registry(argv)
         if argv[:1] == [CHILD_COMMAND]:
             args = _child_parser().parse_args(argv[1:])
         else:

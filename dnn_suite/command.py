@@ -19,6 +19,9 @@ from dnn_suite import signals
 from dnn_suite.errors import DnnSuiteError, one_line, reason
 
 
+#: ``dnn-suite _child RUN_DIR``: the re-run of a benchmark under a launcher profiler's tool (internal, not
+#: among the commands the CLI lists)
+CHILD_COMMAND = "_child"
 Answer = TypeVar("Answer", bound="int | None")
 #: warnings that speak to a library's programmers (an API going away), not to the user of the suite
 PROGRAMMER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)

@@ -1,4 +1,8 @@
-"""The software and hardware a run happened on, recorded with every run."""
+"""The software and hardware a run happened on, recorded with every run (and shown by ``dnn-suite env``).
+
+torch is imported only where its figures are read, so that ``dnn-suite env --no-torch`` answers
+without it (``capture(with_torch=False)``).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import torch
-
 from dnn_suite.run import allocator
+
+#: what only torch itself can say, left out of ``capture(with_torch=False)``
+TORCH_FIGURES = ("cuda", "cudnn", "cuda_available", "gpus", "torch_threads")
 
 
 def _package_version(name: str) -> str | None:
@@ -49,6 +54,8 @@ def _nvml_driver() -> dict[str, Any]:
 
 
 def _gpus() -> list[dict[str, Any]]:
+    import torch
+
     if not torch.cuda.is_available():
         return []
     gpus = []
@@ -64,42 +71,63 @@ def _gpus() -> list[dict[str, Any]]:
     return gpus
 
 
-def capture() -> dict[str, Any]:
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+def _torch_figures() -> dict[str, Any]:
+    import torch
+
+    return {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "cuda_available": torch.cuda.is_available(),
+        "gpus": _gpus(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def capture(with_torch: bool = True) -> dict[str, Any]:
+    """The environment; ``with_torch=False`` does not import torch: its version is its package's,
+    the figures only torch can read (:data:`TORCH_FIGURES`) are None."""
+    figures = _torch_figures() if with_torch else {"torch": _package_version("torch"),
+                                                   **dict.fromkeys(TORCH_FIGURES)}
     return {
         "os": platform.platform(),
         "python": sys.version.split()[0],
         "dnn_suite": _package_version("dnn-suite"),
-        "torch": torch.__version__,
+        "torch": figures["torch"],
         "torchvision": _package_version("torchvision"),
-        "cuda": torch.version.cuda,
-        "cudnn": cudnn,
-        "cuda_available": torch.cuda.is_available(),
-        "gpus": _gpus(),
+        "cuda": figures["cuda"],
+        "cudnn": figures["cudnn"],
+        "cuda_available": figures["cuda_available"],
+        "gpus": figures["gpus"],
         "nvidia_driver": _nvml_driver().get("driver"),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": figures["torch_threads"],
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "allocator": allocator.in_force(),
     }
 
 
 def format_environment(env: dict[str, Any]) -> str:
+    read = env["cuda_available"] is not None  # None: captured without torch
+    cuda = (f"{env['cuda'] or 'none'} (cuDNN {env['cudnn'] or 'none'}, available: {env['cuda_available']})" if read
+            else "not read (torch not imported)")
+    threads = f", torch threads {env['torch_threads']}" if read else ""
     lines = [
         f"OS           {env['os']}",
         f"Python       {env['python']}",
         f"dnn-suite    {env['dnn_suite']}",
         f"torch        {env['torch']} (torchvision {env['torchvision']})",
-        f"CUDA         {env['cuda'] or 'none'} (cuDNN {env['cudnn'] or 'none'}, available: {env['cuda_available']})",
+        f"CUDA         {cuda}",
         f"driver       {env['nvidia_driver'] or 'none'}",
-        f"CPU          {env['cpu']} ({env['cpu_count']} cores, {env['cpu_affinity']} usable, "
-        f"torch threads {env['torch_threads']})",
+        f"CPU          {env['cpu']} ({env['cpu_count']} cores, {env['cpu_affinity']} usable{threads})",
     ]
-    for gpu in env["gpus"]:
+    for gpu in env["gpus"] or ():
         lines.append(f"GPU {gpu['index']}        {gpu['name']}, {gpu['memory_bytes'] / 2**30:.1f} GiB, "
                      f"compute capability {gpu['compute_capability']}")
-    if not env["gpus"]:
+    if not read:
+        lines.append("GPU          not read (torch not imported)")
+    elif not env["gpus"]:
         lines.append("GPU          none")
     return "\n".join(lines)

@@ -29,6 +29,7 @@ import torch
 from dnn_suite import __version__, distributed, signals
 from dnn_suite.run import backends, environment, runstate
 from dnn_suite.atomic import write_json_atomic
+from dnn_suite.command import CHILD_COMMAND
 from dnn_suite.settings.resolve import RunConfig
 from dnn_suite.context import RunContext, StepInputs, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
@@ -42,9 +43,6 @@ from dnn_suite.progress import progress
 from dnn_suite.registry import Registry
 from dnn_suite.run.statistics import window_metrics, write_iterations
 from dnn_suite.run.timing import CudaEventClock, HostClock, PendingIteration, Settled, make_clock, settle
-
-
-CHILD_COMMAND = "_child"  # `dnn-suite _child RUN_DIR`: internal, not among the commands the CLI lists
 
 
 def resolve_device(name: str) -> torch.device:

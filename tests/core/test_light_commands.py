@@ -1,0 +1,106 @@
+"""The commands that need no model answer without importing torch (or loading the plugins): the
+top-level ``--help``, ``env --no-torch``, ``compare``, ``report``, ``schema`` and ``analyze``.
+Each runs in a fresh interpreter, which then says whether torch was imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REAL_TRACE = Path(__file__).parents[1] / "profilers" / "fixtures" / "kineto" / "real" / "resnet_v100_rank0.pt.trace.json.gz"
+
+
+def _fresh(args: list[str], cwd: Path) -> tuple[int, str, str, bool]:
+    """``main(args)`` in a new interpreter: (exit code, stdout, stderr, whether torch was imported)."""
+    code = textwrap.dedent(f"""
+        import sys
+        from dnn_suite.entry import main
+        try:
+            code = main({args!r})
+        except SystemExit as exc:  # --help
+            code = exc.code
+        sys.stderr.write("\\ntorch imported: " + str("torch" in sys.modules))
+        sys.exit(code)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)
+    err, _, imported = done.stderr.rpartition("\ntorch imported: ")
+    return done.returncode, done.stdout, err, imported == "True"
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> list[Path]:
+    """Two real run directories of the tiny model (made in this process, which has torch)."""
+    from dnn_suite.entry import main
+
+    output = tmp_path_factory.mktemp("runs")
+    plugins = str(Path(__file__).parents[1] / "plugins")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(plugins)
+        patch.setenv("DNN_SUITE_PLUGINS", "tiny_model")
+        for _ in range(2):
+            assert main(["--quiet", "run", "tiny", "--iterations", "3", "--warmup", "1", "--output", str(output),
+                         "--json"]) == 0
+    return sorted(path for path in output.iterdir() if (path / "run.json").is_file())
+
+
+def test_top_level_help_and_version(tmp_path):
+    code, out, _, imported = _fresh(["--help"], tmp_path)
+    assert code == 0 and out.startswith("usage: dnn-suite") and "compare" in out
+    assert not imported
+    code, out, _, imported = _fresh(["--version"], tmp_path)
+    assert code == 0 and out.startswith("dnn-suite ") and not imported
+
+
+def test_env_without_torch_reads_its_version_from_the_package(tmp_path):
+    code, out, err, imported = _fresh(["env", "--no-torch", "--json"], tmp_path)
+    assert code == 0, err
+    assert not imported
+    from importlib.metadata import version
+
+    env = json.loads(out)
+    assert env["torch"] == version("torch") and env["cuda_available"] is None and env["gpus"] is None
+    assert env["cpu_count"] >= 1
+    code, out, _, imported = _fresh(["env", "--no-torch"], tmp_path)
+    assert code == 0 and not imported
+    assert "CUDA         not read (torch not imported)" in out
+
+
+def test_compare_and_report_of_real_runs(two_runs, tmp_path):
+    code, out, err, imported = _fresh(["compare", *map(str, two_runs), "--json"], tmp_path)
+    assert code == 0, err
+    assert not imported
+    assert [run["path"] for run in json.loads(out)["runs"]] == [str(path) for path in two_runs]
+
+    report = tmp_path / "report.md"
+    code, _, err, imported = _fresh(["report", str(two_runs[0]), "--output", str(report)], tmp_path)
+    assert code == 0, err
+    assert not imported
+    assert "throughput" in report.read_text().lower()
+
+
+def test_schema_and_analyze(tmp_path):
+    code, out, _, imported = _fresh(["schema", "run"], tmp_path)
+    assert code == 0 and json.loads(out)["type"] == "object" and not imported
+    trace = tmp_path / REAL_TRACE.name
+    trace.write_bytes(REAL_TRACE.read_bytes())
+    code, out, err, imported = _fresh(["analyze", str(trace), "--json"], tmp_path)
+    assert code == 0, err
+    assert not imported and '"diagnosis"' in out
+
+
+def test_bad_input_to_a_light_command_is_one_line_and_exit_2(tmp_path):
+    code, _, err, imported = _fresh(["compare", str(tmp_path / "a"), str(tmp_path / "b")], tmp_path)
+    assert code == 2 and not imported
+    assert err.strip().splitlines() == [f"dnn-suite: error: {tmp_path / 'a'}: not a run directory (no run.json)"]
+
+
+def test_a_command_that_runs_a_model_still_loads_torch(tmp_path):
+    """The check above can fail: the same probe sees torch where a command needs it."""
+    code, _, err, imported = _fresh(["env", "--json"], tmp_path)
+    assert code == 0, err
+    assert imported
