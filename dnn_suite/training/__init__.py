@@ -8,7 +8,7 @@
 * :mod:`.classes`: how two class lists differ (a checkpoint's and a dataset's)
 * :mod:`.state`: a run's training pieces and position (``TrainingState``), and the checkpoint that holds them
 * :mod:`.loop`: the loop (steps, periodic evaluation and checkpoints, Ctrl-C/SIGTERM, several processes)
-* :mod:`.progress`, :mod:`.summary`: what the loop prints (``TrainingProgress``) and returns
+* :mod:`.summary`: what the loop returns (its step log is :class:`dnn_suite.progress.TrainingProgress`)
 * :mod:`.builder`: the one builder of a training run from a model plugin's ``ModelBuilder``
   (training data, model, optimizer, train step) and ``CheckpointFormat``, and ``train``, the
   ``dnn_suite_train`` hook's work

@@ -24,7 +24,7 @@ from dnn_suite.errors import RunFailed
 
 from .checkpoint import LAST, link_last, save_checkpoint
 from .data_order import seeded_loader
-from .progress import TrainingProgress
+from dnn_suite.progress import TrainingProgress
 from .rng import rng_untouched
 from .state import TrainingState
 from .summary import headline, metrics, plain

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .progress import TrainingProgress, duration
+from dnn_suite.progress import TrainingProgress, duration
 from .state import TrainingState
 
 

@@ -7,6 +7,7 @@ import os
 import pty
 import sys
 import threading
+import types
 
 import pytest
 
@@ -131,3 +132,29 @@ def test_a_real_terminal_gets_the_bars(tiny_plugin, tmp_path, monkeypatch):
     text = b"".join(chunks).decode()
     assert code == 0
     assert "\rwarmup  [" in text and "\rwindow 1/1  [" in text and "4/4 it" in text and "throughput" in text
+
+
+def test_a_notebook_gets_tqdm_bars(monkeypatch, capsys):
+    """In a Jupyter kernel (IPython with a kernel; neither stream a terminal) the bar is tqdm.auto's,
+    which without ipywidgets writes its text bar to stderr; --quiet still turns it off."""
+    kernel_shell = types.SimpleNamespace(kernel=object())
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: kernel_shell))
+    assert progress.in_notebook()
+    with progress.progress(total=3, label="eval", unit="batch") as bar:
+        for _ in range(3):
+            bar.update(loss=0.25)
+    err = capsys.readouterr().err
+    assert "eval: 100%" in err and "3/3" in err and "loss=0.25" in err
+
+    progress.set_quiet(True)
+    try:
+        with progress.progress(total=3, label="eval") as bar:
+            bar.update(3)
+    finally:
+        progress.set_quiet(False)
+    assert capsys.readouterr().err == ""
+
+
+def test_outside_a_kernel_ipython_is_no_notebook(monkeypatch):
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: None))
+    assert not progress.in_notebook()

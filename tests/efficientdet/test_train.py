@@ -24,7 +24,7 @@ import torch
 
 from dnn_suite.cli import main
 from dnn_suite.training.data_order import EpochBatchSampler, SeededSamples
-from dnn_suite.training.progress import TrainingProgress
+from dnn_suite.progress import TrainingProgress
 from dnn_suite.training.rng import rng_state, set_rng_state
 from dnn_suite_detection.data import SyntheticConfig, build_dataset, collate
 from dnn_suite_efficientdet.checkpoint import CHECKPOINTS
