@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from dnn_suite.datasets.download import fetch, mirrored
-from dnn_suite.errors import UsageError, one_line
+from dnn_suite.errors import UsageError, one_line, reason
 from dnn_suite.datasets.extract import extract
 from dnn_suite.datasets.images import unreadable_images
 from dnn_suite.registry import DatasetCheck, DatasetSpec, RemoteFile, Registry
@@ -33,7 +33,11 @@ def _install(file: RemoteFile, root: Path, mirror: str | None, keep_archive: boo
         print(f"{file.name}: already downloaded and extracted", file=sys.stderr)
         return
     folder = root / DOWNLOADS
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # the root a file, or not writable
+        raise UsageError(f"--root {root}: cannot create {folder} in it ({reason(error)}); "
+                         "expected a directory this user can write") from None
     archive = folder / file.name
     if not archive.exists():  # an archive under its final name was verified by an earlier run
         url = mirrored(file.url, mirror)
@@ -96,8 +100,8 @@ def _check_spec(spec: str, registry: Registry) -> DatasetCheck:
 def _report_unreadable(name: str, found: DatasetCheck, workers: int | None) -> bool:
     """Decode every image of ``found``; print each that fails. True when all decode."""
     bad = unreadable_images(found.images, workers=workers, label=f"{name} images")
-    for path, reason in bad:
-        print(f"  unreadable image {path}: {reason}")
+    for path, problem in bad:
+        print(f"  unreadable image {path}: {problem}")
     print(f"{name:<14} {'ok' if not bad else 'BAD IMAGES':<10} {len(found.images)} images decoded: "
           f"{len(bad)} unreadable or truncated")
     return not bad

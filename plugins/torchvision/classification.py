@@ -37,8 +37,8 @@ _NO_AUX = {"aux_logits": False, "init_weights": True}
 OPTIONS = (
     Option("num_classes", 10, "classes of the synthetic dataset (an ImageFolder's come from its folders)",
            Integer(minimum=2), flag=True, trained=True),
-    Option("synthetic_train", 512, "images in the synthetic training split"),
-    Option("synthetic_val", 128, "images in the synthetic validation split"),
+    Option("synthetic_train", 512, "images in the synthetic training split", Integer(minimum=1)),
+    Option("synthetic_val", 128, "images in the synthetic validation split", Integer(minimum=1)),
     *common.OPTIONS,
 )
 

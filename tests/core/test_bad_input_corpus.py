@@ -163,6 +163,10 @@ CORPUS = {
                    "--image-size", "32", "--batch-size", "5", "--iterations", "1", "--warmup", "0", "--workers", "0",
                    "--output", t / "out"],
         ["cannot read image", "text.jpg: cannot identify image file; expected a JPEG, PNG"]),
+    "data download into a file": (lambda t: ["data", "download", "voc2007", "--root", _file(t, "root", "")],
+                                  ["--root", "cannot create", "expected a directory this user can write"]),
+    "synthetic evaluation split of no images": (lambda t: ["eval", "resnet18", "--set", "model_options.synthetic_val=0",
+                                                           "--output", t / "out"], ["synthetic_val", "positive"]),
     "imagefolder run with fewer images than a batch": (
         lambda t: ["run", "resnet18", "--dataset", f"imagefolder:{_image_folder(t, {'cat': 2, 'dog': 2})}",
                    "--image-size", "32", "--batch-size", "8", "--workers", "0", "--output", t / "out"],
