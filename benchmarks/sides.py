@@ -6,7 +6,8 @@ backward, gradient clipping at 10, SGD step) and, for inference, ``postprocess``
 format is the plugin's default (``channels_last`` option) unless a mode asks otherwise.
 
 A side's *mode* (:class:`Mode`) is its precision, memory format and execution (eager or
-``torch.compile`` of the network); every comparison records both sides' modes, so that a ratio
+``torch.compile`` of the network, through ``dnn-suite run --compile``'s own code path:
+:func:`dnn_suite.run.compiling.compile_model` in mode ``default``); every comparison records both sides' modes, so that a ratio
 always says what ran against what. :data:`BEST` names each side's fastest training mode on the
 project's CPU, as measured by best_mode.py; :data:`AS_IT_COMES` each library's default.
 
@@ -30,6 +31,7 @@ import ab  # noqa: F401  (puts the repository on sys.path)
 import torch
 
 from dnn_suite.options import defaults
+from dnn_suite.run.compiling import compile_model
 from dnn_suite.precision import memory_format
 from dnn_suite_efficientdet.model import build_efficientdet, postprocess
 from dnn_suite_efficientdet.optim import build_sgd, parameter_groups
@@ -38,6 +40,7 @@ from dnn_suite_efficientdet.step import TrainStep
 
 EFFDET_NAMES = {"d0": "efficientdet_d0", "d1": "efficientdet_d1", "d2": "efficientdet_d2", "d3": "efficientdet_d3"}
 DEFAULTS = defaults(OPTIONS)  # the plugin's option defaults by name
+COMPILE_MODE = "default"  # the torch.compile mode of a compiled side, as `dnn-suite run --compile`
 DEFAULT_CHANNELS_LAST = bool(DEFAULTS["channels_last"])
 LR_PER_64 = float(DEFAULTS["lr_per_64_images"])
 MOMENTUM = float(DEFAULTS["momentum"])
@@ -126,7 +129,7 @@ def ours_train(variant: str, image_size: int, batch_size: int, num_classes: int 
     optimizer = build_sgd(model, batch_size=batch_size, lr_per_64_images=LR_PER_64, momentum=MOMENTUM,
                           weight_decay=WEIGHT_DECAY, fused=where.type == "cuda")
     images, targets, _ = batch(batch_size, image_size, num_classes)
-    network = torch.compile(model) if compile else model
+    network = compile_model(model, COMPILE_MODE if compile else None)
 
     def run() -> None:
         step(network, (images, targets), optimizer)
@@ -154,8 +157,7 @@ def effdet_train(variant: str, image_size: int, batch_size: int, num_classes: in
     optimizer = torch.optim.SGD(parameter_groups(bench, WEIGHT_DECAY), lr=LR_PER_64 * batch_size / 64,
                                 momentum=MOMENTUM, fused=where.type == "cuda" or None)
     scaler = torch.amp.GradScaler(where.type, enabled=amp and amp_dtype(where) == torch.float16)
-    if compile:
-        bench.model = torch.compile(bench.model)
+    compile_model(bench.model, COMPILE_MODE if compile else None)
     images, _, target = batch(batch_size, image_size, num_classes)
     images = images.contiguous(memory_format=memory_format(channels_last))
     target = {key: value.to(where) for key, value in target.items()}

@@ -1,7 +1,7 @@
 """The objects hooks receive and return: the run a hook is called for (:class:`RunContext`), what a
-train step returns (:class:`StepOutput`), what a measured window produced (:class:`WindowResult`,
-one :class:`IterationRecord` per iteration) and the train step's inputs for a profiler's own
-iterations (:class:`StepInputs`)."""
+train step returns (:class:`StepOutput`), what an inference step returns (:class:`InferenceOutput`),
+what a measured window produced (:class:`WindowResult`, one :class:`IterationRecord` per
+iteration) and the train step's inputs for a profiler's own iterations (:class:`StepInputs`)."""
 
 from __future__ import annotations
 
@@ -29,15 +29,24 @@ class StepOutput:
 
 
 @dataclass
+class InferenceOutput:
+    """What a model's inference step returns: the samples it predicted (its outputs stay on the
+    device, unread: the runner times the batch, not the copy of its predictions)."""
+
+    samples: int
+
+
+@dataclass
 class IterationRecord:
-    """One iteration of a measured window as iterations.csv holds it: its times, samples and loss."""
+    """One iteration of a measured window as iterations.csv holds it: its times, samples and loss
+    (None in an inference run)."""
 
     window: int
     iteration: int
     data_wait_s: float
     step_s: float
     samples: int
-    loss: float
+    loss: float | None
     components: dict[str, float] = field(default_factory=dict)
     rank: int = 0
 

@@ -30,6 +30,10 @@ their tool. Nested, the benchmark loop (``dnn-suite run``) calls them as::
         dnn_suite_measured_window(window=1)                     with --repeat 2 or more
             ...
 
+An iteration is a train step (:func:`dnn_suite_train_step`), or with ``--scenario inference`` an
+inference step (:func:`dnn_suite_inference_step`); with ``--compile`` the warmup goes on until the
+compiled model stops recompiling.
+
 Inside an iteration, the core and the model plugins mark its phases (data wait, copy to the
 device, forward, loss, backward, optimizer step) as ``torch.profiler`` ranges; the names are
 listed in :mod:`dnn_suite.phases`.
@@ -48,7 +52,7 @@ import pluggy
 if TYPE_CHECKING:
     import torch
 
-    from dnn_suite.context import RunContext, StepOutput, WindowResult
+    from dnn_suite.context import InferenceOutput, RunContext, StepOutput, WindowResult
     from dnn_suite.metrics import Metric
     from dnn_suite.registry import DatasetCheck, DatasetSpec, ModelSpec, ProfilerSpec
 
@@ -163,6 +167,20 @@ def dnn_suite_train_step(
     after synchronizing, so the step itself need not force a host-device sync), the number
     of samples in the batch and optional components: loss terms, plotted with the loss, and
     counts (whole numbers at every step, e.g. matched anchors), plotted on their own axis.
+    """
+
+
+@hookspec(firstresult=True)
+def dnn_suite_inference_step(run: RunContext, model: torch.nn.Module, batch: Any) -> InferenceOutput:
+    """Run one inference batch (``dnn-suite run --scenario inference``): move it to the device,
+    forward, and the model's post-processing (a detector's decoding and NMS to its final detections).
+
+    Implemented by model plugins that can be benchmarked in inference; called for every warmup and
+    measured iteration of such a run, with ``model`` in eval mode, inside ``torch.inference_mode``,
+    on batches of the ``"eval"`` split of :func:`dnn_suite_build_dataloader`. Use the precision
+    (autocast) and memory format of the train step. Return an
+    :class:`~dnn_suite.context.InferenceOutput` with the number of samples predicted; leave the
+    predictions on the device (nothing needs reading back for the timing).
     """
 
 

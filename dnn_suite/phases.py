@@ -25,6 +25,9 @@ The names, the one list trace readers rely on (in the order an iteration runs th
 ``dnn_suite.optimizer``
     the parameter update: gradient unscaling and clipping where used, the optimizer's step,
     the GradScaler's update.
+``dnn_suite.postprocess``
+    in an inference iteration (``--scenario inference``), after ``forward``: the model's
+    post-processing of its outputs (a detector's decoding, NMS, the detections kept).
 
 Model plugins mark the phases of their train step; :class:`dnn_suite.precision.MixedPrecision`
 marks ``backward`` and ``optimizer`` in ``backward_and_step``. Time inside a ``ProfilerStep#N``
@@ -40,18 +43,20 @@ from torch.profiler import record_function
 
 PREFIX = "dnn_suite."
 PHASES = ("data_wait", "to_device", "forward", "loss", "backward", "optimizer")
-RECORDS = {name: PREFIX + name for name in PHASES}  # phase -> record name in the trace
+#: an inference iteration's phases
+INFERENCE_PHASES = ("data_wait", "to_device", "forward", "postprocess")
+RECORDS = {name: PREFIX + name for name in (*PHASES, *INFERENCE_PHASES)}  # phase -> record name in the trace
 
 _OFF = nullcontext()
 _recording = torch.autograd._profiler_enabled  # True while a torch profiler records (not in its warmup)
 
 
 def phase(name: str) -> AbstractContextManager:
-    """The range of phase ``name`` (one of :data:`PHASES`) of the current iteration."""
+    """The range of phase ``name`` (one of :data:`PHASES` or :data:`INFERENCE_PHASES`) of the current iteration."""
     try:
         record = RECORDS[name]
     except KeyError:
-        raise ValueError(f"unknown phase {name!r} (phases: {', '.join(PHASES)})") from None
+        raise ValueError(f"unknown phase {name!r} (phases: {', '.join(RECORDS)})") from None
     if not _recording():
         return _OFF
     return record_function(record)

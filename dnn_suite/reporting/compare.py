@@ -21,8 +21,9 @@ with no better direction (CPU use, core utilization) are "changed".
 Comparable runs. A verdict says the code or the machine changed, so it is given only where the
 runs measured the same thing the same way:
 
-* settings that change what a step does (model, precision, device, profilers, ...) differ: a
-  different experiment, no verdicts (the deltas are shown);
+* settings that change what a step does (model, precision, device, profilers, ``--compile``, ...)
+  differ: a different experiment, no verdicts (the deltas are shown); so does the scenario (a
+  training run and an inference run measure different steps);
 * only the batch size differs: per-sample numbers are compared (throughput, step time per sample,
   energy per sample), the rest (memory grows with the batch) is not;
 * settings that do not change a step (how long it measured, where it wrote, profiler options, the
@@ -56,6 +57,8 @@ NOT_MEASURED = frozenset({"output", "data_root", "eval_dataset", "evaluate", "ba
 NOT_MEASURED_PREFIXES = ("profiler_options.",)
 #: headlines compared per sample when only the batch size differs (step time is divided by it)
 PER_SAMPLE = frozenset({"throughput", "step_time_median", "step_time_p90"})
+#: settings added after runs were recorded: a run.json without one ran with this value
+RECORDED_SINCE = {"scenario": "train", "compile": None}
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,13 @@ class Comparability:
 def measured_differences(runs: list[RunDir]) -> list[str]:
     """The settings that differ between the runs and change what a measured step does."""
     return [key for key in config_differences(runs)
-            if key not in NOT_MEASURED and not key.startswith(NOT_MEASURED_PREFIXES)]
+            if key not in NOT_MEASURED and not key.startswith(NOT_MEASURED_PREFIXES)
+            and not (key in RECORDED_SINCE and len({setting(run, key) for run in runs}) == 1)]
+
+
+def setting(run: RunDir, key: str) -> Any:
+    """A top-level setting of the run, as it ran where its run.json predates it."""
+    return run.config.get(key, RECORDED_SINCE.get(key))
 
 
 def comparability(base: RunDir, run: RunDir, index: int, *, ignore_busy: bool = False) -> Comparability:
@@ -79,6 +88,10 @@ def comparability(base: RunDir, run: RunDir, index: int, *, ignore_busy: bool = 
         return Comparability("none", f"not comparable: the machine was busy during {' and '.join(busy)} (other "
                                      "processes took CPU time while it measured; --ignore-busy to compare anyway)")
     differences = measured_differences([base, run])
+    if "scenario" in differences:
+        return Comparability("none", f"not comparable: the scenarios differ ({setting(base, 'scenario')} vs "
+                                     f"{setting(run, 'scenario')}), the runs measure different steps: deltas "
+                                     "without verdicts")
     if "model" in differences:  # each model has options of its own: listing them says nothing
         differences = [key for key in differences if not key.startswith("model_options.")]
     if not differences:

@@ -50,6 +50,12 @@ CORE: tuple[tuple[Headline, Callable[[dict[str, Any]], float | None]], ...] = (
     (Headline("max_rss", "peak memory (max RSS)", "MiB", LOWER, "", 0), _path("memory", "max_rss_bytes", scale=MIB)),
     (Headline("cuda_max_allocated", "peak CUDA memory allocated", "MiB", LOWER, "", 0),
      _path("memory", "cuda_max_allocated_bytes", scale=MIB)),
+    (Headline("latency_p99", "latency p99 per batch (inference)", "ms", LOWER, "step"),
+     _path("inference", "latency_s", "p99", scale=1e3)),
+    # compile time depends on what the inductor cache holds: reported, never a regression
+    (Headline("compile_time", "compile time (warmup)", "s", NEITHER, ""), _path("compile", "compile_time_s")),
+    (Headline("recompilations", "recompilations in the windows", "", LOWER, "", 0),
+     _path("compile", "recompilations")),
 )
 
 # Profiler metrics (by key, whichever profiler reported them) that make headlines. Utilization

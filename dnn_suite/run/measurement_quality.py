@@ -53,8 +53,24 @@ def noise_warning(metrics: dict[str, Any]) -> str | None:
     return None
 
 
+def compile_warnings(metrics: dict[str, Any]) -> list[str]:
+    """What makes a compiled run's step times include compilation."""
+    record = metrics.get("compile")
+    if not isinstance(record, dict):
+        return []
+    warnings = []
+    if not record.get("stable", True):
+        warnings.append(f"the model still compiled at the end of {record['warmup_iterations']} warmup iterations "
+                        f"(--compile {record['mode']}): the windows may time compilation")
+    if record.get("recompilations"):
+        warnings.append(f"{record['recompilations']} recompilation(s) during the measured windows "
+                        f"({record['recompile_time_s']:.2f} s; --compile {record['mode']}): their time is in the "
+                        "step times")
+    return warnings
+
+
 def run_warnings(document: dict[str, Any]) -> list[str]:
     """Every warning about the measurement of a run (its run.json document), most serious first."""
     metrics = document.get("metrics") if isinstance(document.get("metrics"), dict) else {}
-    found = (busy_warning(document), short_window_warning(metrics), noise_warning(metrics))
+    found = (busy_warning(document), *compile_warnings(metrics), short_window_warning(metrics), noise_warning(metrics))
     return [warning for warning in found if warning]

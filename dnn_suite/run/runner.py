@@ -27,7 +27,8 @@ import psutil
 import torch
 
 from dnn_suite import __version__, distributed, signals
-from dnn_suite.run import backends, environment, runstate
+from dnn_suite.run import backends, environment, inference, runstate
+from dnn_suite.run.compiling import CompileMeter, Warmup, check_mode, compile_model, compile_record
 from dnn_suite.atomic import write_json_atomic
 from dnn_suite.command import CHILD_COMMAND
 from dnn_suite.settings.resolve import RunConfig
@@ -93,6 +94,9 @@ class CoreLoop:
         self.clock: HostClock | CudaEventClock | None = None
         self.stop_requests: signals.Deferred | None = None  # in a multi-process run (see _agree_on_stop)
         self.machine_load: MachineLoad | None = None  # over the measured windows
+        self.compiles = CompileMeter(enabled=False)  # what torch compiled (--compile)
+        self.warmup: Warmup | None = None
+        self.window_compiles: list[tuple[int, int]] = []  # the compile count at each window's start and end
 
     def _clock(self, run: RunContext) -> HostClock | CudaEventClock:
         if self.clock is None:
@@ -112,6 +116,11 @@ class CoreLoop:
             batch = next(self.batches)  # type: ignore[arg-type]
         fetched = perf_counter()
         step_start = clock.mark()
+        if inference.inferring(run):
+            predicted = inference.infer(run, self.model, batch)  # type: ignore[arg-type]
+            step_end = clock.mark()
+            return PendingIteration(window, index, fetched - start, step_start, step_end, int(predicted.samples),
+                                    None, {}, run.rank)
         output = run.hook.dnn_suite_train_step(run=run, model=self.model, batch=batch, optimizer=self.optimizer)
         step_end = clock.mark()
         return PendingIteration(window, index, fetched - start, step_start, step_end, int(output.samples),
@@ -129,22 +138,25 @@ class CoreLoop:
 
     @hookimpl
     def dnn_suite_training_loop(self, run: RunContext) -> list[WindowResult]:
-        if run.world_size == 1:
-            return self._loop(run)
-        with signals.Deferred(lambda signum: None) as self.stop_requests:
-            return self._loop(run)
+        with CompileMeter(enabled=run.config.compile is not None) as self.compiles:
+            if run.world_size == 1:
+                return self._loop(run)
+            with signals.Deferred(lambda signum: None) as self.stop_requests:
+                return self._loop(run)
 
     def _loop(self, run: RunContext) -> list[WindowResult]:
         clock, pending = self._clock(run), []
         try:
+            self.warmup = warmup = Warmup(run.config.warmup, self.compiles)  # longer while a compiled model compiles
             with progress(total=run.config.warmup, label="warmup") as bar:
-                for index in range(run.config.warmup):
-                    pending.append(run.hook.dnn_suite_iteration(run=run, window=-1, index=index))
+                while warmup.another():
+                    pending.append(run.hook.dnn_suite_iteration(run=run, window=-1, index=warmup.ran - 1))
                     if self._synchronized(run):
                         settle(pending, clock)
                     bar.update()
                     self._agree_on_stop(run)
                 settle(pending, clock)
+            warmup.done()
         except KeyboardInterrupt:
             self.interrupted = True
             return self.windows
@@ -167,6 +179,7 @@ class CoreLoop:
         iterations, duration = run.config.iterations, run.config.duration
         clock, pending = self._clock(run), []
         clock.wait()
+        compiled_before = self.compiles.count
         origin = clock.mark()
         host_start = perf_counter()
 
@@ -204,6 +217,7 @@ class CoreLoop:
             take()
         finally:
             bar.close()
+            self.window_compiles.append((compiled_before, self.compiles.count))
         return result
 
 
@@ -259,6 +273,7 @@ class Run:
                 "distribution": registered.origin.distribution, "version": registered.origin.version,
             },
             "device": str(self.context.device),
+            "scenario": config.scenario,
             "timing": {"mode": config.timing, "step_clock": make_clock(device, config.timing).name},
             "backends": backends.configure(config),
             "data_loader": self.context.data_loader,
@@ -274,6 +289,8 @@ class Run:
         """The model's configuration check and every chosen profiler's preflight: a launched
         run's own manager holds the launcher only, but the in-process profilers its child will
         load must be checked here too."""
+        check_mode(self.config.compile)
+        inference.check(self.context)
         plugins = [self.registry.profilers[name].plugin for name in self.config.profilers]
         manager = run_plugin_manager(None, self.registry.models[self.config.model].plugin, plugins)
         manager.hook.dnn_suite_check_config(run=self.context)
@@ -353,9 +370,13 @@ class Run:
             hook = run.hook
             self.core.model = distributed.wrap_model(run, hook.dnn_suite_build_model(run=run))
             self.core.batches = _endless(signals.leave_to_main_process(
-                hook.dnn_suite_build_dataloader(run=run, split="train")))
-            self.core.optimizer = hook.dnn_suite_build_optimizer(run=run, model=self.core.model)
-            run.training = StepInputs(self.core.model, self.core.optimizer, lambda: next(self.core.batches))
+                hook.dnn_suite_build_dataloader(run=run, split=inference.DATA_SPLIT[self.config.scenario])))
+            if inference.inferring(run):
+                self.core.model.eval()
+            else:
+                self.core.optimizer = hook.dnn_suite_build_optimizer(run=run, model=self.core.model)
+                run.training = StepInputs(self.core.model, self.core.optimizer, lambda: next(self.core.batches))
+            compile_model(self.core.model, self.config.compile)
             hook.dnn_suite_training_loop(run=run)
             self.core.windows, self.ranks = distributed.merge_windows(self.core.windows, run.world_size,
                                                                       memory_metrics(run.device))
@@ -393,6 +414,11 @@ class Run:
         records = [r for w in windows for r in w.iterations]
         write_iterations(self.run_dir / "iterations.csv", records, ranks=self.context.world_size > 1)
         metrics = window_metrics(windows)
+        if inference.inferring(self.context) and records:
+            metrics["inference"] = inference.inference_metrics(metrics, self.config.batch_size)
+        if self.config.compile is not None and self.core.warmup is not None:
+            metrics["compile"] = compile_record(self.config.compile, self.core.compiles, self.core.warmup,
+                                                self.core.window_compiles)
         metrics["memory"] = memory_metrics(self.context.device)
         if self.ranks:  # rank 0's figures as gathered with the others', and their sum (each rank its own process)
             metrics["memory"] = {**self.ranks[0]["memory"], "rank": 0,

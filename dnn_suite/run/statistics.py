@@ -40,7 +40,8 @@ def write_iterations(path: Path, records: list[IterationRecord], *, ranks: bool 
     """One row per iteration; with ``ranks`` (a multi-process run) a last column says whose."""
     components = sorted({key for record in records for key in record.components})
     rows = (
-        [r.window, r.iteration, f"{r.data_wait_s:.9f}", f"{r.step_s:.9f}", r.samples, r.loss]
+        [r.window, r.iteration, f"{r.data_wait_s:.9f}", f"{r.step_s:.9f}", r.samples,
+         "" if r.loss is None else r.loss]
         + [r.components.get(key, "") for key in components] + ([r.rank] if ranks else [])
         for r in records
     )
@@ -56,7 +57,7 @@ def window_metrics(windows: list[WindowResult]) -> dict[str, Any]:
     data_times = [r.data_wait_s for r in records]
     busy = sum(step_times) + sum(data_times)
     throughputs = [w.throughput for w in windows if w.wall_s > 0]
-    losses = [r.loss for r in records]
+    losses = [r.loss for r in records if r.loss is not None]
     return {
         "throughput": {"value": samples / wall if wall > 0 else None, "unit": "samples/s"},
         "samples": samples,

@@ -13,7 +13,8 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
     """The short table printed at the end of a run."""
     config, metrics = run["config"], run.get("metrics") or {}
     rows: list[tuple[str, str]] = [
-        ("model", f"{config['model']} {config['variant']} (dataset {config['dataset']})"),
+        ("model", f"{config['model']} {config['variant']} (dataset {config['dataset']})"
+                  + (f", {run['scenario']}" if run.get("scenario", "train") != "train" else "")),
         ("device", f"{run.get('device', config['device'])}, batch size {config['batch_size']}"),
         ("status", run["status"] + (f": {run['error']}" if run.get("error") else "")),
     ]
@@ -29,10 +30,21 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
         rows.append(("step time", f"mean {step['mean'] * 1e3:.1f} ms, median {step['median'] * 1e3:.1f} ms, "
                                   f"p90 {step['p90'] * 1e3:.1f} ms, CV {(step['cv'] or 0) * 100:.1f}%"))
         rows.append(("data loading", f"{(metrics['data_loading_share'] or 0) * 100:.1f}% of iteration time"))
+        inference = metrics.get("inference")
+        if inference:
+            latency = inference["latency_s"]
+            rows.append(("latency", f"per batch of {inference['batch_size']}: p50 {latency['p50'] * 1e3:.1f} ms, "
+                                    f"p90 {latency['p90'] * 1e3:.1f} ms, p99 {latency['p99'] * 1e3:.1f} ms"))
         spread = metrics.get("throughput_spread")
         if spread:
             rows.append(("repeats", f"{len(metrics['windows'])} windows, throughput min {spread['min']:.2f} "
                                     f"max {spread['max']:.2f} CV {(spread['cv'] or 0) * 100:.1f}%"))
+    compiled = metrics.get("compile")
+    if compiled:
+        rows.append(("compile", f"{compiled['mode']}: {compiled['compile_time_s']:.2f} s compiling "
+                                f"({compiled['compilations']} compilations) in {compiled['warmup_iterations']} "
+                                f"warmup iterations ({compiled['warmup_time_s']:.2f} s); "
+                                f"{compiled['recompilations']} recompilations in the measured windows"))
     memory = metrics.get("memory") or {}
     if memory.get("max_rss_bytes"):
         text = f"max RSS {readable(memory['max_rss_bytes'], 'bytes')}"
@@ -58,6 +70,9 @@ def format_summary(run: dict[str, Any], run_dir: Path | None) -> str:
                  if isinstance(v, (int, float)) and not isinstance(v, bool)][:4]
         rows.append(("evaluation", ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}" for k, v in shown)))
     rows += [("warning", warning) for warning in run.get("warnings") or []]
+    # where each --log-to logger sent the run (its run id, its folder), or its error
+    rows += [(name, ", ".join(f"{key} {value}" for key, value in where.items()))
+             for name, where in (run.get("loggers") or {}).items()]
     if run_dir is not None:
         rows.append(("results", str(run_dir)))
     width = max(len(label) for label, _ in rows)

@@ -96,7 +96,7 @@ class PendingIteration:
     step_start: Any
     step_end: Any
     samples: int
-    loss: torch.Tensor | float
+    loss: torch.Tensor | float | None  #: None: an inference step, no loss
     components: dict[str, torch.Tensor | float] = field(default_factory=dict)
     rank: int = 0
 
@@ -124,8 +124,8 @@ def settle(pending: list[PendingIteration], clock: HostClock | CudaEventClock) -
     taken = list(pending)
     pending.clear()
     for item in taken:
-        loss = float(item.loss)
-        if not math.isfinite(loss):
+        loss = None if item.loss is None else float(item.loss)
+        if loss is not None and not math.isfinite(loss):
             error = RunFailed(f"loss is {loss} at iteration {item.index} of {_where(item.window)}: training diverged")
             error.settled = settled  # type: ignore[attr-defined]
             raise error

@@ -18,6 +18,7 @@ from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.run.output_dir import SCHEMA_VERSION, new_run_dir
 from dnn_suite.plugins import run_plugin_manager
 from dnn_suite.registry import Registry
+from dnn_suite.run.compiling import CompileMeter, check_mode
 from dnn_suite.run.runner import resolve_device, seed_everything
 
 HOOKS = {"train": "dnn_suite_train", "eval": "dnn_suite_evaluate"}
@@ -42,6 +43,8 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     run = RunContext(config=config, device=device, hook=manager.hook,
                      task={"command": command, **task}, rank=world.rank, world_size=world.size)
     manager.hook.dnn_suite_check_config(run=run)
+    if command == "train":
+        check_mode(config.compile)
     run.run_dir = distributed.share(_task_dir(command, config, task) if world.rank == 0 else None, world.size)
     if command == "eval" and not task.get("checkpoint") and not config.model_options.get("weights"):
         # after a bad output has been refused
@@ -59,9 +62,11 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     if run.rank == 0:  # a record while running: its settings for --resume, its process for crash detection
         write_json_atomic(path, document)
     code = 0
+    compiles = CompileMeter(enabled=config.compile is not None)
     try:
         if command == "train":
-            metrics = manager.hook.dnn_suite_train(run=run)
+            with compiles:
+                metrics = manager.hook.dnn_suite_train(run=run)
         else:
             model = manager.hook.dnn_suite_build_model(run=run)
             metrics = manager.hook.dnn_suite_evaluate(run=run, model=model)
@@ -79,6 +84,8 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     metrics = dict(metrics or {})
     summary = metrics.pop("summary", None)
     document["metrics"] = metrics
+    if config.compile is not None:
+        document["compile"] = _compile_record(config, compiles)
     document["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if run.rank == 0:  # rank 0 reports for every process
         with signals.held():  # a second Ctrl-C or SIGTERM now must not leave the record `running`
@@ -94,6 +101,14 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
         print(f"{command}: {document['status']}" + (f" ({document['error']})" if document["error"] else "")
               + f"; results in {path}")
     return code
+
+
+def _compile_record(config: RunConfig, compiles: CompileMeter) -> dict[str, Any]:
+    """train.json's ``compile``: the mode, and what torch compiled over the whole training."""
+    if not compiles.count:
+        print(f"dnn-suite: warning: --compile {config.compile}: nothing was compiled (model {config.model}'s plugin "
+              "trains without the core's training builder, dnn_suite.training.builder)", file=sys.stderr)
+    return {"mode": config.compile, "compilations": compiles.count, "compile_time_s": compiles.seconds()}
 
 
 def _restore_record(path: Path, previous: bytes | None, failed: dict[str, Any]) -> None:

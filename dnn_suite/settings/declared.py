@@ -23,6 +23,8 @@ from dnn_suite.value_types import Boolean, Integer, ListOf, Mapping, Number, Tex
 
 #: how measured windows are timed (dnn_suite.run.timing)
 TIMING_MODES = ("deferred", "synchronized")
+#: what a run measures: training iterations, or forward passes in eval mode (dnn_suite.run.inference)
+SCENARIOS = ("train", "inference")
 #: the commands whose flags set run settings
 COMMANDS = ("run", "train", "eval")
 
@@ -44,6 +46,7 @@ class Flag:
     distributed: bool = False
     repeated: bool = False
     sweep: str = ""
+    const: Any = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,16 @@ class RunConfig:
     workers: int | None = setting(Integer(minimum=0), "data loader worker processes (default: 2 on the CPU; on CUDA "
                                   "one per usable core, one left per process, up to 8)", None, Flag())
     evaluate: bool = setting(Boolean(), "evaluate the model after the measured windows", False, Flag(RUN))
+    scenario: str = setting(Text(choices=SCENARIOS, expected=" or ".join(SCENARIOS)),
+                            "what is measured: train (training iterations) or inference (forward passes in eval "
+                            "mode under torch.inference_mode, with the model's post-processing; latency "
+                            "percentiles per batch)", "train", Flag(RUN))
+    compile: str | None = setting(
+        Text(pattern=r"[a-z][a-z0-9-]*", expected="a torch.compile mode (default, reduce-overhead, max-autotune or "
+                                                  "another the torch in use offers)"),
+        "torch.compile the model in this mode (the flag alone: default; the modes of the torch in use are "
+        "accepted); warmup goes on until nothing recompiles, compile time and recompilations are recorded "
+        "(default: eager)", None, Flag(("run", "train"), metavar="MODE", const="default"))
     sync_batchnorm: bool = setting(Boolean(), "BatchNorm layers as SyncBatchNorm in a multi-process run on CUDA",
                                    False, Flag(("run", "train"), distributed=True))
     timing: str = setting(Text(choices=TIMING_MODES, expected=" or ".join(TIMING_MODES)),

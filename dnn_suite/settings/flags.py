@@ -65,6 +65,8 @@ def add_setting_flags(group: Any, command: str, *, distributed: bool) -> None:
         options: dict[str, Any] = {"dest": setting.name, "help": _setting_help(setting), "default": None}
         if flag.metavar:
             options["metavar"] = flag.metavar
+        if flag.const is not None:  # the flag alone stands for this value
+            options.update(nargs="?", const=flag.const)
         if isinstance(value_type, Boolean):
             options["action"] = argparse.BooleanOptionalAction
         elif isinstance(value_type, Text) and value_type.choices:

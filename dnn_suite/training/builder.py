@@ -27,6 +27,7 @@ from dnn_suite.datasets.batches import check_one_batch
 from dnn_suite.distributed import unwrap, wrap_model
 from dnn_suite.errors import UsageError
 from dnn_suite.precision import MixedPrecision
+from dnn_suite.run.compiling import compile_model
 
 from .checkpoint import RUN_SETTINGS, check_resumable, load_model_state, read_checkpoint, resolve_resume
 from .classes import class_difference
@@ -167,7 +168,7 @@ def build_training(run: RunContext, builder: ModelBuilder, checkpoint_format: Ch
                              f"this run: {describe(settings)})") from None
         check_resumable(resume_path, checkpoint, settings, checkpoint_format.name,
                         older_defaults=dict(checkpoint_format.older_defaults))
-    wrapped = wrap_model(run, model)
+    wrapped = compile_model(wrap_model(run, model), run.config.compile)  # --compile: the module the steps call
     model = unwrap(wrapped)
 
     total = total_steps(run.task, sampler.batches_per_epoch, checkpoint, resume_path)

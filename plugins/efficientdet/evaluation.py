@@ -15,28 +15,37 @@ import torch
 from torch import nn
 
 from dnn_suite.context import RunContext
-from dnn_suite.precision import autocast_dtype
+from dnn_suite.phases import phase
+from dnn_suite.precision import autocast_dtype, memory_format
 from dnn_suite_detection.evaluate import evaluate_detections
 
 from .model import postprocess
 
 
+def predict_batch(run: RunContext, model: nn.Module, batch: Any, anchors: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    """One batch of an eval loader's letterboxed images (and their targets' scales and original sizes)
+    through the model and its post-processing: detections per image, on the device, boxes in
+    original-image pixels. In the train step's precision and memory format."""
+    options = run.options
+    images, targets = batch
+    images = images.to(run.device, non_blocking=True, memory_format=memory_format(options["channels_last"]))
+    with phase("forward"), torch.autocast(run.device.type, dtype=autocast_dtype(options["amp_dtype"], run.device),
+                                          enabled=options["amp"]):
+        class_outputs, box_outputs = model(images)
+    with phase("postprocess"):
+        scales = torch.tensor([t["scale"] for t in targets], device=run.device)
+        sizes = torch.tensor([list(t["orig_size"]) for t in targets], device=run.device)
+        return postprocess(class_outputs, box_outputs, anchors, score_threshold=options["score_threshold"],
+                           nms_iou=options["nms_iou"], max_detections=options["max_detections"],
+                           image_scales=scales, original_sizes=sizes)
+
+
 @torch.no_grad()
 def predict(run: RunContext, model: nn.Module, loader: Any, anchors: torch.Tensor) -> list[dict[str, torch.Tensor]]:
     """Detections per image, in dataset order, boxes in original-image pixels."""
-    options = run.options
-    amp_dtype = autocast_dtype(options["amp_dtype"], run.device)
     detections: list[dict[str, torch.Tensor]] = []
-    for images, targets in loader:
-        images = images.to(run.device, non_blocking=True)
-        with torch.autocast(run.device.type, dtype=amp_dtype, enabled=options["amp"]):
-            class_outputs, box_outputs = model(images)
-        scales = torch.tensor([t["scale"] for t in targets], device=run.device)
-        sizes = torch.tensor([list(t["orig_size"]) for t in targets], device=run.device)
-        batch = postprocess(class_outputs, box_outputs, anchors, score_threshold=options["score_threshold"],
-                            nms_iou=options["nms_iou"], max_detections=options["max_detections"],
-                            image_scales=scales, original_sizes=sizes)
-        detections.extend({k: v.cpu() for k, v in d.items()} for d in batch)
+    for batch in loader:
+        detections.extend({k: v.cpu() for k, v in d.items()} for d in predict_batch(run, model, batch, anchors))
     return detections
 
 

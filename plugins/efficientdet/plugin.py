@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from dnn_suite.context import RunContext
+from dnn_suite.context import InferenceOutput, RunContext
+from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.options import Option
@@ -22,7 +23,7 @@ from dnn_suite_detection.runs import split_dataset
 from . import build
 from .build import OWNER, build_loader, build_model, build_optimizer, dataset, image_size, train_step
 from .checkpoint import CHECKPOINTS
-from .evaluation import evaluate_model
+from .evaluation import evaluate_model, predict_batch
 from .model import VARIANTS
 
 # User-facing dataset names; "synthetic" and "synthetic-coco" pick their train or val split.
@@ -82,7 +83,7 @@ def dnn_suite_register_models(register):
 def dnn_suite_check_config(run: RunContext) -> None:
     """Training BatchNorm needs two values per channel; the smallest level, P7, is
     ceil(size / 128) pixels square, so batch size 1 cannot train at 128 px or less."""
-    if run.task.get("command") == "eval":  # evaluation uses the running statistics
+    if run.task.get("command") == "eval" or run.config.scenario == "inference":  # BatchNorm's running statistics
         return
     variant = VARIANTS[run.config.variant]
     size, stride = image_size(run), 2**variant.max_level
@@ -113,6 +114,15 @@ def dnn_suite_build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.
 @hookimpl
 def dnn_suite_train_step(run: RunContext, model: torch.nn.Module, batch: Any, optimizer: torch.optim.Optimizer):
     return train_step(run, model)(model, batch, optimizer)
+
+
+@hookimpl
+def dnn_suite_inference_step(run: RunContext, model: torch.nn.Module, batch: Any) -> InferenceOutput:
+    """Forward and post-processing (top candidates, box decoding, per-class NMS) of one eval batch."""
+    state = run.state.setdefault(OWNER, {})
+    if "anchors" not in state:
+        state["anchors"] = unwrap(model).anchors(image_size(run))
+    return InferenceOutput(samples=len(predict_batch(run, model, batch, state["anchors"])))
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import default_collate
 
-from dnn_suite.context import RunContext, StepOutput
+from dnn_suite.context import InferenceOutput, RunContext, StepOutput
 from dnn_suite.errors import UsageError
 from dnn_suite.phases import phase
 from dnn_suite.options import Option
@@ -166,6 +166,15 @@ class ClassificationStep:
 
 def train_step(run: RunContext, model: nn.Module) -> ClassificationStep:
     return ClassificationStep(run)
+
+
+def inference_step(run: RunContext, model: nn.Module, batch: Any) -> InferenceOutput:
+    """One batch's logits, in the train step's precision and memory format (its labels unused)."""
+    with phase("to_device"):
+        images, _ = _to_device(run, batch)
+    with phase("forward"), common.precision(run).autocast():
+        model(images)
+    return InferenceOutput(samples=len(images))
 
 
 def evaluate(run: RunContext, model: nn.Module) -> dict[str, Any]:

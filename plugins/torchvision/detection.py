@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dnn_suite.context import RunContext, StepOutput
+from dnn_suite.context import InferenceOutput, RunContext, StepOutput
 from dnn_suite.distributed import unwrap
 from dnn_suite.errors import UsageError
 from dnn_suite.phases import phase
@@ -147,6 +147,17 @@ class DetectionStep:
 
 def train_step(run: RunContext, model: nn.Module) -> DetectionStep:
     return DetectionStep(run)
+
+
+def inference_step(run: RunContext, model: nn.Module, batch: Any) -> InferenceOutput:
+    """One batch's detections: the model in eval mode resizes, predicts and post-processes (box decoding,
+    NMS, the detections kept) in its forward."""
+    images, _ = batch
+    with phase("to_device"):
+        images = [image.to(run.device, non_blocking=True) for image in images]
+    with phase("forward"), common.precision(run).autocast():
+        model(images)
+    return InferenceOutput(samples=len(images))
 
 
 @torch.no_grad()

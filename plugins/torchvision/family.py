@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from dnn_suite.context import RunContext
+from dnn_suite.context import InferenceOutput, RunContext
 from dnn_suite.registry import ModelSpec
 from dnn_suite.training.builder import ModelBuilder
 
@@ -31,5 +31,9 @@ class ModelFamily(ModelBuilder, Protocol):
         ...
 
     def build_loader(self, run: RunContext, split: str) -> torch.utils.data.DataLoader: ...
+
+    def inference_step(self, run: RunContext, model: nn.Module, batch: Any) -> InferenceOutput:
+        """One batch of the eval split through the model in eval mode and its post-processing."""
+        ...
 
     def evaluate(self, run: RunContext, model: nn.Module) -> dict[str, Any]: ...

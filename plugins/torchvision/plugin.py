@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from dnn_suite.context import RunContext, StepOutput
+from dnn_suite.context import InferenceOutput, RunContext, StepOutput
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.registry import DatasetCheck
 from dnn_suite.training.builder import train
@@ -63,6 +63,11 @@ def dnn_suite_build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.
 def dnn_suite_train_step(run: RunContext, model: torch.nn.Module, batch: Any,
                          optimizer: torch.optim.Optimizer) -> StepOutput:
     return _family(run).train_step(run, model)(model, batch, optimizer)
+
+
+@hookimpl
+def dnn_suite_inference_step(run: RunContext, model: torch.nn.Module, batch: Any) -> InferenceOutput:
+    return _family(run).inference_step(run, model, batch)
 
 
 @hookimpl

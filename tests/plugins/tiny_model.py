@@ -9,7 +9,8 @@ and ``kill_from_batch`` kills the process with SIGKILL (as the kernel's OOM kill
 batch sizes from that size on (0: never). ``params_dir`` saves the parameters after every
 step to ``<params_dir>/rank<R>.pt``. ``loader_workers`` > 0 serves the data through a torch
 DataLoader with that many persistent worker processes, built as a third-party plugin might
-(no ``worker_init_fn``). In a multi-process run each rank reads its share of the
+(no ``worker_init_fn``). ``shrink_batch_at`` drops a batch's last sample from that step on (a new
+input shape: a compiled model recompiles). In a multi-process run each rank reads its share of the
 data through a ``DistributedSampler``.
 """
 
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DistributedSampler
 
-from dnn_suite.context import RunContext, StepOutput
+from dnn_suite.context import InferenceOutput, RunContext, StepOutput
 from dnn_suite.distributed import unwrap, wrap_model
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
@@ -55,6 +56,7 @@ def dnn_suite_register_models(register):
             Option("kill_from_batch", 0, "SIGKILL at batch sizes from this one on (0: never)"),
             Option("params_dir", "", "save the parameters after every step here"),
             Option("loader_workers", 0, "DataLoader worker processes (0: no DataLoader)"),
+            Option("shrink_batch_at", -1, "batches one sample smaller from this step on (-1: never)"),
         ),
     ))
 
@@ -126,7 +128,7 @@ def dnn_suite_train_step(run, model, batch, optimizer):
     if 0 < run.options["kill_from_batch"] <= run.config.batch_size:
         os.kill(os.getpid(), signal.SIGKILL)
     with phase("to_device"):
-        x, y = (t.to(run.device) for t in batch)
+        x, y = (t.to(run.device) for t in _shrunk(run, batch, steps))
     with phase("forward"):
         prediction = model(x)
     with phase("loss"):
@@ -141,6 +143,26 @@ def dnn_suite_train_step(run, model, batch, optimizer):
     if run.options["params_dir"]:
         torch.save(unwrap(model).state_dict(), Path(run.options["params_dir"]) / f"rank{run.rank}.pt")
     return StepOutput(loss=loss.detach(), samples=len(x), components={"mse": loss.detach()})
+
+
+def _shrunk(run, batch, step):
+    """The batch, its last sample dropped from step ``shrink_batch_at`` on."""
+    shrink = 0 <= run.options["shrink_batch_at"] <= step
+    return tuple(t[:-1] for t in batch) if shrink else batch
+
+
+@hookimpl
+def dnn_suite_inference_step(run, model, batch):
+    if model.training or not torch.is_inference_mode_enabled():
+        raise RuntimeError("the core runs inference steps in eval mode under torch.inference_mode")
+    steps = run.state.setdefault("tiny_steps", 0)
+    run.state["tiny_steps"] = steps + 1
+    x, _ = _shrunk(run, batch, steps)
+    with phase("to_device"):
+        x = x.to(run.device)
+    with phase("forward"):
+        model(x)
+    return InferenceOutput(samples=len(x))
 
 
 @hookimpl
