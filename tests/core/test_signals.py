@@ -81,9 +81,15 @@ def _signal_the_group(child: subprocess.Popen, signum: int, code: int) -> str:
         child.kill()
     assert child.returncode == code, err
     assert "internal error" not in err and "DataLoader worker" not in err
-    with pytest.raises(ProcessLookupError):  # nothing of the run is left in its group
-        os.killpg(child.pid, 0)
-    return out
+    deadline = time.monotonic() + 5  # processes of the group may still be exiting (reaped by init)
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:  # nothing of the run is left in its group
+            return out
+        time.sleep(0.1)
+    left = subprocess.run(["ps", "-o", "pid,stat,args", "-g", str(child.pid)], capture_output=True, text=True).stdout
+    raise AssertionError(f"processes of the run outlived it:\n{left}")
 
 
 GROUP_RUNS = {  # model -> (arguments, seconds from run.json to measuring)
@@ -291,3 +297,32 @@ def test_sigterm_under_torchrun_stops_every_rank_after_the_same_iteration(tiny_p
     assert document["status"] == "interrupted" and "SIGTERM" in document["error"]
     ranks = document["metrics"]["distributed"]["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1] and ranks[0]["samples"] == ranks[1]["samples"] > 0
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_group_of_a_torchrun_run_stops_every_rank(tiny_plugin, tmp_path):
+    """Under a scheduler the ranks get SIGTERM directly and again from torchrun: each counts it once,
+    they agree on the iteration to stop after, rank 0 records both, exit 143, nothing left."""
+    child = _start("run", "tiny", "--nproc-per-node", "2", *SLOW_RUN, output=tmp_path, group=True)
+    run_json = _wait_for("*/run.json", tmp_path, child)
+    time.sleep(6)  # both ranks are up and measuring
+    _signal_the_group(child, signal.SIGTERM, 143)
+    document = json.loads(run_json.read_text())
+    assert document["status"] == "interrupted" and "SIGTERM" in document["error"]
+    ranks = document["metrics"]["distributed"]["ranks"]
+    assert [r["rank"] for r in ranks] == [0, 1] and ranks[0]["samples"] == ranks[1]["samples"] > 0
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_group_of_a_launched_run_still_records(tiny_plugin, tmp_path):
+    """The (fake) profiler tool, the benchmark under it and the parent all get SIGTERM: the benchmark
+    records what it measured, the parent ends the run interrupted with 143."""
+    child = _start("run", "tiny", "--profiler", "nvprof", *SLOW_RUN, "--json", output=tmp_path, group=True)
+    run_json = _wait_for("*/run.json", tmp_path, child)
+    deadline = time.monotonic() + 120  # until the program under the tool has recorded itself
+    while json.loads(run_json.read_text())["process"]["pid"] == child.pid and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)
+    document = json.loads(_signal_the_group(child, signal.SIGTERM, 143))
+    assert document["status"] == "interrupted" and "SIGTERM" in document["error"]
+    assert document["metrics"]["iterations"] >= 5
