@@ -51,11 +51,26 @@ def _folder_analyses(folder: Path, run_dir: Path, hook: AnalyzeHook, results: di
 
 
 def analyze_path(path: Path, hook: AnalyzeHook, *, as_json: bool) -> int:
-    """Run the matching analyzer on one artefact, or on every artefact of a run directory.
+    """Run the matching analyzer on one artefact, or on every artefact of a run directory; the
+    metrics are printed and written as JSON (see :func:`analyses`)."""
+    results, out = analyses(path, hook)
+    for analysis in results.values():
+        for warning in analysis.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    if as_json:
+        sys.stdout.write(to_json_text({name: analysis.to_json() for name, analysis in results.items()}))
+    else:
+        for name, analysis in results.items():
+            print(f"== {name}")
+            print(analysis.format_text())
+        print(f"written to {out}")
+    return 0
 
-    The metrics are printed and written next to the input as JSON (``<file>.analysis.json``,
-    ``<directory>.analysis.json`` for a directory of traces, ``analysis.json`` in a run directory).
-    """
+
+def analyses(path: Path, hook: AnalyzeHook) -> tuple[dict[str, Any], Path]:
+    """The analyses of one artefact, or of every artefact of a run directory, by name, and the file
+    they were written to as JSON: next to the input (``<file>.analysis.json``,
+    ``<directory>.analysis.json`` for a directory of traces), ``analysis.json`` in a run directory."""
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
     if not path.is_file() and not path.is_dir():
@@ -78,19 +93,8 @@ def analyze_path(path: Path, hook: AnalyzeHook, *, as_json: bool) -> int:
         if not results:
             raise UsageError(f"{path}: found no profiler artefact to analyze in its profiler folders")
         out = path / "analysis.json"
-    data = {name: analysis.to_json() for name, analysis in results.items()}
-    write_json_atomic(out, data)
-    for analysis in results.values():
-        for warning in analysis.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    if as_json:
-        sys.stdout.write(to_json_text(data))
-    else:
-        for name, analysis in results.items():
-            print(f"== {name}")
-            print(analysis.format_text())
-        print(f"written to {out}")
-    return 0
+    write_json_atomic(out, {name: analysis.to_json() for name, analysis in results.items()})
+    return results, out
 
 
 def main_builtin(argv: Sequence[str]) -> int | None:
@@ -131,3 +135,18 @@ def _other_plugins() -> bool:
     if os.environ.get(PLUGINS_ENV, "").strip():
         return True
     return any(ep.dist is None or ep.dist.name != DISTRIBUTION for ep in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def analyses_by_any_plugin(path: Path) -> tuple[dict[str, Any], Path]:
+    """:func:`analyses` with the built-in analyzers, and with every plugin's (loading them imports
+    torch) where those read nothing and other plugins are installed that might."""
+    hook = _builtin_hook()
+    if hook is not None:
+        try:
+            return analyses(path, hook)
+        except UsageError:
+            if not _other_plugins():
+                raise
+    from dnn_suite.plugins import discover
+
+    return analyses(path, discover().manager.hook.dnn_suite_analyze_file)

@@ -85,6 +85,23 @@ def install() -> None:
 _fork_hook_registered = False
 
 
+@contextmanager
+def interrupting() -> Iterator[None]:
+    """Within it, SIGINT and SIGTERM raise KeyboardInterrupt as under :func:`install`, and the
+    previous handlers are back on leaving; for the Python API, which must leave the caller's process
+    as it found it (no fork hook: loader workers ignore both through :func:`leave_to_main_process`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _received.clear()
+    previous = {signum: signal.signal(signum, _interrupt) for signum in HANDLED}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _end_daemonic_children() -> None:
     """At exit, end the daemonic children still running (DataLoader workers of persistent
     loaders) with SIGKILL. multiprocessing's own exit handler, which runs after this one, ends them

@@ -6,3 +6,21 @@ directory and its records: :mod:`.output_dir`, :mod:`.runstate`, :mod:`.statisti
 sweeps and the jobs of an executor (:mod:`.sweep`, :mod:`.jobs`), and what a run sets up and
 records of the machine (:mod:`.backends`, :mod:`.allocator`, :mod:`.loader_settings`,
 :mod:`.environment`)."""
+
+import sys
+from types import ModuleType
+from typing import Any
+
+
+class _CallablePackage(ModuleType):
+    """``dnn_suite.run`` is this package and, called, the Python API's :func:`dnn_suite.api.run`: a
+    function of that name in ``dnn_suite`` would be replaced by the package whenever the package is
+    imported (Python sets a package's subpackages as its attributes)."""
+
+    def __call__(self, model: str, **settings: Any) -> Any:
+        from dnn_suite.api import run
+
+        return run(model, **settings)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

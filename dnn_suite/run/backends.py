@@ -11,6 +11,8 @@ recorded in run.json as the values torch reports back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -46,6 +48,28 @@ def effective() -> dict[str, Any]:
         "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
         "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
     }
+
+
+@contextmanager
+def restored() -> Iterator[None]:
+    """torch's switches that :func:`configure` sets, and its intra-op threads, as they were on
+    entering (for the Python API, which leaves the caller's torch as it found it)."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    if hasattr(cudnn, "conv") and hasattr(cudnn.conv, "fp32_precision"):
+        switches = [cudnn.conv, matmul, *([cudnn.rnn] if hasattr(cudnn, "rnn") else [])]
+        names = ["fp32_precision"]
+    else:
+        switches, names = [matmul, cudnn], ["allow_tf32"]
+    saved = [(switch, name, getattr(switch, name)) for switch in switches for name in names]
+    saved += [(cudnn, "benchmark", cudnn.benchmark), (cudnn, "deterministic", cudnn.deterministic)]
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        for switch, name, value in saved:
+            setattr(switch, name, value)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def configure(config: RunConfig) -> dict[str, Any]:

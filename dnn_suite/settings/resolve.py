@@ -151,6 +151,12 @@ def _check_value(value_type: ValueType, value: Any, where: Callable[..., str], k
         raise UsageError(f"{where(*key_path)}: expected {value_type.expected}, got {_short(value)}")
 
 
+def check_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings given by name (the Python API's keyword arguments), checked as ``--set`` checks
+    them: a layer like a suite.yaml entry; an error names the setting (``batch_size: expected ...``)."""
+    return _check_layer(settings, lambda *keys: ".".join(keys), allow_model=False)
+
+
 def parse_set(pairs: list[str]) -> dict[str, Any]:
     """Turn ``--set`` pairs (``batch_size=4``, ``model_options.image_size=256``,
     ``profiler_options.nvml.interval_ms=50``) into a layer like a suite.yaml entry."""
