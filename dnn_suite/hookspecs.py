@@ -6,13 +6,13 @@ group (see :mod:`dnn_suite.plugins`); the built-in EfficientDet model and the pr
 registered exactly that way. Extra modules can be loaded for one process with the
 ``DNN_SUITE_PLUGINS`` environment variable (comma-separated import paths).
 
-There are three families of hooks:
+There are four families of hooks:
 
 *Registration* hooks run once per process on the global plugin manager. Each receives a
 ``register`` callback; a plugin calls it with a :class:`~dnn_suite.registry.ModelSpec`, a
-:class:`~dnn_suite.registry.ProfilerSpec` or a :class:`~dnn_suite.registry.DatasetSpec` to
-declare what it offers. The plugin that calls
-``register`` is the one whose hooks serve that model or profiler in a run.
+:class:`~dnn_suite.registry.ProfilerSpec`, a :class:`~dnn_suite.registry.DatasetSpec` or a
+:class:`~dnn_suite.registry.LoggerSpec` to declare what it offers. The plugin that calls
+``register`` is the one whose hooks serve that model, profiler or logger in a run.
 
 *Model* hooks are called on a run's own plugin manager, which holds the core, the chosen
 model's plugin and the chosen profilers only; they are ``firstresult`` hooks, so exactly
@@ -38,6 +38,10 @@ Inside an iteration, the core and the model plugins mark its phases (data wait, 
 device, forward, loss, backward, optimizer step) as ``torch.profiler`` ranges; the names are
 listed in :mod:`dnn_suite.phases`.
 
+*Logger* hooks send a finished run to an experiment tracker (``--log-to mlflow``,
+``--log-to tensorboard``): each chosen logger is checked before the run starts and given the
+run once its record is final, in the process that owns the run directory.
+
 Every hook receives ``run``, a :class:`~dnn_suite.context.RunContext`: the resolved
 configuration, the torch device, the run directory and the run's hook relay.
 """
@@ -54,7 +58,8 @@ if TYPE_CHECKING:
 
     from dnn_suite.context import InferenceOutput, RunContext, StepOutput, WindowResult
     from dnn_suite.metrics import Metric
-    from dnn_suite.registry import DatasetCheck, DatasetSpec, ModelSpec, ProfilerSpec
+    from dnn_suite.logged_run import LoggedRun
+    from dnn_suite.registry import DatasetCheck, DatasetSpec, LoggerSpec, ModelSpec, ProfilerSpec
 
 PROJECT = "dnn_suite"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -293,4 +298,41 @@ def dnn_suite_analyze_file(path: Path) -> Any | None:
     Implemented by profiler plugins that can read a file format. Return an object with
     ``to_json()`` and ``format_text()`` if ``path`` is in a format this plugin reads, else
     ``None`` so the next plugin is asked.
+    """
+
+# --------------------------------------------------------------------------- logger hooks
+
+
+@hookspec
+def dnn_suite_register_loggers(register: Callable[[LoggerSpec], None]) -> None:
+    """Declare the loggers this plugin offers (the names ``--log-to`` takes).
+
+    Implemented by logger plugins; called once when plugins are loaded. Call
+    ``register(LoggerSpec(...))`` once per logger: its name, description and options (set
+    under ``log_options.NAME``, e.g. a tracking server's address).
+    """
+
+
+@hookspec
+def dnn_suite_logger_preflight(run: RunContext) -> None:
+    """Check, before anything runs, that the chosen loggers can work here.
+
+    Implemented by loggers whose tracker's package is optional: raise
+    :class:`~dnn_suite.errors.UsageError` with a one-line reason and the command that installs
+    it (:func:`dnn_suite.reporting.install_hint.extra_install_command` for an extra of
+    dnn-suite). Called on a manager holding the run's chosen loggers only.
+    """
+
+
+@hookspec
+def dnn_suite_log_run(run: RunContext, logged: LoggedRun) -> tuple[str, dict[str, Any]] | None:
+    """Send the finished run ``logged`` (:class:`~dnn_suite.logged_run.LoggedRun`: its settings,
+    environment, figures, per-window and per-step series and files) to this logger's tracker.
+
+    Called once per run of ``dnn-suite run``, ``train`` and ``eval``, also failed or interrupted
+    ones (``logged.status``), after the record is written, in the process that owns the run
+    directory (rank 0; for a launcher profiler's run, the user's process). Return ``(logger
+    name, where it went)``, e.g. ``("mlflow", {"run_id": ...})``: the core records it under
+    ``loggers`` in the run's record. An exception is recorded there as the logger's error and
+    shown as a warning; the run's result stands.
     """

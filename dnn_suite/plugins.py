@@ -17,7 +17,7 @@ import pluggy
 
 from dnn_suite import hookspecs
 from dnn_suite.errors import one_line
-from dnn_suite.registry import BrokenPlugin, DatasetSpec, ModelSpec, Origin, ProfilerSpec, Registry
+from dnn_suite.registry import BrokenPlugin, DatasetSpec, LoggerSpec, ModelSpec, Origin, ProfilerSpec, Registry
 
 ENTRY_POINT_GROUP = "dnn_suite"
 PLUGINS_ENV = "DNN_SUITE_PLUGINS"
@@ -41,7 +41,7 @@ def _candidates() -> Iterable[tuple[Origin, Callable[[], Any]]]:
 
 
 def discover() -> Registry:
-    """Load every plugin and ask each to register its models, profilers and datasets."""
+    """Load every plugin and ask each to register its models, profilers, datasets and loggers."""
     manager = new_plugin_manager()
     registry = Registry(manager=manager)
     for origin, load in _candidates():
@@ -67,6 +67,7 @@ def _register_from(manager: pluggy.PluginManager, plugin: object, origin: Origin
     callers("dnn_suite_register_models", remove_plugins=others)(register=declared.append)
     callers("dnn_suite_register_profilers", remove_plugins=others)(register=declared.append)
     callers("dnn_suite_register_datasets", remove_plugins=others)(register=declared.append)
+    callers("dnn_suite_register_loggers", remove_plugins=others)(register=declared.append)
     for spec in declared:
         if isinstance(spec, ModelSpec):
             registry.add_model(spec, plugin, origin)
@@ -74,8 +75,11 @@ def _register_from(manager: pluggy.PluginManager, plugin: object, origin: Origin
             registry.add_profiler(spec, plugin, origin)
         elif isinstance(spec, DatasetSpec):
             registry.add_dataset(spec, plugin, origin)
+        elif isinstance(spec, LoggerSpec):
+            registry.add_logger(spec, plugin, origin)
         else:
-            raise TypeError(f"register() takes a ModelSpec, ProfilerSpec or DatasetSpec, got {type(spec).__name__}")
+            raise TypeError(f"register() takes a ModelSpec, ProfilerSpec, DatasetSpec or LoggerSpec, "
+                            f"got {type(spec).__name__}")
 
 
 def run_plugin_manager(

@@ -78,6 +78,24 @@ class ProfilerSpec:
 
 
 @dataclass(frozen=True)
+class LoggerSpec:
+    """Where a plugin sends finished runs (``--log-to NAME``): an experiment tracker such as MLflow
+    or TensorBoard. ``options``: one :class:`~dnn_suite.options.Option` each (set under
+    ``log_options.NAME``; no flags), e.g. a tracking server's address.
+    """
+
+    name: str
+    description: str
+    options: tuple[Option, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_declarations(f"logger {self.name!r}", self.options)
+        flagged = [option.name for option in self.options if option.flag]
+        if flagged:
+            raise ValueError(f"logger {self.name!r}: options {flagged} have flag=True; only model options get flags")
+
+
+@dataclass(frozen=True)
 class RemoteFile:
     """One archive of a downloadable dataset: where it is, how big, its checksum (``md5`` or
     ``sha256``, hex) and the folder under the data root it is extracted into."""
@@ -134,7 +152,7 @@ class Origin:
 
 @dataclass(frozen=True)
 class Registered:
-    spec: ModelSpec | ProfilerSpec | DatasetSpec
+    spec: ModelSpec | ProfilerSpec | DatasetSpec | LoggerSpec
     plugin: object
     origin: Origin
 
@@ -150,6 +168,7 @@ class Registry:
     models: dict[str, Registered] = field(default_factory=dict)
     profilers: dict[str, Registered] = field(default_factory=dict)
     datasets: dict[str, Registered] = field(default_factory=dict)
+    loggers: dict[str, Registered] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
     #: the plugin manager holding every loaded plugin (for hooks such as ``analyze``)
     manager: Any = None
@@ -172,6 +191,17 @@ class Registry:
             other = self.datasets[spec.name].origin
             raise ValueError(f"dataset {spec.name!r} is already registered by {other.plugin_name} ({other.distribution})")
         self.datasets[spec.name] = Registered(spec, plugin, origin)
+
+    def add_logger(self, spec: LoggerSpec, plugin: object, origin: Origin) -> None:
+        if spec.name in self.loggers:
+            other = self.loggers[spec.name].origin
+            raise ValueError(f"logger {spec.name!r} is already registered by {other.plugin_name} ({other.distribution})")
+        self.loggers[spec.name] = Registered(spec, plugin, origin)
+
+    def logger(self, name: str) -> Registered:
+        if name not in self.loggers:
+            raise UsageError(_unknown("logger", name, list(self.loggers), sorted(self.loggers)))
+        return self.loggers[name]
 
     def dataset(self, name: str) -> DatasetSpec:
         if name not in self.datasets:

@@ -8,4 +8,4 @@ cd "$(dirname "$0")"
 exec "${PYTHON:-python3}" -m pip download --only-binary :all: --python-version 3.12 --implementation cp \
     --abi cp312 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux_2_28_x86_64 --no-deps -d wheels \
-    effdet==0.4.1 pycocotools==2.0.11 faster-coco-eval==1.8.0 omegaconf==2.4.0 msgspec==0.22.0 "setuptools>=69"
+    effdet==0.4.1 pycocotools==2.0.11 faster-coco-eval==1.8.0 omegaconf==2.4.0 msgspec==0.22.0 "setuptools>=77"

@@ -35,6 +35,7 @@ from dnn_suite.settings.resolve import RunConfig
 from dnn_suite.context import RunContext, StepInputs, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
+from dnn_suite.run import loggers
 from dnn_suite.run.machine_load import LoadMeter, MachineLoad
 from dnn_suite.run.measurement_quality import run_warnings
 from dnn_suite.run.output_dir import SCHEMA_VERSION, new_run_dir
@@ -295,6 +296,7 @@ class Run:
         manager = run_plugin_manager(None, self.registry.models[self.config.model].plugin, plugins)
         manager.hook.dnn_suite_check_config(run=self.context)
         manager.hook.dnn_suite_profiler_preflight(run=self.context)
+        loggers.preflight(self.context, self.registry)
 
     def create_run_dir(self) -> Path:
         name = f"{self.config.model}-{self.config.variant}_bs{self.config.batch_size}"
@@ -319,6 +321,9 @@ class Run:
         self.document["error"] = error
         self.document["finished_at"] = _now()
         with signals.held():
+            self.save()
+        if self.role == "main" and self.context.rank == 0 and self.config.log_to:  # the process owning the run
+            self.document["loggers"] = loggers.send(self.context, self.registry, "run", self.document)
             self.save()
 
     def _program_pid(self, tool_pid: int) -> int:

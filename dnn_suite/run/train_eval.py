@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dnn_suite import __version__, distributed, signals
-from dnn_suite.run import backends, environment, resume, runstate
+from dnn_suite.run import backends, environment, loggers, resume, runstate
 from dnn_suite.atomic import to_json_text, write_atomic, write_json_atomic
 from dnn_suite.settings.resolve import RunConfig
 from dnn_suite.context import RunContext
@@ -43,6 +43,7 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     run = RunContext(config=config, device=device, hook=manager.hook,
                      task={"command": command, **task}, rank=world.rank, world_size=world.size)
     manager.hook.dnn_suite_check_config(run=run)
+    loggers.preflight(run, registry)
     if command == "train":
         check_mode(config.compile)
     run.run_dir = distributed.share(_task_dir(command, config, task) if world.rank == 0 else None, world.size)
@@ -93,6 +94,9 @@ def run_task(command: str, config: RunConfig, registry: Registry, task: dict[str
     distributed.leave()
     if run.rank != 0:
         return code
+    if config.log_to:
+        document["loggers"] = loggers.send(run, registry, command, document)
+        write_json_atomic(path, document)
     if as_json:
         sys.stdout.write(to_json_text(document))
     else:

@@ -168,6 +168,14 @@ class RunConfig:
         Mapping(Mapping(key="NAME", expected="a mapping of option names to values"), key="PROFILER",
                 expected="a mapping of profiler names to option mappings"),
         "each profiler's options (`dnn-suite list --json`)", {})
+    log_to: list[str] = setting(ListOf(Text(min_length=1), expected="a list of logger names"),
+                                "experiment trackers the finished run is sent to: its settings, environment, "
+                                "figures, per-step series and files (mlflow, tensorboard; docs/running/logging.md)",
+                                [], Flag(name="--log-to", metavar="NAME", repeated=True))
+    log_options: dict[str, dict[str, Any]] = setting(
+        Mapping(Mapping(key="NAME", expected="a mapping of option names to values"), key="LOGGER",
+                expected="a mapping of logger names to option mappings"),
+        "each logger's options, e.g. log_options.mlflow.tracking_uri (docs/running/logging.md)", {})
     benchmark: str | None = setting(Text(), "the suite.yaml benchmark entry the run came from", None, settable=False)
 
     def to_json(self) -> dict[str, Any]:

@@ -57,18 +57,20 @@ def options_table(options: Iterable[Option]) -> str:
     return "\n".join(rows)
 
 
-def profiler_options() -> str:
+def built_in_options(kind: str) -> str:
+    """The options of the built-in ``profilers`` or ``loggers``, a table each."""
     from dnn_suite.plugins import discover  # the registry, only when the page is written
 
     registry = discover()
     parts = []
-    for name, entry in sorted(registry.profilers.items()):
+    for name, entry in sorted(getattr(registry, kind).items()):
         if entry.origin.distribution == BUILT_IN and entry.spec.options:
             parts.append(f"### {name}\n\n{options_table(entry.spec.options)}")
     return "\n\n".join(parts)
 
 
-SECTIONS = {"run settings": settings_table, "profiler options": profiler_options}
+SECTIONS = {"run settings": settings_table, "profiler options": lambda: built_in_options("profilers"),
+            "logger options": lambda: built_in_options("loggers")}
 
 
 def render(page: str) -> str:

@@ -187,7 +187,7 @@ def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
     for key, value in layer.items():
         if key == "model_options":
             merged[key] = {**merged.get(key, {}), **value}
-        elif key == "profiler_options":
+        elif key in ("profiler_options", "log_options"):
             options = {name: dict(opts) for name, opts in merged.get(key, {}).items()}
             for name, opts in value.items():
                 options[name] = {**options.get(name, {}), **opts}
@@ -253,6 +253,7 @@ def resolve(
     }
     for name in merged["profilers"]:
         merged["profiler_options"].setdefault(name, option_defaults(registry.profilers[name].spec.options))
+    merged.update(_loggers(merged.get("log_to", []), merged.get("log_options", {}), registry))
     return RunConfig(**merged, benchmark=benchmark)
 
 
@@ -286,3 +287,13 @@ def combination_error(chosen: list[str], registry: Registry) -> str | None:
             if other in chosen:
                 return f"profilers {spec.name} and {other} cannot be combined: {reason}"
     return None
+
+def _loggers(names: list[str], options: dict[str, dict[str, Any]], registry: Registry) -> dict[str, Any]:
+    """``log_to`` without repeats (an unknown logger refused) and ``log_options`` checked, each chosen
+    logger's defaults filled in."""
+    chosen = list(dict.fromkeys(registry.logger(name).spec.name for name in names))
+    checked = {name: resolve_options(f"logger {name}", registry.logger(name).spec.options, opts)
+               for name, opts in options.items()}
+    for name in chosen:
+        checked.setdefault(name, option_defaults(registry.loggers[name].spec.options))
+    return {"log_to": chosen, "log_options": checked}

@@ -31,9 +31,11 @@ def _settings(*, with_model: bool) -> dict[str, Any]:
 
 
 def suite_schema() -> dict[str, Any]:
-    """suite.yaml: ``defaults`` (every run setting but the model) and ``benchmarks`` (named entries, each with a model)."""
+    """suite.yaml: ``defaults`` (every run setting but the model) and ``benchmarks`` (named entries, each with a
+    model or a sweep over models)."""
     entry = _settings(with_model=True)
-    entry["required"] = ["model"]
+    entry["anyOf"] = [{"required": ["model"]},
+                      {"required": ["sweep"], "properties": {"sweep": {"type": "object", "required": ["model"]}}}]
     return {
         "$schema": DRAFT,
         "title": "dnn-suite suite.yaml",
@@ -82,6 +84,7 @@ def run_schema() -> dict[str, Any]:
             "metrics": _object("throughput, step times, memory (null until the run ends)", nullable=True),
             "profilers": _object("each profiler's metrics, artefacts or error"),
             "evaluation": _object("the model's evaluation metrics (null without evaluation)", nullable=True),
+            "loggers": _object("where each --log-to logger sent the run (e.g. MLflow's run_id), or its error"),
             "environment": _object("software and hardware (`dnn-suite env`)"),
         },
         "required": ["schema_version", "dnn_suite_version", "status", "error", "started_at", "finished_at",

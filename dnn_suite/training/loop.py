@@ -10,6 +10,7 @@ every rank (seeded alike, and nothing in a step draws from them), so rank 0's ar
 
 from __future__ import annotations
 
+import csv
 import math
 import signal
 import time
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader
 from dnn_suite import signals
 from dnn_suite.distributed import any_rank
 from dnn_suite.errors import RunFailed
+from dnn_suite.logged_run import STEP_TABLES
 
 from .checkpoint import LAST, link_last, save_checkpoint
 from .data_order import seeded_loader
@@ -97,12 +99,29 @@ class Loop:
         """Read the losses of the steps since the last reading (one wait for the device), check
         them and report progress; reading every step would stall the GPU's run-ahead."""
         unread, self.unread = self.unread, []
+        rows = []
         for step, loss_value, lr, images in unread:
             loss = float(loss_value)
             if not math.isfinite(loss):
                 raise RunFailed(f"the training loss is {loss} at step {step}")
             self.losses.append(loss)
+            rows.append((step, loss, lr))
             progress.update(step, loss, lr, images)
+        self._record(rows)
+
+    def _record(self, rows: list[tuple[int, float, float]]) -> None:
+        """Append the steps read to the run's steps.csv (rank 0): every step's loss and learning rate,
+        which the loggers (``--log-to``) send on; a resumed training appends to its run's table."""
+        run = self.training.run
+        if run.rank != 0 or not rows or run.run_dir is None:
+            return
+        path = run.run_dir / STEP_TABLES["train"]
+        new = not path.is_file()
+        with open(path, "a", newline="", encoding="utf-8") as handle:
+            table = csv.writer(handle)
+            if new:
+                table.writerow(("step", "loss", "lr"))
+            table.writerows(rows)
 
     def interrupted(self, interrupts: signals.Deferred) -> bool:
         """Whether to stop after this step. Ctrl-C reaches the ranks at slightly different moments;
