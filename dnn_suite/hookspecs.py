@@ -300,6 +300,7 @@ def dnn_suite_analyze_file(path: Path) -> Any | None:
     ``None`` so the next plugin is asked.
     """
 
+
 # --------------------------------------------------------------------------- logger hooks
 
 
