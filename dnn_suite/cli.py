@@ -29,7 +29,7 @@ from dnn_suite.plugins import discover, new_plugin_manager
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry
 from dnn_suite.run import allocator
 from dnn_suite.settings.flags import add_model_flags, add_setting_flags, checked, flag_layer
-from dnn_suite.settings.resolve import RunConfig, load_suite, parse_set, resolve
+from dnn_suite.settings.resolve import RunConfig, load_suite, parse_set, resolve, with_point
 from dnn_suite.settings.schema import SCHEMAS
 from dnn_suite.value_types import Integer, Number
 
@@ -139,6 +139,18 @@ def build_parser(registry: Registry, model: ModelSpec | None = None) -> argparse
     compare.add_argument("--ignore-busy", action="store_true",
                          help="give verdicts for runs measured on a busy machine too (refused by default)")
 
+    results = commands.add_parser("results", help="every run and sweep under the directories as one table: the "
+                                  "settings that differ, throughput, step time, memory, accuracy, status")
+    results.add_argument("paths", type=Path, nargs="+", metavar="DIR")
+    results.add_argument("--format", choices=("table", "csv", "json", "markdown", "html"),
+                         help="default: from --output's suffix (.csv, .json, .md, .html), else table")
+    results.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                         help="only the runs whose column or setting matches (also !=, >, >=, <, <= for numbers): "
+                              "model=resnet18, model_options.amp=true, throughput>100; repeat for all of several")
+    results.add_argument("--sort", metavar="COLUMN", help="sort by this column (e.g. throughput)")
+    results.add_argument("--descending", action="store_true", help="with --sort: largest first")
+    results.add_argument("--output", type=Path, metavar="FILE", help="write the table here instead of printing it")
+
     status = commands.add_parser("status", help="a sweep's points or a submitted job: their states from the "
                                  "scheduler and their run directories, the finished points in the sweep's table")
     status.add_argument("path", type=Path, metavar="SWEEP_OR_JOB_DIR")
@@ -194,13 +206,16 @@ def _child_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace, registry: Registry) -> RunConfig:
-    """The resolved configuration, its allocator policy put in force for this process and its children."""
+def _config(args: argparse.Namespace, registry: Registry, point: dict[str, Any] | None = None) -> RunConfig:
+    """The resolved configuration, its allocator policy put in force for this process and its children;
+    with ``point``, that sweep point's (its swept values, ``{"model": ..., "batch_size": 8}``)."""
     from dnn_suite.run.checkpoint_settings import trained_config
     from dnn_suite.run.resume import resume_config
 
     suite = load_suite(args.config) if args.config else None
     flags = flag_layer(args, parse_set(args.set_pairs))
+    if point is not None:
+        flags = with_point(flags, point)
     trained = getattr(args, "checkpoint", None) or (flags.get("model_options") or {}).get("weights")
     if getattr(args, "resume", None):  # the run's own settings, and only what may change on resume
         config = resume_config(args.resume, args.target, registry, suite=suite, flags=flags)
@@ -277,7 +292,7 @@ def _submitted(args: argparse.Namespace, config: RunConfig) -> int | None:
     --nnodes x --nproc-per-node tasks (a sweep submits its points itself)."""
     from dnn_suite.run.jobs import submit_command
 
-    if executors.chosen(config.executor) == "local" or config.batch_sizes:
+    if executors.chosen(config.executor) == "local" or config.is_sweep:
         return None
     return submit_command(args.argv, args.command, config.model, config.variant, config.output, nodes=args.nnodes,
                           processes_per_node=args.nproc_per_node or 1, executor_name=config.executor,
@@ -307,8 +322,9 @@ def _cmd_run(args: argparse.Namespace, registry: Registry) -> int:
     launched = _launched(args, config, registry)
     if launched is not None:
         return launched
-    if config.batch_sizes:
-        return run_sweep(config, registry, as_json=args.json, executor_name=executors.chosen(config.executor),
+    if config.is_sweep:
+        return run_sweep(config, lambda point: _config(args, registry, point), registry, as_json=args.json,
+                         executor_name=executors.chosen(config.executor),
                          executor_settings=config.slurm)
     run = Run(config, registry)
     run.preflight()
@@ -342,8 +358,9 @@ def _cmd_task(args: argparse.Namespace, registry: Registry) -> int:
     from dnn_suite.run.train_eval import run_task
 
     config = _config(args, registry)
-    if config.batch_sizes:
-        raise UsageError(f"a batch-size sweep is for `dnn-suite run`; give `dnn-suite {args.command}` one --batch-size")
+    if config.is_sweep:
+        what = "batch-size sweep" if config.batch_sizes else "sweep"
+        raise UsageError(f"a {what} is for `dnn-suite run`; give `dnn-suite {args.command}` one value of each setting")
     launched = _launched(args, config, registry) if args.command == "train" else None
     if launched is not None:
         return launched
@@ -399,6 +416,10 @@ def _dispatch(args: argparse.Namespace, registry: Registry) -> int:
 
         return job_status(args.path, wait=args.wait, resubmit_failed=args.resubmit_failed, poll_s=args.poll,
                           as_json=args.json)
+    if args.command == "results":
+        from dnn_suite.reporting.results_output import results_command
+
+        return results_command(args.paths, args.format, args.where, args.sort, args.descending, args.output)
     if args.command == "compare":
         from dnn_suite.reporting.compare import compare_runs
 

@@ -83,8 +83,9 @@ def check(config: RunConfig, device: torch.device, profilers: Sequence[ProfilerS
                              "several processes; profile a one-process run")
         if profiler.one_process:
             raise UsageError(f"profiler {profiler.name} measures one process; run it without --nproc-per-node")
-    if config.batch_sizes:
-        raise UsageError("a batch-size sweep cannot run on several processes; give one --batch-size")
+    if config.is_sweep:
+        what = "a batch-size sweep" if config.batch_sizes else "a sweep"
+        raise UsageError(f"{what} cannot run on several processes; give one value of each setting")
     if config.duration is not None:
         raise UsageError("--duration cannot be used with several processes (each would stop after a different "
                          "iteration and wait for the others forever); use --iterations")

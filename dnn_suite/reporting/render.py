@@ -1,6 +1,6 @@
 """The report's document model (sections of text, tables and images) and its two renderings:
 Markdown with the PNGs in a folder beside it, and one self-contained HTML file with the PNGs
-embedded as ``data:`` URIs."""
+embedded as ``data:`` URIs; a table alone as aligned text for the terminal or as Markdown."""
 
 from __future__ import annotations
 
@@ -82,14 +82,26 @@ def render_markdown(report: Report, image_folder: str) -> str:
             if isinstance(block, Text):
                 out += [_md(block.text), ""]
             elif isinstance(block, Table):
-                right = _numeric(block)
-                out.append("| " + " | ".join(_md(c) for c in block.columns) + " |")
-                out.append("|" + "|".join("---:" if r else "---" for r in right) + "|")
-                out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in block.rows]
-                out.append("")
+                out += [markdown_table(block), ""]
             else:
                 out += [f"![{_md(block.caption)}]({image_folder}/{block.name}.png)", ""]
     return "\n".join(out)
+
+
+def markdown_table(table: Table) -> str:
+    """The table in Markdown, numeric columns right-aligned."""
+    right = _numeric(table)
+    lines = ["| " + " | ".join(_md(c) for c in table.columns) + " |",
+             "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(_md(c) for c in row) + " |" for row in table.rows])
+
+
+def text_table(table: Table) -> str:
+    """The table as aligned columns for the terminal, two spaces apart."""
+    rows = [table.columns, *table.rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(table.columns))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
 
 
 def _md(text: str) -> str:

@@ -32,7 +32,8 @@ from dnn_suite.reporting import gpu_time, memory, plots
 from dnn_suite.reporting.headline import headline_table, headlines
 from dnn_suite.reporting.plots import Axes, Series
 from dnn_suite.reporting.render import Block, Image, Report, Section, Table, Text, render_html, write_markdown
-from dnn_suite.reporting.rundirs import RunDir, config_differences, flatten, load_runs, read_csv_numbers, read_json
+from dnn_suite.reporting.results import differing_settings
+from dnn_suite.reporting.rundirs import RunDir, flatten, load_runs, read_csv_numbers, read_json
 from dnn_suite.run.statistics import ITERATION_COLUMNS
 
 TOP = 15
@@ -83,7 +84,8 @@ def build_report(path: Path, runs: list[RunDir], sweep: bool, plotting: bool) ->
 
 
 def sweep_sections(runs: list[RunDir], plotting: bool) -> list[Section]:
-    varying = [key for key in config_differences(runs) if key != "batch_size"]  # a column of its own
+    # the settings the sweep varies (the batch size a column of its own)
+    varying = differing_settings([run.config for run in runs], leave_out=("batch_size",))
     shown, per_run = headline_table(runs)
     columns = ["#", "run", "status", "batch size", *varying, *(f"{h.label} ({h.unit})" for h in shown)]
     rows = []
@@ -93,7 +95,7 @@ def sweep_sections(runs: list[RunDir], plotting: bool) -> list[Section]:
                      *(_cell(flat.get(key)) for key in varying),
                      *(h.format(values.get(h.key)) for h in shown)])
     blocks: list[Block] = [Table(columns, rows)]
-    blocks += _throughput_vs_batch(runs) if plotting else []
+    blocks += _throughput_vs_batch(runs, varying) if plotting else []
     sections = [Section("Runs", blocks)]
     memory_blocks = memory.sweep_blocks(runs, plotting)
     if memory_blocks:
@@ -101,7 +103,8 @@ def sweep_sections(runs: list[RunDir], plotting: bool) -> list[Section]:
     return sections
 
 
-def _throughput_vs_batch(runs: list[RunDir]) -> list[Block]:
+def _throughput_vs_batch(runs: list[RunDir], varying: list[str]) -> list[Block]:
+    """A line per model, variant, device, pass of profilers and value of the other settings varied."""
     groups: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for run in runs:
         throughput = (run.metrics.get("throughput") or {}).get("value")
@@ -112,6 +115,8 @@ def _throughput_vs_batch(runs: list[RunDir]) -> list[Block]:
         label = f"{config.get('model')} {config.get('variant')} on {run.document.get('device', config.get('device'))}"
         if config.get("profilers"):  # a sweep's passes with different profilers are different lines
             label += f" ({', '.join(config['profilers'])})"
+        flat = flatten(config)
+        label += "".join(f", {key}={_cell(flat.get(key))}" for key in varying if key not in ("model", "variant", "device", "profilers"))
         groups[label].append((config["batch_size"], throughput, spread.get("stdev") or 0.0))
     if len({bs for points in groups.values() for bs, _, _ in points}) < 2:
         return [Text("Throughput against batch size: fewer than two batch sizes have a throughput.")]

@@ -1,23 +1,27 @@
-"""Batch-size sweeps: ``dnn-suite run MODEL --batch-size 1,2,4,8`` (or ``batch_sizes`` in
-suite.yaml), like the original benchmark's ``profile.sh``.
+"""Sweeps: ``dnn-suite run MODEL --batch-size 1,2,4,8`` (or ``batch_sizes`` in suite.yaml), like
+the original benchmark's ``profile.sh``, and sweeps over any run setting: ``--sweep KEY=V1,V2``
+or ``sweep:`` in suite.yaml (:mod:`dnn_suite.settings.sweep_axes`), every combination of values.
 
-Every point runs in its own process (``python -m dnn_suite run ... --batch-size B --output
-SWEEP_DIR --json``, an argument list, no shell), so an out-of-memory error, a crash or a
-kill in one point is recorded — status, reason, exit code, the tail of its stderr — and the
-sweep goes on with the next point. The resolved configuration is written once to the sweep
-directory's ``suite.yaml`` and every point runs that entry, so all points share exactly the
-same settings but for the batch size and the profilers.
+Every point runs in its own process (``python -m dnn_suite run --config SWEEP_DIR/suite.yaml
+ENTRY --output SWEEP_DIR --json``, an argument list, no shell), so an out-of-memory error, a
+crash or a kill in one point is recorded — status, reason, exit code, the tail of its stderr —
+and the sweep goes on with the next point. Each point's configuration is resolved here before
+anything runs (a value no point could run is refused at once) and written to the sweep
+directory's ``suite.yaml`` as an entry of its own (``<entry>.<n>``, the ``benchmark`` its
+run.json records), so a point runs exactly the settings it was checked with.
 
 Profilers that cannot share a run (two launchers, such as ``nsys`` and ``nsight``, or a
 launcher and a sampler it conflicts with) run as separate *passes* of each point, as
 ``profile.sh`` ran nvprof and ncu one after the other; see :func:`profiler_passes`.
 
-The sweep directory ``<output>/<time>_sweep_<model>-<variant>/`` holds every point's run
-directory, its console log (``bs<B>[_<profilers>].log``) and ``sweep.json``: ``runs`` (the
-run directories relative to the sweep, what ``dnn-suite report`` reads) and ``points``; with
-the memory profiler, ``memory_fit``: memory = fixed + per-sample x batch size fitted on every
-batch size but the largest, its error there and the largest batch that fits (see
-:func:`dnn_suite.reporting.memory.sweep_fit`).
+The sweep directory ``<output>/<time>_sweep_<model>-<variant>/`` (``sweep_<model>+<model>...``
+when the models vary) holds every point's run directory, its console log
+(``[<entry>.<n>_]bs<B>[_<profilers>].log``) and ``sweep.json``: ``sweep`` (each swept setting's
+values), ``runs`` (the run directories relative to the sweep, what ``dnn-suite report`` reads)
+and ``points`` (each with its ``settings``); with the memory profiler and only the batch size
+swept, ``memory_fit``: memory = fixed + per-sample x batch size fitted on every batch size but
+the largest, its error there and the largest batch that fits (see
+:func:`dnn_suite.reporting.memory.sweep_fit`). The table: :mod:`dnn_suite.run.sweep_table`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -37,6 +41,7 @@ from dnn_suite import signals
 from dnn_suite.run import runstate
 from dnn_suite.atomic import to_json_text, write_atomic, write_json_atomic
 from dnn_suite.settings.resolve import RunConfig, combination_error
+from dnn_suite.settings.sweep_axes import combinations, describe
 from dnn_suite.errors import UsageError, reason
 from dnn_suite.executors import ACTIVE, Executor, Job, JobState, Task, executor
 from dnn_suite.run.output_dir import SCHEMA_VERSION, new_run_dir
@@ -45,11 +50,10 @@ from dnn_suite.reporting import memory
 from dnn_suite.reporting.headline import headlines
 from dnn_suite.reporting.rundirs import RUN_FILE, SWEEP_FILE, RunDir, load_run
 from dnn_suite.run.runner import Run
+from dnn_suite.run.sweep_table import format_sweep
 
 SUITE_FILE = "suite.yaml"
 TAIL_LINES = 20
-# The table shows these core headlines and every profiler's (sweep.json keeps them all).
-TABLE_CORE = ("throughput", "step_time_median")
 # A scheduler's end of a job that is not the command's own: the point's status, and the end in words.
 SCHEDULER_ENDS = {"TIMEOUT": "timed_out", "DEADLINE": "timed_out", "CANCELLED": "cancelled",
                   "PREEMPTED": "preempted", "OUT_OF_MEMORY": "out_of_memory", "NODE_FAIL": "crashed",
@@ -58,16 +62,24 @@ SCHEDULER_ENDS_SAID = {"TIMEOUT": "the job reached its time limit", "DEADLINE": 
                        "CANCELLED": "the job was cancelled (scancel)", "PREEMPTED": "the job was preempted",
                        "OUT_OF_MEMORY": "the job exceeded its memory limit", "NODE_FAIL": "a node of the job failed",
                        "BOOT_FAIL": "the job's node did not boot"}
-# Settings a point gets from its command line rather than from the sweep's suite.yaml entry.
-_PER_POINT = ("batch_size", "batch_sizes", "profilers", "output", "benchmark")
+# Settings a point gets from its command line, or that a point's suite.yaml entry cannot hold.
+_PER_POINT = ("batch_sizes", "sweep", "profilers", "output", "benchmark")
+#: a sweep point's configuration from its swept values (through ``dnn_suite.settings.resolve.with_point``)
+PointResolver = Callable[[dict[str, Any]], RunConfig]
+#: models named in a sweep directory's name, at most
+NAMED_MODELS = 3
 
 
 @dataclasses.dataclass
 class Point:
-    """One batch size under one pass of profilers, and what became of it."""
+    """One combination of the swept values under one pass of profilers, and what became of it."""
 
     batch_size: int
     profilers: list[str]
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """the swept settings' values at this point by key path (``model``, ``batch_size``, ``model_options.amp``)"""
+    entry: str | None = None
+    """its entry in the sweep's suite.yaml (None in a batch-size sweep recorded before points had their own)"""
     status: str = "pending"
     """ok, failed (the run recorded its failure), out_of_memory, crashed, interrupted; from a
     scheduler also timed_out, cancelled, preempted, and pending or running while it is not over"""
@@ -108,8 +120,13 @@ def profiler_passes(profilers: list[str], registry: Registry) -> list[list[str]]
     return passes or [[]]
 
 
+def axes_of(config: RunConfig) -> dict[str, list[Any]]:
+    """The settings the sweep varies and their values; a ``--batch-size 2,4`` sweep's last (varying fastest)."""
+    return {**(config.sweep or {}), **({"batch_size": config.batch_sizes} if config.batch_sizes else {})}
+
+
 def _suite_entry(config: RunConfig) -> dict[str, Any]:
-    """The resolved settings every point shares, as a suite.yaml benchmark entry."""
+    """A point's resolved settings as a suite.yaml benchmark entry."""
     entry = {key: value for key, value in config.to_json().items() if key not in _PER_POINT and value is not None}
     return {"model": config.model, **entry}
 
@@ -151,28 +168,34 @@ class Sweep:
         self.entry = document.get("entry", "sweep")
 
     @classmethod
-    def create(cls, config: RunConfig, registry: Registry, executor_name: str = "local",
-               executor_settings: dict[str, Any] | None = None) -> Sweep:
-        """A new sweep directory with its suite.yaml, once every point's configuration passed its checks."""
-        assert config.batch_sizes
+    def create(cls, config: RunConfig, resolve_point: PointResolver, registry: Registry,
+               executor_name: str = "local", executor_settings: dict[str, Any] | None = None) -> Sweep:
+        """A new sweep directory with its suite.yaml, once every point's configuration passed its
+        checks (``resolve_point``: a point's configuration from its values)."""
+        axes = axes_of(config)
         passes = profiler_passes(config.profilers, registry)
-        for profilers in passes:  # refuse a missing tool, or a batch size too small, before anything runs
-            smallest = dataclasses.replace(config, batch_sizes=None, batch_size=min(config.batch_sizes),
-                                           profilers=profilers)
-            Run(smallest, registry).preflight()
+        entry = config.benchmark or "sweep"
+        entries, points = {}, []
+        for number, values in enumerate(combinations(axes), 1):
+            try:
+                point_config = resolve_point(values)
+                for profilers in passes:  # a missing tool, a batch size too small: refused before anything runs
+                    Run(dataclasses.replace(point_config, profilers=profilers), registry).preflight()
+            except UsageError as error:
+                raise UsageError(f"sweep point {describe(values)}: {error}") from None
+            entries[f"{entry}.{number}"] = _suite_entry(point_config)
+            points += [Point(point_config.batch_size, profilers, values, f"{entry}.{number}") for profilers in passes]
         settings = executor_settings or {}
         runner = executor(executor_name, settings)
-        directory = new_run_dir(config.output, f"sweep_{config.model}-{config.variant}")
-        entry = config.benchmark or "sweep"
-        write_atomic(directory / SUITE_FILE, yaml.safe_dump({"benchmarks": {entry: _suite_entry(config)}},
-                                                            sort_keys=False))
+        directory = new_run_dir(config.output, f"sweep_{_label(config, axes)}")
+        write_atomic(directory / SUITE_FILE, yaml.safe_dump({"benchmarks": entries}, sort_keys=False))
         document: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION, "status": "running", "started_at": _now(), "finished_at": None,
             "command": sys.argv, "process": runstate.this_process(), "model": config.model, "variant": config.variant,
-            "batch_sizes": config.batch_sizes, "passes": passes, "entry": entry,
-            "executor": {"name": executor_name, "settings": settings}, "runs": [], "points": [],
+            "sweep": axes, "batch_sizes": list(dict.fromkeys(point.batch_size for point in points)),
+            "passes": passes, "entry": entry, "executor": {"name": executor_name, "settings": settings},
+            "runs": [], "points": [],
         }
-        points = [Point(size, profilers) for size in config.batch_sizes for profilers in passes]
         return cls(directory, document, points, runner)
 
     @classmethod
@@ -193,12 +216,16 @@ class Sweep:
         write_json_atomic(self.dir / SWEEP_FILE, self.document)
 
     def task(self, point: Point) -> Task:
-        """The point's command line: the sweep's suite.yaml entry at the point's batch size and profilers."""
-        argv = ["run", "--config", str(self.dir / SUITE_FILE), self.entry, "--batch-size", str(point.batch_size),
-                "--output", str(self.dir), "--json"]
+        """The point's command line: its entry of the sweep's suite.yaml under its pass of profilers."""
+        argv = ["run", "--config", str(self.dir / SUITE_FILE), point.entry or self.entry, "--output", str(self.dir),
+                "--json"]
+        if point.entry is None:  # recorded before points had entries of their own: the sweep's, at its size
+            argv += ["--batch-size", str(point.batch_size)]
         if point.profilers:
             argv += ["--profiler", ",".join(point.profilers)]
-        return Task(argv, self.dir / (f"bs{point.batch_size}" + "".join(f"_{p}" for p in point.profilers) + ".log"))
+        beyond_batch_size = set(point.settings) - {"batch_size"}
+        log = (f"{point.entry}_" if beyond_batch_size else "") + f"bs{point.batch_size}"
+        return Task(argv, self.dir / (log + "".join(f"_{p}" for p in point.profilers) + ".log"))
 
     def submit(self, points: list[Point]) -> list[Job]:
         """Hand the points to the executor; a scheduler's job ids are recorded at once."""
@@ -241,12 +268,13 @@ class Sweep:
             write_json_atomic(run.path / RUN_FILE, run.document)
 
     def _run_of(self, point: Point) -> RunDir | None:
-        """The point's run directory: the newest in the sweep with its batch size and profilers
+        """The point's run directory: the newest in the sweep of its entry, batch size and profilers
         (not one of its earlier tries)."""
+        mine = {"benchmark": point.entry or self.entry, "batch_size": point.batch_size, "profilers": point.profilers}
         for path in sorted(self.dir.iterdir(), reverse=True):
             if (path / RUN_FILE).is_file() and path.name not in point.earlier_runs:
                 run = load_run(path)
-                if run.config.get("batch_size") == point.batch_size and run.config.get("profilers") == point.profilers:
+                if all(run.config.get(key) == value for key, value in mine.items()):
                     return run
         return None
 
@@ -259,8 +287,8 @@ class Sweep:
             for index, (point, job) in enumerate(zip(chosen, jobs), 1):
                 if echo:
                     passes = f" [{', '.join(point.profilers)}]" if point.profilers else ""
-                    print(f"dnn-suite: sweep point {index}/{len(chosen)}: batch size {point.batch_size}{passes}",
-                          file=sys.stderr)
+                    print(f"dnn-suite: sweep point {index}/{len(chosen)}: "
+                          f"{describe(point.settings or {'batch_size': point.batch_size})}{passes}", file=sys.stderr)
                 self.record(point, self.executor.wait(job))
                 self.save()
                 if echo:
@@ -293,9 +321,19 @@ class Sweep:
         stopped = "interrupted" in statuses or self.document.get("error")
         status = "interrupted" if stopped else "ok" if statuses == {"ok"} else "failed"
         runs = [load_run(self.dir / point.run_dir) for point in self.points if point.run_dir]
-        self.document.update(status=status, finished_at=_now(), memory_fit=memory.sweep_fit(runs))
+        only_batch_size = set(self.document.get("sweep") or {"batch_size": []}) == {"batch_size"}
+        self.document.update(status=status, finished_at=_now(),
+                             memory_fit=memory.sweep_fit(runs) if only_batch_size else None)
         self.save()
         return {"ok": 0, "failed": 1, "interrupted": signals.exit_code()}[status]
+
+
+def _label(config: RunConfig, axes: dict[str, list[Any]]) -> str:
+    """``tiny-small``, or the models swept: ``resnet18+resnet50``, ``resnet18+resnet50+vgg11+...``."""
+    models = axes.get("model")
+    if not models:
+        return f"{config.model}-{config.variant}"
+    return "+".join(models[:NAMED_MODELS]) + ("+..." if len(models) > NAMED_MODELS else "")
 
 
 def _relative(path: Path, directory: Path) -> str:
@@ -312,16 +350,17 @@ def _scheduler_reason(state: JobState, document: dict[str, Any] | None) -> str:
     return f"{SCHEDULER_ENDS_SAID[state.state]} ({said})" + (f"; the run: {recorded}" if recorded else "")
 
 
-def run_sweep(config: RunConfig, registry: Registry, *, as_json: bool, executor_name: str = "local",
-              executor_settings: dict[str, Any] | None = None) -> int:
-    """``dnn-suite run`` with several batch sizes: run the sweep (or submit it to a scheduler),
-    print sweep.json or the table."""
-    sweep = Sweep.create(config, registry, executor_name, executor_settings)
+def run_sweep(config: RunConfig, resolve_point: PointResolver, registry: Registry, *, as_json: bool,
+              executor_name: str = "local", executor_settings: dict[str, Any] | None = None) -> int:
+    """``dnn-suite run`` of a sweep (``resolve_point``: a point's configuration from its values):
+    run it (or submit it to a scheduler), print sweep.json or the table."""
+    sweep = Sweep.create(config, resolve_point, registry, executor_name, executor_settings)
     if not as_json:
         where = " as jobs of one SLURM array" if sweep.executor.detached else ""
-        print(f"dnn-suite: sweep of {config.model} {config.variant} over batch sizes "
-              f"{', '.join(map(str, config.batch_sizes or []))}, {len(sweep.document['passes'])} pass(es) each"
-              f"{where} -> {sweep.dir}", file=sys.stderr)
+        over = "; ".join(f"{key} {', '.join(map(str, values))}" for key, values in sweep.document["sweep"].items())
+        print(f"dnn-suite: sweep of {_label(config, sweep.document['sweep']).replace('-', ' ', 1)} over {over}: "
+              f"{len(sweep.points)} run(s) in {len(sweep.document['passes'])} pass(es) each{where} -> {sweep.dir}",
+              file=sys.stderr)
     if sweep.executor.detached:
         try:
             jobs = sweep.submit(sweep.points)
@@ -373,40 +412,6 @@ def _print(sweep: Sweep, as_json: bool) -> None:
         sys.stdout.write(to_json_text(sweep.document))
     else:
         print(format_sweep(sweep.document, sweep.dir))
-
-
-def format_sweep(document: dict[str, Any], sweep_dir: Path) -> str:
-    """The sweep's summary table: one row per point, a column per headline metric, then the
-    reason of every point that did not finish."""
-    points = document["points"]
-    columns: dict[str, str] = {}
-    for point in points:
-        for key, metric in point["metrics"].items():
-            if key in TABLE_CORE or "." in key:  # profiler headlines are "<profiler>.<metric>"
-                columns.setdefault(key, f"{metric['label']} ({metric['unit']})" if metric["unit"] else metric["label"])
-    jobs = (document.get("executor") or {}).get("name", "local") != "local"  # a scheduler's job ids
-    header = ["batch", "profilers", "status", *(["job"] if jobs else []), *columns.values()]
-    rows = [header]
-    for point in points:
-        values = [_cell(point["metrics"].get(key, {}).get("value")) for key in columns]
-        job = [point.get("job_id") or "-"] if jobs else []
-        rows.append([str(point["batch_size"]), ",".join(point["profilers"]) or "-", point["status"], *job, *values])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    for point in points:
-        if point["status"] not in ("ok", "pending", "running"):  # why each ended point is not ok
-            lines.append(f"bs {point['batch_size']} {point['status']}: {point['reason']} (log: {point['log']})")
-    if document.get("memory_fit"):
-        fit = document["memory_fit"]
-        total = fit["lines"]["total"]
-        lines.append(f"memory fit on batch sizes {', '.join(map(str, fit['batch_sizes']))}: {total['fixed'] / 2**20:,.1f} MiB"
-                     f" + {total['per_sample'] / 2**20:,.2f} MiB per sample. " + " ".join(fit["notes"]))
-    lines.append(f"sweep {document['status']}: {sweep_dir}")
-    return "\n".join(lines)
-
-
-def _cell(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
 
 
 def _now() -> str:

@@ -107,6 +107,12 @@ class RunConfig:
     batch_sizes: list[int] | None = setting(
         ListOf(BATCH_SIZE, min_items=1, expected=f"a list of batch sizes (a sweep), each {BATCH_SIZE.expected}"),
         "a batch-size sweep (`dnn-suite run --batch-size 1,2,4`): every size in its own process", None)
+    sweep: dict[str, list[Any]] | None = setting(
+        Mapping(ListOf(min_items=1, expected="a non-empty list of values"), key="SETTING",
+                expected="a mapping of settings (model, batch_size, model_options.NAME, ...) to lists of values"),
+        "a sweep (`run` only): every combination of these settings' values, each in its own process, e.g. "
+        "{model: [resnet18, resnet50], model_options.amp: [false, true]}; the flag: KEY=V1,V2, once per key "
+        "(docs/running/sweeps.md)", None, Flag(RUN, metavar="KEY=V1,V2", repeated=True))
     data_root: str | None = setting(Text(min_length=1, expected="a directory path"),
                                     "directory holding the datasets (VOCdevkit/, annotations/, images/)", None, Flag())
     warmup: int = setting(Integer(minimum=0), "iterations before the measured window", 3, Flag(RUN))
@@ -177,6 +183,11 @@ class RunConfig:
                 expected="a mapping of logger names to option mappings"),
         "each logger's options, e.g. log_options.mlflow.tracking_uri (docs/running/logging.md)", {})
     benchmark: str | None = setting(Text(), "the suite.yaml benchmark entry the run came from", None, settable=False)
+
+    @property
+    def is_sweep(self) -> bool:
+        """Whether this configuration is a sweep (several runs, dnn_suite.run.sweep) rather than one run."""
+        return bool(self.batch_sizes or self.sweep)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -14,8 +14,9 @@ from typing import Any, Callable
 
 from dnn_suite.options import Option
 from dnn_suite.registry import ModelSpec, Registry
+from dnn_suite.settings import sweep_axes
 from dnn_suite.settings.declared import USER_SETTINGS, Setting
-from dnn_suite.value_types import Boolean, Text, ValueType
+from dnn_suite.value_types import Boolean, Mapping, Text, ValueType
 
 
 def checked(value_type: ValueType) -> Callable[[str], Any]:
@@ -137,6 +138,9 @@ def flag_layer(args: argparse.Namespace, layer: dict[str, Any]) -> dict[str, Any
     for setting in USER_SETTINGS.values():
         flag, value = setting.flag, getattr(args, setting.name, None)
         if flag is None or value is None:
+            continue
+        if isinstance(setting.type, Mapping):  # the sweep's flag: KEY=V1,V2 pairs, one per key
+            layer[setting.name] = sweep_axes.parse_flags(value)
             continue
         if flag.repeated:
             value = [part for given in value for part in given.split(",") if part]

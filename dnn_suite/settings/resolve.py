@@ -3,6 +3,8 @@
 Layers, later ones winning: built-in defaults, the model's own defaults, suite.yaml's
 ``defaults``, the named benchmark entry, then command-line flags and ``--set`` pairs.
 Every error names the file, the key path (and line, for YAML) and what was expected.
+A ``sweep`` (:mod:`dnn_suite.settings.sweep_axes`) is checked here with the rest; each of its
+points is resolved as a run of its own, the point's values a layer above all (:func:`with_point`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dnn_suite.errors import UsageError
 from dnn_suite.options import defaults as option_defaults
 from dnn_suite.options import resolve_options
 from dnn_suite.registry import ModelSpec, ProfilerSpec, Registry, check_variant
+from dnn_suite.settings import sweep_axes
 from dnn_suite.settings.declared import USER_SETTINGS, RunConfig, nesting
 from dnn_suite.value_types import Mapping, ValueType
 
@@ -124,8 +127,9 @@ def load_suite(path: str | Path) -> SuiteFile:
     if not isinstance(benchmarks, dict):
         raise UsageError(f"{suite.where('benchmarks')}: expected a mapping of benchmark names to settings")
     for name, entry in benchmarks.items():
-        if not isinstance(entry, dict) or "model" not in entry:
-            raise UsageError(f"{suite.where('benchmarks', str(name))}: expected a mapping with at least 'model'")
+        if not isinstance(entry, dict) or ("model" not in entry and "model" not in (entry.get("sweep") or {})):
+            raise UsageError(f"{suite.where('benchmarks', str(name))}: expected a mapping with at least 'model' "
+                             "(or a sweep over model)")
         where = lambda *k, n=str(name): suite.where("benchmarks", n, *k)  # noqa: E731
         suite.benchmarks[str(name)] = _check_layer(entry, where, allow_model=True)
     return suite
@@ -139,6 +143,10 @@ def _check_layer(layer: dict[str, Any], where: Callable[..., str], *, allow_mode
         if key not in allowed:
             raise UsageError(f"{where(key)}: unknown key (allowed: {', '.join(allowed)})")
         _check_value(USER_SETTINGS[key].type, value, where, (key,))
+        if key == "sweep":
+            sweep_axes.check_axes(value, lambda axis: where("sweep", axis))
+            if not allow_model and "model" in value:
+                raise UsageError(f"{where('sweep', 'model')}: a sweep over models belongs in a benchmark entry")
     return dict(layer)
 
 
@@ -184,8 +192,15 @@ def parse_set(pairs: list[str]) -> dict[str, Any]:
 
 def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
+    replaced = sweep_axes.replaced(layer)
+    if merged.get("sweep") and replaced:  # a value given later wins over an earlier sweep of it
+        merged["sweep"] = {key: values for key, values in merged["sweep"].items() if key not in replaced}
     for key, value in layer.items():
-        if key == "model_options":
+        if key == "sweep":
+            merged[key] = {**(merged.get(key) or {}), **value}
+            if "batch_size" in value:  # the sweep's first size stands for it where one is needed
+                merged.update(batch_sizes=None, batch_size=value["batch_size"][0])
+        elif key == "model_options":
             merged[key] = {**merged.get(key, {}), **value}
         elif key in ("profiler_options", "log_options"):
             options = {name: dict(opts) for name, opts in merged.get(key, {}).items()}
@@ -198,7 +213,16 @@ def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
                 merged[_REPLACES[key]] = None
             elif key == "batch_sizes":  # the sweep's first size stands for it where one is needed
                 merged["batch_size"] = value[0]
+    if not merged.get("sweep"):
+        merged.pop("sweep", None)
     return merged
+
+
+def with_point(flags: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The flags' layer with a sweep point's values (``{"model": ..., "model_options.amp": True}``)
+    above it: given to :func:`resolve`, the point's configuration (its ``model`` the run's model)."""
+    merged = _merge(flags, sweep_axes.point_layer(values))
+    return {key: value for key, value in merged.items() if value is not None}  # what the point replaced
 
 
 def resolve(
@@ -211,13 +235,16 @@ def resolve(
 ) -> RunConfig:
     """Build the run configuration for ``target`` (a model name, ``model-variant``, or the
     name of a benchmark entry in ``suite``) with ``flags`` (a layer, see :func:`parse_set`);
-    ``start`` is a layer under all others but the model's defaults (a resumed run's settings)."""
+    ``start`` is a layer under all others but the model's defaults (a resumed run's settings); a
+    ``model`` in ``flags`` is a sweep point's (:func:`with_point`)."""
     layer_flags = flags or {}
     entry: dict[str, Any] = {}
     benchmark = None
     if suite is not None and target in suite.benchmarks:
         benchmark, entry = target, suite.benchmarks[target]
-        target = entry["model"]
+        target = entry.get("model", target)
+    swept = ((layer_flags.get("sweep") or {}).get("model") or (entry.get("sweep") or {}).get("model") or [target])
+    target = layer_flags.get("model", swept[0])  # a point's model, else the sweep's first
     registered, variant_from_name = registry.model(target)
     spec = registered.spec
     assert isinstance(spec, ModelSpec)
@@ -228,9 +255,17 @@ def resolve(
         "batch_size": spec.default_batch_size,
     }
     merged = base
-    for layer in (start or {}, suite.defaults if suite else {}, {k: v for k, v in entry.items() if k != "model"},
-                  layer_flags):
+    layers: list[tuple[dict[str, Any], Callable[[str], str]]] = [
+        (start or {}, lambda key: f"the resumed run's sweep.{key}"),
+        (suite.defaults if suite else {}, lambda key: suite.where("defaults", "sweep", key) if suite else key),
+        ({k: v for k, v in entry.items() if k != "model"},
+         lambda key: suite.where("benchmarks", str(benchmark), "sweep", key) if suite else key),
+        (layer_flags, lambda key: f"--sweep {key}")]
+    declared_at: dict[str, str] = {}  # where each axis of the sweep was declared
+    for layer, where in layers:
         merged = _merge(merged, layer)
+        declared_at.update({key: where(key) for key in layer.get("sweep") or {}})
+    merged["model"] = spec.name
     if variant_from_name and "variant" not in layer_flags:
         merged["variant"] = variant_from_name
     merged["variant"] = check_variant(spec, merged["variant"])
@@ -242,9 +277,12 @@ def resolve(
             raise UsageError(f"unknown dataset {merged[key]!r} for model {spec.name} "
                              f"(available: {', '.join(spec.datasets)}{schemes})")
     merged["model_options"] = resolve_options(f"model {spec.name}", spec.options, merged.get("model_options", {}))
+    if merged.get("sweep"):
+        sweep_axes.check_against_plugins(merged["sweep"], declared_at.__getitem__, spec, registry)
     merged["profilers"] = canonical_profilers(merged.get("profilers", []), registry)
     # A sweep runs profilers that cannot share a run in separate passes (dnn_suite.run.sweep).
-    error = None if merged.get("batch_sizes") else combination_error(merged["profilers"], registry)
+    error = None if merged.get("batch_sizes") or merged.get("sweep") else combination_error(merged["profilers"],
+                                                                                             registry)
     if error:
         raise UsageError(error)
     merged["profiler_options"] = {

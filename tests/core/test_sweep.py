@@ -53,13 +53,13 @@ def test_batch_sizes_in_suite_yaml_mean_a_sweep_and_one_batch_size_overrides_it(
 def test_bad_batch_sizes_are_refused_with_their_place(registry, tmp_path):
     suite_file = tmp_path / "suite.yaml"
     suite_file.write_text("benchmarks:\n  s:\n    model: tiny\n    batch_sizes: [2, 0]\n")
-    with pytest.raises(UsageError, match=r"suite.yaml:4: benchmarks.s.batch_sizes: expected a list of positive"):
+    with pytest.raises(UsageError, match=r"suite.yaml:4: benchmarks.s.batch_sizes: expected a list of batch sizes \(a sweep\), each a positive"):
         load_suite(suite_file)
 
 
 def test_batch_size_list_flag(tiny_plugin, cli):
     bad = cli("run", "tiny", "--batch-size", "2,x")
-    assert bad.code == 2 and "--batch-size: expected a positive integer, got 'x'" in bad.err
+    assert bad.code == 2 and "--batch-size: expected a positive integer up to 1,048,576, got 'x'" in bad.err
     train = cli("train", "tiny", "--batch-size", "2,4")
     assert train.code == 2 and "a batch-size sweep is for `dnn-suite run`" in train.err
 

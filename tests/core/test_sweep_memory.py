@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dnn_suite.run.sweep import format_sweep
+from dnn_suite.run.sweep_table import format_sweep
 
 
 @pytest.mark.slow
