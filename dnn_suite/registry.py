@@ -71,10 +71,7 @@ class ProfilerSpec:
     options: tuple[Option, ...] = ()
 
     def __post_init__(self) -> None:
-        check_declarations(f"profiler {self.name!r}", self.options)
-        flagged = [option.name for option in self.options if option.flag]
-        if flagged:
-            raise ValueError(f"profiler {self.name!r}: options {flagged} have flag=True; only model options get flags")
+        _check_unflagged(f"profiler {self.name!r}", self.options)
 
 
 @dataclass(frozen=True)
@@ -89,10 +86,15 @@ class LoggerSpec:
     options: tuple[Option, ...] = ()
 
     def __post_init__(self) -> None:
-        check_declarations(f"logger {self.name!r}", self.options)
-        flagged = [option.name for option in self.options if option.flag]
-        if flagged:
-            raise ValueError(f"logger {self.name!r}: options {flagged} have flag=True; only model options get flags")
+        _check_unflagged(f"logger {self.name!r}", self.options)
+
+
+def _check_unflagged(owner: str, options: tuple[Option, ...]) -> None:
+    """A profiler's or logger's options: Option declarations with distinct names, none with a flag."""
+    check_declarations(owner, options)
+    flagged = [option.name for option in options if option.flag]
+    if flagged:
+        raise ValueError(f"{owner}: options {flagged} have flag=True; only model options get flags")
 
 
 @dataclass(frozen=True)
