@@ -29,4 +29,5 @@ run evaluation ${EVALUATION_ARGS:-}
 run best_mode ${BEST_MODE_ARGS:-}
 run op_profile ${OP_PROFILE_ARGS:-}
 run trace_analysis ${TRACE_ANALYSIS_ARGS:-}
+run light_commands ${LIGHT_COMMANDS_ARGS:-}
 echo "figures in $out"

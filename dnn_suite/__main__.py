@@ -1,7 +1,7 @@
-"""``python -m dnn_suite`` runs the CLI."""
+"""``python -m dnn_suite`` runs the CLI as the ``dnn-suite`` console script does."""
 
 import sys
 
-from dnn_suite.cli import main
+from dnn_suite.entry import main
 
 sys.exit(main())

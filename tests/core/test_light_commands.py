@@ -104,3 +104,19 @@ def test_a_command_that_runs_a_model_still_loads_torch(tmp_path):
     code, _, err, imported = _fresh(["env", "--json"], tmp_path)
     assert code == 0, err
     assert imported
+
+
+def test_python_dash_m_takes_the_same_light_path(tmp_path):
+    """`python -m dnn_suite` is the console script's entry, light paths included."""
+    trace = tmp_path / REAL_TRACE.name
+    trace.write_bytes(REAL_TRACE.read_bytes())
+    code = textwrap.dedent(f"""
+        import runpy, sys
+        sys.argv = ["dnn_suite", "analyze", {str(trace)!r}]
+        try:
+            runpy.run_module("dnn_suite", run_name="__main__")
+        except SystemExit as exc:
+            print("exit", exc.code, "torch imported:", "torch" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.stdout.rstrip().endswith("exit 0 torch imported: False"), done.stderr
