@@ -31,8 +31,9 @@ from dnn_suite.reporting.rundirs import RUN_FILE, SWEEP_FILE, flatten, load_run
 #: the columns every row has, before the settings that differ
 FIXED = ("model", "variant", "scenario", "batch_size", "device")
 #: headline metrics (dnn_suite.reporting.headline keys) and their columns, after the settings
-METRICS = {"throughput": "throughput", "step_time_median": "step_time_median_ms", "max_rss": "peak_rss_mib",
-           "cuda_max_allocated": "peak_cuda_mib", "evaluation.mAP": "mAP", "evaluation.top1": "top1"}
+METRICS = {"throughput": "throughput", "step_time_median": "step_time_median_ms", "latency_p99": "latency_p99_ms",
+           "compile_time": "compile_time_s", "max_rss": "peak_rss_mib", "cuda_max_allocated": "peak_cuda_mib",
+           "evaluation.mAP": "mAP", "evaluation.top1": "top1"}
 #: the columns after the metrics
 LAST = ("status", "error", "run", "sweep")
 #: settings that are bookkeeping, not what was measured: never a column

@@ -41,7 +41,7 @@ from dnn_suite import signals
 from dnn_suite.run import runstate
 from dnn_suite.atomic import to_json_text, write_atomic, write_json_atomic
 from dnn_suite.settings.resolve import RunConfig, combination_error
-from dnn_suite.settings.sweep_axes import combinations, describe
+from dnn_suite.settings.sweep_axes import combinations, describe, value_text
 from dnn_suite.errors import UsageError, reason
 from dnn_suite.executors import ACTIVE, Executor, Job, JobState, Task, executor
 from dnn_suite.run.output_dir import SCHEMA_VERSION, new_run_dir
@@ -357,7 +357,8 @@ def run_sweep(config: RunConfig, resolve_point: PointResolver, registry: Registr
     sweep = Sweep.create(config, resolve_point, registry, executor_name, executor_settings)
     if not as_json:
         where = " as jobs of one SLURM array" if sweep.executor.detached else ""
-        over = "; ".join(f"{key} {', '.join(map(str, values))}" for key, values in sweep.document["sweep"].items())
+        axes = sweep.document["sweep"].items()
+        over = "; ".join(f"{key} {', '.join(map(value_text, values))}" for key, values in axes)
         print(f"dnn-suite: sweep of {_label(config, sweep.document['sweep']).replace('-', ' ', 1)} over {over}: "
               f"{len(sweep.points)} run(s) in {len(sweep.document['passes'])} pass(es) each{where} -> {sweep.dir}",
               file=sys.stderr)

@@ -24,8 +24,8 @@ from dnn_suite.reporting.results import collect, differing_settings, to_datafram
 SHORT = ("--warmup", "1", "--iterations", "3", "--json")
 
 
-def _run(output: Path, *args: str) -> dict:
-    code, out, err = run_in_process("run", "tiny", "--output", output, *SHORT, *args)
+def _run(output: Path, *args: str, model: str | None = "tiny") -> dict:
+    code, out, err = run_in_process("run", *([model] if model else []), "--output", output, *SHORT, *args)
     assert code in (0, 1), err
     return json.loads(out)
 
@@ -46,7 +46,8 @@ def test_every_run_under_the_directories_is_a_row_with_its_numbers(runs):
     by_run = {row["run"]: row for row in rows}
     assert set(by_run) == {d["run_dir"] for d in (runs.small, runs.wide, runs.deeper, runs.failed)}
     assert list(rows[0]) == ["model", "variant", "scenario", "batch_size", "device", "model_options.lr",
-                             "model_options.nan_at", "throughput", "step_time_median_ms", "peak_rss_mib",
+                             "model_options.nan_at", "throughput", "step_time_median_ms", "latency_p99_ms",
+                             "compile_time_s", "peak_rss_mib",
                              "peak_cuda_mib", "mAP", "top1", "status", "error", "run", "sweep"]
     for document in (runs.small, runs.wide, runs.deeper):
         row = by_run[document["run_dir"]]
@@ -152,3 +153,12 @@ def test_results_import_no_torch(runs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "torch imported: False"
     assert len((tmp_path / "r.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_an_inference_run_shows_its_scenario_and_latency(tmp_path):
+    document = _run(tmp_path, "resnet18", "--scenario", "inference", "--image-size", "32", "--batch-size", "2",
+                    "--workers", "0", model=None)
+    (row,) = collect([tmp_path])
+    assert (row["model"], row["scenario"], row["status"]) == ("resnet18", "inference", "ok")
+    assert row["latency_p99_ms"] == pytest.approx(document["metrics"]["inference"]["latency_s"]["p99"] * 1e3)
+    assert row["throughput"] == document["metrics"]["throughput"]["value"]
