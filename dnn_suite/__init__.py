@@ -2,7 +2,7 @@
 
 The Python API (docs/python-api.md) is imported on first use, so that ``import dnn_suite`` stays
 light (no torch): ``dnn_suite.run(model, **settings)``, ``load_run(path)``, ``analyze(path)``,
-``compare(*paths)``; their result types ``RunResult`` and ``Comparison``; bad input raises
+``compare(*paths)``, ``results(*paths)``; their result types ``RunResult`` and ``Comparison``; bad input raises
 ``dnn_suite.UsageError`` (:class:`dnn_suite.errors.UsageError`).
 """
 
@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 #: the API's names and the module each comes from; ``run`` is the package dnn_suite.run, which called
 #: is :func:`dnn_suite.api.run` (see dnn_suite/run/__init__.py)
-_API = {"load_run": "api", "analyze": "api", "compare": "api", "RunResult": "api",
+_API = {"load_run": "api", "analyze": "api", "compare": "api", "results": "api", "RunResult": "api",
         "Comparison": "api", "UsageError": "errors"}
 __all__ = ["__version__", "run", *_API]
 

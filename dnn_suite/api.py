@@ -1,6 +1,7 @@
-"""The Python API, for notebooks and scripts: ``dnn_suite.run``, ``load_run``, ``analyze``, ``compare``.
+"""The Python API, for notebooks and scripts: ``dnn_suite.run``, ``load_run``, ``analyze``, ``compare``,
+``results``.
 
-Each does what its command does (``dnn-suite run``, ``analyze``, ``compare``) and returns what
+Each does what its command does (``dnn-suite run``, ``analyze``, ``compare``, ``results``) and returns what
 it found instead of printing it. Bad input raises :class:`dnn_suite.errors.UsageError` with the
 command line's one-line message (a missing run directory, an unknown setting or model, a value
 out of range). The caller's process is left as it was found: ``run`` restores the SIGINT and
@@ -163,6 +164,20 @@ def compare(*paths: str | Path, ignore_busy: bool = False) -> Comparison:
     rows = compare_rows(loaded, ignore_busy=ignore_busy)
     return Comparison([RunResult(run.path, run.document) for run in loaded], rows,
                       format_comparison(loaded, rows, ignore_busy=ignore_busy))
+
+
+def results(*paths: str | Path, where: list[str] | None = None, sort: str | None = None,
+            descending: bool = False) -> Any:
+    """``dnn-suite results DIR...``'s table: every run and sweep point under ``paths``, those matching
+    every ``where`` condition (``"model=resnet18"``, ``"throughput>100"``), sorted by the column
+    ``sort``. A pandas DataFrame where pandas is installed, else a list of rows (dicts with the same
+    keys, in the table's order)."""
+    from importlib.util import find_spec
+
+    from dnn_suite.reporting.results import collect, to_dataframe
+
+    rows = collect(list(paths), where=where, sort=sort, descending=descending)
+    return to_dataframe(rows) if find_spec("pandas") is not None else rows
 
 
 @contextmanager

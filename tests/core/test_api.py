@@ -108,3 +108,14 @@ def test_analyze_returns_what_the_command_writes(tmp_path):
     assert (tmp_path / (trace.name + ".analysis.json")).is_file()
     with pytest.raises(dnn_suite.UsageError, match="no such file or directory"):
         dnn_suite.analyze(tmp_path / "missing.json")
+
+
+def test_results_is_the_table_across_runs(tiny_plugin, tmp_path):
+    runs = [dnn_suite.run("tiny", output=tmp_path, quiet=True, batch_size=batch, **TINY) for batch in (2, 4)]
+    rows = dnn_suite.results(tmp_path, sort="batch_size")
+    table = rows.to_dict("records") if hasattr(rows, "to_dict") else rows  # a DataFrame where pandas is installed
+    assert [row["batch_size"] for row in table] == [2, 4]
+    assert [row["throughput"] for row in table] == [run.metrics["throughput"]["value"] for run in runs]
+    assert len(dnn_suite.results(tmp_path, where=["batch_size=4"])) == 1
+    with pytest.raises(dnn_suite.UsageError, match="no such directory"):
+        dnn_suite.results(tmp_path / "runs" / "none")

@@ -1,5 +1,5 @@
 """The commands that need no model answer without importing torch (or loading the plugins): the
-top-level ``--help``, ``env --no-torch``, ``compare``, ``report``, ``schema`` and ``analyze``.
+top-level ``--help``, ``env --no-torch``, ``compare``, ``report``, ``results``, ``schema`` and ``analyze``.
 Each runs in a fresh interpreter, which then says whether torch was imported."""
 
 from __future__ import annotations
@@ -75,6 +75,10 @@ def test_compare_and_report_of_real_runs(two_runs, tmp_path):
     assert code == 0, err
     assert not imported
     assert [run["path"] for run in json.loads(out)["runs"]] == [str(path) for path in two_runs]
+
+    code, out, err, imported = _fresh(["results", str(two_runs[0].parent), "--format", "json"], tmp_path)
+    assert code == 0, err
+    assert not imported and len(json.loads(out)) == 2
 
     report = tmp_path / "report.md"
     code, _, err, imported = _fresh(["report", str(two_runs[0]), "--output", str(report)], tmp_path)
