@@ -326,6 +326,7 @@ def combination_error(chosen: list[str], registry: Registry) -> str | None:
                 return f"profilers {spec.name} and {other} cannot be combined: {reason}"
     return None
 
+
 def _loggers(names: list[str], options: dict[str, dict[str, Any]], registry: Registry) -> dict[str, Any]:
     """``log_to`` without repeats (an unknown logger refused) and ``log_options`` checked, each chosen
     logger's defaults filled in."""
