@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from dnn_suite.settings.resolve import RunConfig
 from dnn_suite.run.loader_settings import loader_settings
+
+if TYPE_CHECKING:  # registration needs no torch: plugins import these classes and `dnn-suite list` stays light
+    import torch
 
 
 @dataclass
@@ -131,4 +132,6 @@ class RunContext:
     def synchronize(self) -> None:
         """Wait for the device, so that a clock read afterwards covers the queued work."""
         if self.device.type == "cuda":
+            import torch
+
             torch.cuda.synchronize(self.device)

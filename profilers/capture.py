@@ -20,8 +20,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 CALL_LOG_ENV = "DNN_SUITE_CAPTURE_CALL_LOG"
 
@@ -36,31 +39,39 @@ def _record(call: str, name: str | None = None) -> None:
         log.write(line + "\n")
 
 
+def _cuda() -> ModuleType:
+    """``torch.cuda``, imported on the first call on a CUDA device: registration needs no torch,
+    so `dnn-suite list` stays light."""
+    import torch
+
+    return torch.cuda
+
+
 def profiler_start(device: torch.device) -> None:
     """``cudaProfilerStart``, after the queued (warmup) work finished so it stays out."""
     _record("profiler_start")
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.profiler.start()
+        _cuda().synchronize(device)
+        _cuda().profiler.start()
 
 
 def profiler_stop(device: torch.device) -> None:
     """``cudaProfilerStop``, after the captured work finished."""
     _record("profiler_stop")
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.profiler.stop()
+        _cuda().synchronize(device)
+        _cuda().profiler.stop()
 
 
 def range_push(name: str, device: torch.device) -> None:
     """Open the NVTX range ``name`` on the calling thread."""
     _record("range_push", name)
     if device.type == "cuda":
-        torch.cuda.nvtx.range_push(name)
+        _cuda().nvtx.range_push(name)
 
 
 def range_pop(device: torch.device) -> None:
     """Close the calling thread's innermost NVTX range."""
     _record("range_pop")
     if device.type == "cuda":
-        torch.cuda.nvtx.range_pop()
+        _cuda().nvtx.range_pop()

@@ -24,7 +24,6 @@ import sys
 from typing import Any, Iterator
 
 import psutil
-import torch
 
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
@@ -76,6 +75,8 @@ def _capacity(run: RunContext) -> tuple[int, str]:
     if gib:
         return int(gib * GIB), f"capacity_gib={gib}"
     if run.device.type == "cuda":
+        import torch  # here and below, not at the top: registration needs no torch, so `dnn-suite list` stays light
+
         return torch.cuda.get_device_properties(run.device).total_memory, f"total memory of {run.device}"
     return psutil.virtual_memory().available, "available memory of this machine"
 
@@ -134,6 +135,8 @@ def _snapshot(run: RunContext) -> str:
     assert training is not None
     folder = run.profiler_dir(NAME)
     tmp = folder / f".{SNAPSHOT_FILE}.{os.getpid()}.tmp"
+    import torch
+
     torch.cuda.memory._record_memory_history(max_entries=run.profiler_options(NAME)["snapshot_max_entries"])
     try:
         run.hook.dnn_suite_train_step(run=run, model=training.model, batch=training.next_batch(),
@@ -157,6 +160,8 @@ def dnn_suite_measured_window(run: RunContext, window: int):
             document["snapshot"] = _snapshot(run)
         run.state[NAME] = document
         if run.device.type == "cuda":
+            import torch
+
             torch.cuda.reset_peak_memory_stats(run.device)
     return (yield)
 

@@ -49,8 +49,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import torch
-
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError
 from dnn_suite.hookspecs import hookimpl
@@ -86,6 +84,8 @@ CONFLICTS = {
 
 
 def compute_capability(run: RunContext) -> tuple[int, int]:
+    import torch  # here, not at the top: registration needs no torch, so `dnn-suite list` stays light
+
     if run.device.type == "cuda" and torch.cuda.is_available():
         return tuple(torch.cuda.get_device_capability(run.device))  # type: ignore[return-value]
     return DEFAULT_COMPUTE_CAPABILITY

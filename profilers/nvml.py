@@ -45,8 +45,6 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-import torch
-
 from dnn_suite.context import RunContext, WindowResult
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
@@ -120,6 +118,8 @@ def _uuid_key(value: Any) -> str:
 
 def nvml_index_of_cuda_device(pynvml, cuda_index: int) -> int:
     """The NVML index of CUDA device ``cuda_index`` of this process (see the module docstring)."""
+    import torch  # here and below, not at the top: registration needs no torch, so `dnn-suite list` stays light
+
     props = torch.cuda.get_device_properties(cuda_index)
     by_uuid: dict[str, int] = {}
     by_pci: dict[tuple[int, int, int], int] = {}
@@ -145,6 +145,8 @@ def _devices(run: RunContext, pynvml) -> list[int]:
     chosen = list(run.profiler_options(NAME)["devices"])
     if chosen:
         return chosen
+    import torch
+
     return [nvml_index_of_cuda_device(pynvml, run.device.index if run.device.index is not None
                                       else torch.cuda.current_device())]
 

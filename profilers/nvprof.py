@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from dnn_suite.context import RunContext
 from dnn_suite.errors import UsageError
 from dnn_suite.hookspecs import hookimpl
@@ -33,6 +31,8 @@ CUPTI_CONFLICT = (
 
 
 def _check_compute_capability() -> None:
+    import torch  # here, not at the top: registration needs no torch, so `dnn-suite list` stays light
+
     if not torch.cuda.is_available():
         return
     for index in range(torch.cuda.device_count()):

@@ -40,21 +40,20 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch.distributed as dist
-from torch.profiler import ProfilerAction, ProfilerActivity, profile, record_function, schedule
+from typing import TYPE_CHECKING, Any
 
 from dnn_suite.atomic import write_atomic, write_json_atomic
 from dnn_suite.context import RunContext
 from dnn_suite.errors import RunFailed, UsageError, one_line
 from dnn_suite.hookspecs import hookimpl
 from dnn_suite.metrics import Metric
-from dnn_suite.phases import PREFIX
 from dnn_suite.options import Option
 from dnn_suite.registry import ProfilerSpec
 from dnn_suite.value_types import Integer, Nullable
 from dnn_suite_profilers.analyzers import InvalidProfileFile, analyze_kineto
+
+if TYPE_CHECKING:
+    from torch.profiler import profile
 
 NAME = "torch"
 WINDOW_RECORD = "dnn_suite.window"
@@ -63,7 +62,6 @@ TRACES = "traces"
 KINETO_LOG_LEVEL = "KINETO_LOG_LEVEL"
 KINETO_SILENT = "6"  # above kineto's highest level (USDT = 5): no log lines at all
 TO_THE_END = sys.maxsize  # `active` of a schedule that records until the profiler stops
-RECORDING = (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE)
 
 
 @hookimpl
@@ -128,6 +126,11 @@ def _start(run: RunContext) -> profile:
     still print its trace markers and ``ERROR ... gpuGetDeviceCount failed`` on a CUDA build of
     torch: it is silenced before its first use, where it reads its log level. On a CUDA run its
     messages can matter (CUPTI permissions) and are kept; an explicit KINETO_LOG_LEVEL always wins."""
+    # torch imported here and in the hooks below, not at the top: registration needs no torch,
+    # so `dnn-suite list` stays light.
+    import torch.distributed as dist
+    from torch.profiler import ProfilerActivity, profile, schedule
+
     options = run.profiler_options(NAME)
     if not _on_cuda(run):
         os.environ.setdefault(KINETO_LOG_LEVEL, KINETO_SILENT)
@@ -212,6 +215,8 @@ def dnn_suite_measured_window(run: RunContext, window: int):
     state: _State | None = run.state.get(NAME)
     if state is not None and state.running:
         _advance(state)  # before the window's range opens, so that a recording from its first iteration has it
+    from torch.profiler import record_function
+
     with record_function(WINDOW_RECORD):
         result = yield
     if state is not None and window >= run.config.repeat - 1:
@@ -226,8 +231,10 @@ def dnn_suite_iteration(run: RunContext, window: int, index: int):
     if state is None or not state.running:
         return (yield)
     _advance(state)
+    from torch.profiler import ProfilerAction, record_function
+
     profiler = state.profiler
-    if profiler.current_action in RECORDING:
+    if profiler.current_action in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
         state.recorded += 1
         with record_function(f"{STEP_RECORD}{profiler.step_num}"):
             result = yield
@@ -239,6 +246,8 @@ def dnn_suite_iteration(run: RunContext, window: int, index: int):
 
 def _annotation(name: str) -> bool:
     """A range of ours (window, phase, step: ``key_averages`` names the steps ``ProfilerStep*``), not an operator."""
+    from dnn_suite.phases import PREFIX  # dnn_suite.phases imports torch
+
     return name.startswith((PREFIX, STEP_RECORD.rstrip("#")))
 
 

@@ -11,9 +11,10 @@ the machine has), one left for each training process, up to 8 per process; pinne
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # an annotation only: dnn_suite.context, which plugins import to register, stays torch-free
+    import torch
 
 CPU_WORKERS = 2
 MAX_CUDA_WORKERS = 8

@@ -1,6 +1,7 @@
 """The commands that need no model answer without importing torch (or loading the plugins): the
 top-level ``--help``, ``env --no-torch``, ``compare``, ``report``, ``results``, ``schema`` and ``analyze``.
-Each runs in a fresh interpreter, which then says whether torch was imported."""
+Each runs in a fresh interpreter, which then says whether torch was imported. The built-in profiler
+and logger plugins register without torch; the three model plugins still import it at import time."""
 
 from __future__ import annotations
 
@@ -124,3 +125,46 @@ def test_python_dash_m_takes_the_same_light_path(tmp_path):
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.stdout.rstrip().endswith("exit 0 torch imported: False"), done.stderr
+
+
+MODEL_PLUGINS = ("dnn_suite.detection", "dnn_suite.efficientdet", "dnn_suite.torchvision")
+
+
+def test_profiler_and_logger_plugins_register_without_torch(tmp_path):
+    """Every built-in plugin but the model plugins loads and registers in a fresh interpreter
+    without importing torch (it imports torch where a run uses it)."""
+    code = textwrap.dedent(f"""
+        import json, sys
+        from importlib.metadata import entry_points
+        from dnn_suite.plugins import new_plugin_manager
+
+        manager = new_plugin_manager()
+        for ep in entry_points(group="dnn_suite"):
+            if ep.name not in {MODEL_PLUGINS!r}:
+                manager.register(ep.load(), name=ep.name)
+        specs = []
+        manager.hook.dnn_suite_register_profilers(register=specs.append)
+        manager.hook.dnn_suite_register_loggers(register=specs.append)
+        print(json.dumps({{"names": sorted(spec.name for spec in specs), "torch": "torch" in sys.modules}}))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert loaded["names"] == ["cpu", "memory", "mlflow", "nsight", "nsys", "nvml", "nvprof", "tensorboard", "torch"]
+    assert not loaded["torch"]
+
+
+@pytest.mark.parametrize("plugin", MODEL_PLUGINS)
+def test_model_plugins_still_import_torch(plugin, tmp_path):
+    """The probe above can fail: a model plugin's module imports torch (its specs and options are
+    built beside its model code), so `dnn-suite list` imports torch through these three only."""
+    code = textwrap.dedent(f"""
+        import sys
+        from importlib.metadata import entry_points
+        (ep,) = [ep for ep in entry_points(group="dnn_suite") if ep.name == {plugin!r}]
+        ep.load()
+        print("torch" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
