@@ -84,7 +84,8 @@ def test_two_processes_write_once_and_train_like_one_with_the_global_batch(two_p
     per-process learning rate, unsynchronised or wrongly sharded ranks each change that update
     by 50-150 %. The learning-rate schedule must match exactly."""
     ddp_dir, ddp = two_processes
-    assert files(ddp_dir) == ["checkpoints/last.pt", "checkpoints/step_1.pt", "checkpoints/step_2.pt", "train.json"]
+    assert files(ddp_dir) == ["checkpoints/last.pt", "checkpoints/step_1.pt", "checkpoints/step_2.pt", "steps.csv",
+                              "train.json"]
     assert len(list(ddp_dir.parent.iterdir())) == 1  # rank 0 wrote the one run directory
     metrics = ddp["metrics"]
     assert (metrics["world_size"], metrics["batch_size"], metrics["steps_per_epoch"], metrics["steps"]) == (2, 2, 2, 2)
@@ -111,7 +112,7 @@ def test_a_two_process_run_resumes_exactly(two_processes, data_root, tmp_path):
     run_dir, resumed = train("--nproc-per-node", 2, "--batch-size", 2, "--resume", checkpoint, data_root=data_root)
     assert run_dir == resumed_dir
     assert files(resumed_dir) == ["checkpoints/last.pt", "checkpoints/step_1.pt", "checkpoints/step_2.pt",
-                                  "train.json"]
+                                  "steps.csv", "train.json"]
     assert (resumed["metrics"]["start_step"], resumed["metrics"]["steps"]) == (1, 2)
     assert resumed["metrics"]["final_loss"] == ddp["metrics"]["final_loss"]
     a, b = load(ddp_dir / "checkpoints" / "step_2.pt"), load(resumed_dir / "checkpoints" / "step_2.pt")
