@@ -52,7 +52,7 @@ def bare(args) -> dict:
     from dnn_suite.run.runner import seed_everything
     from dnn_suite_detection.data import SyntheticConfig, build_dataset, build_loader
     from dnn_suite_efficientdet.model import build_efficientdet
-    from dnn_suite_efficientdet.optim import build_sgd
+    from dnn_suite_efficientdet.optim import build_sgd, recipe_lr
     from dnn_suite_efficientdet.step import TrainStep
     import sides
 
@@ -65,7 +65,7 @@ def bare(args) -> dict:
     model = build_efficientdet("d0", len(dataset.class_names), image_size=size).train()
     model = model.to(device, memory_format=memory_format(sides.DEFAULT_CHANNELS_LAST))
     loader = build_loader(dataset, batch, shuffle=True, workers=args.workers, pin_memory=cuda, drop_last=True, seed=0)
-    optimizer = build_sgd(model, batch_size=batch, lr_per_64_images=sides.LR_PER_64, momentum=sides.MOMENTUM,
+    optimizer = build_sgd(model, lr=recipe_lr(batch), momentum=sides.MOMENTUM,
                           weight_decay=sides.WEIGHT_DECAY, fused=cuda)
     step = TrainStep(model, device, image_size=size, amp=False,
                      channels_last=sides.DEFAULT_CHANNELS_LAST, clip_grad_norm=sides.CLIP)

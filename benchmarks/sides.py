@@ -34,7 +34,7 @@ from dnn_suite.options import defaults
 from dnn_suite.run.compiling import compile_model
 from dnn_suite.precision import memory_format
 from dnn_suite_efficientdet.model import build_efficientdet, postprocess
-from dnn_suite_efficientdet.optim import build_sgd, parameter_groups
+from dnn_suite_efficientdet.optim import build_sgd, parameter_groups, recipe_lr
 from dnn_suite_efficientdet.plugin import OPTIONS
 from dnn_suite_efficientdet.step import TrainStep
 
@@ -42,7 +42,6 @@ EFFDET_NAMES = {"d0": "efficientdet_d0", "d1": "efficientdet_d1", "d2": "efficie
 DEFAULTS = defaults(OPTIONS)  # the plugin's option defaults by name
 COMPILE_MODE = "default"  # the torch.compile mode of a compiled side, as `dnn-suite run --compile`
 DEFAULT_CHANNELS_LAST = bool(DEFAULTS["channels_last"])
-LR_PER_64 = float(DEFAULTS["lr_per_64_images"])
 MOMENTUM = float(DEFAULTS["momentum"])
 WEIGHT_DECAY = float(DEFAULTS["weight_decay"])
 CLIP = float(DEFAULTS["clip_grad_norm"])
@@ -126,7 +125,7 @@ def ours_train(variant: str, image_size: int, batch_size: int, num_classes: int 
     model = ours_model(variant, num_classes, image_size, channels_last=channels_last).to(where).train()
     step = TrainStep(model, where, image_size=image_size, amp=amp, channels_last=channels_last,
                      clip_grad_norm=CLIP)
-    optimizer = build_sgd(model, batch_size=batch_size, lr_per_64_images=LR_PER_64, momentum=MOMENTUM,
+    optimizer = build_sgd(model, lr=recipe_lr(batch_size), momentum=MOMENTUM,
                           weight_decay=WEIGHT_DECAY, fused=where.type == "cuda")
     images, targets, _ = batch(batch_size, image_size, num_classes)
     network = compile_model(model, COMPILE_MODE if compile else None)
@@ -154,7 +153,7 @@ def effdet_train(variant: str, image_size: int, batch_size: int, num_classes: in
     ``amp`` under autocast (fp16 with a GradScaler on CUDA, as effdet's train.py with native AMP)."""
     where = torch.device(device)
     bench = effdet_model(variant, num_classes, image_size, "train", channels_last=channels_last).to(where).train()
-    optimizer = torch.optim.SGD(parameter_groups(bench, WEIGHT_DECAY), lr=LR_PER_64 * batch_size / 64,
+    optimizer = torch.optim.SGD(parameter_groups(bench, WEIGHT_DECAY), lr=recipe_lr(batch_size),
                                 momentum=MOMENTUM, fused=where.type == "cuda" or None)
     scaler = torch.amp.GradScaler(where.type, enabled=amp and amp_dtype(where) == torch.float16)
     compile_model(bench.model, COMPILE_MODE if compile else None)

@@ -26,7 +26,7 @@ from dnn_suite_detection.runs import class_order_setting, run_dataset, run_loade
 from dnn_suite.training.builder import TrainingData
 from .checkpoint import CHECKPOINTS
 from .model import VARIANTS, build_efficientdet
-from .optim import build_sgd
+from .optim import build_sgd, recipe_lr
 from .step import TrainStep
 from .weights import check_layout, load_weights
 
@@ -88,6 +88,6 @@ def build_model(run: RunContext) -> torch.nn.Module:
 def build_optimizer(run: RunContext, model: torch.nn.Module) -> torch.optim.Optimizer:
     options = run.options
     global_batch = run.config.batch_size * run.world_size  # the recipe's learning rate follows all ranks' images
-    return build_sgd(model, batch_size=global_batch, lr_per_64_images=options["lr_per_64_images"],
+    return build_sgd(model, lr=options["lr"] or recipe_lr(global_batch),
                      momentum=options["momentum"], weight_decay=options["weight_decay"],
                      fused=run.device.type == "cuda")

@@ -22,9 +22,17 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_sgd(model: nn.Module, *, batch_size: int, lr_per_64_images: float, momentum: float,
-              weight_decay: float, fused: bool = False) -> torch.optim.SGD:
+#: the recipe's SGD learning rate per training image: 0.08 per 64 images, scaled with the batch
+LR_PER_IMAGE = 0.08 / 64
+
+
+def recipe_lr(batch_size: int) -> float:
+    """The recipe's learning rate for a batch of ``batch_size`` images (all processes')."""
+    return LR_PER_IMAGE * batch_size
+
+
+def build_sgd(model: nn.Module, *, lr: float, momentum: float, weight_decay: float,
+              fused: bool = False) -> torch.optim.SGD:
     """``fused`` (for CUDA): one kernel for the whole update, and GradScaler hands it the
     inf/NaN flag on the device instead of reading it on the host every step."""
-    lr = lr_per_64_images * batch_size / 64
     return torch.optim.SGD(parameter_groups(model, weight_decay), lr=lr, momentum=momentum, fused=fused or None)

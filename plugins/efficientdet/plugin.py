@@ -15,7 +15,7 @@ from dnn_suite.options import Option
 from dnn_suite.precision import AMP_DTYPES
 from dnn_suite.registry import ModelSpec
 from dnn_suite.training.builder import train
-from dnn_suite.value_types import Integer, Nullable, Text
+from dnn_suite.value_types import Integer, Nullable, Number, Text
 from dnn_suite_detection.data.sources import SCHEMES
 from dnn_suite_detection.options import DETECTION_OPTIONS
 from dnn_suite_detection.runs import split_dataset
@@ -41,7 +41,8 @@ OPTIONS = (
     Option("channels_last", True, "channels-last memory format for images and weights (faster on a CPU, whose "
            "depthwise convolutions prefer it)", flag=True, trained=True),
     Option("clip_grad_norm", 10.0, "gradient-norm clipping (0 disables)"),
-    Option("lr_per_64_images", 0.08, "SGD learning rate per 64 images, scaled linearly with the batch size"),
+    Option("lr", 0.0, "learning rate (0: SGD 0.08 per 64 images, the recipe's, scaled with the batch size of all "
+           "processes)", Number(minimum=0)),
     Option("momentum", 0.9, "SGD momentum"),
     Option("weight_decay", 4e-5, "weight decay on conv/linear weights (not BN or biases)"),
     Option("backbone_weights", None, "torchvision EfficientNet weights file, or 'imagenet' from the torch hub cache",

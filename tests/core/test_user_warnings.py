@@ -30,8 +30,8 @@ def test_library_deprecations_are_not_shown_the_suites_own_are(capsys):
     with warnings_for_users(debug=False):
         _warn_from("torch.jit._script", "`torch.jit.script` is deprecated.", FutureWarning)
         _warn_from("numpy.core", "old alias", DeprecationWarning)
-        _warn_from("dnn_suite_efficientdet.plugin", "option 'lr_per_64_images' is going away", FutureWarning)
-    assert capsys.readouterr().err == "dnn-suite: warning: option 'lr_per_64_images' is going away\n"
+        _warn_from("dnn_suite_efficientdet.plugin", "option 'scale_min' is going away", FutureWarning)
+    assert capsys.readouterr().err == "dnn-suite: warning: option 'scale_min' is going away\n"
 
 
 def test_debug_keeps_pythons_warnings_and_the_settings_come_back():

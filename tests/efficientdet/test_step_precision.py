@@ -8,7 +8,7 @@ import torch
 
 from dnn_suite.precision import autocast_dtype
 from dnn_suite_efficientdet.model import build_efficientdet
-from dnn_suite_efficientdet.optim import build_sgd
+from dnn_suite_efficientdet.optim import build_sgd, recipe_lr
 from dnn_suite_efficientdet.step import TrainStep
 
 SIZE = 64
@@ -19,7 +19,7 @@ def _step(amp_dtype: str, device: torch.device = torch.device("cpu")):
     model = build_efficientdet("d0", 3, image_size=SIZE).to(device).train()
     step = TrainStep(model, device, image_size=SIZE, amp=True, amp_dtype=amp_dtype, channels_last=False,
                      clip_grad_norm=10.0)
-    optimizer = build_sgd(model, batch_size=2, lr_per_64_images=0.08, momentum=0.9, weight_decay=4e-5,
+    optimizer = build_sgd(model, lr=recipe_lr(2), momentum=0.9, weight_decay=4e-5,
                           fused=device.type == "cuda")
     images = torch.randn(2, 3, SIZE, SIZE)
     targets = [{"boxes": torch.tensor([[4.0, 4.0, 40.0, 30.0]]), "labels": torch.tensor([1])} for _ in range(2)]
@@ -48,9 +48,9 @@ def test_fp16_uses_a_grad_scaler():
 
 def test_the_optimizer_is_fused_only_when_asked():
     model = torch.nn.Linear(3, 3)
-    assert build_sgd(model, batch_size=8, lr_per_64_images=0.08, momentum=0.9, weight_decay=0.0,
+    assert build_sgd(model, lr=recipe_lr(8), momentum=0.9, weight_decay=0.0,
                      fused=True).defaults["fused"] is True
-    assert not build_sgd(model, batch_size=8, lr_per_64_images=0.08, momentum=0.9, weight_decay=0.0).defaults["fused"]
+    assert not build_sgd(model, lr=recipe_lr(8), momentum=0.9, weight_decay=0.0).defaults["fused"]
 
 
 def test_an_unknown_amp_dtype_is_a_usage_error(cli, tmp_path):

@@ -29,7 +29,7 @@ from dnn_suite.training.rng import rng_state, set_rng_state
 from dnn_suite_detection.data import SyntheticConfig, build_dataset, collate
 from dnn_suite_efficientdet.checkpoint import CHECKPOINTS
 from dnn_suite_efficientdet.model import build_efficientdet
-from dnn_suite_efficientdet.optim import build_sgd
+from dnn_suite_efficientdet.optim import build_sgd, recipe_lr
 
 SMALL = ["--image-size", "64", "--batch-size", "2", "--set", "model_options.synthetic_train=8",
          "--set", "model_options.synthetic_val=2", "--set", "model_options.ema_decay=0.9"]
@@ -255,7 +255,7 @@ def test_resume_of_a_finished_run_says_so(straight, data_root, cli):
 
 def test_weight_decay_skips_batchnorm_and_biases():
     model = build_efficientdet("d0", 4, image_size=64)
-    decay, no_decay = build_sgd(model, batch_size=2, lr_per_64_images=0.08, momentum=0.9,
+    decay, no_decay = build_sgd(model, lr=recipe_lr(2), momentum=0.9,
                                 weight_decay=4e-5).param_groups
     assert decay["weight_decay"] == 4e-5 and no_decay["weight_decay"] == 0.0
     decayed = {id(p) for p in decay["params"]}
@@ -304,7 +304,7 @@ def test_progress_lines_every_tenth_off_a_terminal_and_one_line_on_it():
 
 
 def test_a_diverging_loss_fails_the_run_at_its_step(data_root, tmp_path):
-    code, document, err = train("--steps", 4, "--workers", 0, "--set", "model_options.lr_per_64_images=1.0e+38",
+    code, document, err = train("--steps", 4, "--workers", 0, "--set", "model_options.lr=1.0e+38",
                                 "--output", tmp_path, data_root=data_root)
     assert code == 1
     assert document["status"] == "failed" and "at step" in document["error"]
@@ -347,10 +347,10 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(data_root, tmp_path):
 
 # D0 from random init on the synthetic shapes (512 training images at 128 pixels), 240 steps of
 # batch 8 (3.75 epochs): about 2-3 minutes on two idle CPU cores (torch on two threads, one
-# loader worker). A tenfold learning rate compared with the recipe's 0.08 per 64 images, short
+# loader worker). Eight times the recipe's learning rate (0.08 instead of 0.08 per 64 images x 8 = 0.01), short
 # warmup, mild scale jitter and no EMA (0.9998 barely moves in 240 steps).
 LEARN = ["--image-size", "128", "--batch-size", "8", "--steps", "240", "--workers", "1",
-         "--set", "model_options.lr_per_64_images=0.64", "--set", "model_options.warmup_epochs=0.1",
+         "--set", "model_options.lr=0.08", "--set", "model_options.warmup_epochs=0.1",
          "--set", "model_options.ema_decay=0", "--set", "model_options.scale_min=0.75",
          "--set", "model_options.scale_max=1.25"]
 

@@ -34,7 +34,7 @@ def test_every_step_loss_is_kept_when_read_every_few_steps(tmp_path):
 
 
 def test_a_diverged_loss_names_its_own_step_not_the_reading_step(tmp_path):
-    code, document, err = train("--steps", 8, "--log-every", 8, "--set", "model_options.lr_per_64_images=1.0e+30",
+    code, document, err = train("--steps", 8, "--log-every", 8, "--set", "model_options.lr=1.0e+30",
                                 "--set", "model_options.clip_grad_norm=0", root=tmp_path)
     assert code == 1
     step = int(document["error"].rsplit("at step ", 1)[1])
