@@ -149,13 +149,13 @@ def comparabilities(runs: list[RunDir], *, ignore_busy: bool = False) -> list[Co
 
 def compare(runs: list[RunDir], *, ignore_busy: bool = False) -> list[Row]:
     shown, per_run = headline_table(runs)
+    compared = comparabilities(runs, ignore_busy=ignore_busy)
     rows = []
     for headline in shown:
         values = [run_values.get(headline.key) for run_values in per_run]
         cells = [Cell(values[0], verdict=BASELINE if values[0] is not None else MISSING)]
         cells += [_cell(headline, runs[0], values[0], run, value, how)
-                  for run, value, how in zip(runs[1:], values[1:], comparabilities(runs, ignore_busy=ignore_busy),
-                                             strict=True)]
+                  for run, value, how in zip(runs[1:], values[1:], compared, strict=True)]
         rows.append(Row(headline, cells))
     return rows
 

@@ -60,17 +60,18 @@ def _line_numbers(node: yaml.Node, prefix: tuple[str, ...] = ()) -> dict[tuple[s
     return lines
 
 
-def _bounded_yaml(text: str, label: str) -> Any:
-    """``yaml.safe_load(text)``, refusing first a document whose aliases expand past
-    :data:`MAX_NODES` nodes or that nests deeper than :data:`MAX_DEPTH` (``label`` names it in the
-    error). YAML errors are left to the caller."""
+def _bounded_yaml(text: str, label: str) -> tuple[Any, yaml.Node | None]:
+    """The document's value and its node graph, as ``yaml.safe_load`` builds them, refusing first a
+    document whose aliases expand past :data:`MAX_NODES` nodes or that nests deeper than
+    :data:`MAX_DEPTH` (``label`` names it in the error). YAML errors are left to the caller."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:  # the YAML parser itself recurses once per level
         raise UsageError(f"{label}: nested more than {MAX_DEPTH} levels deep; expected run settings") from None
-    if node is not None:
-        _check_size(node, label)
-    return yaml.safe_load(text)
+    if node is None:
+        return None, None
+    _check_size(node, label)
+    return yaml.SafeLoader("").construct_document(node), node
 
 
 def _check_size(node: yaml.Node, label: str) -> None:
@@ -106,8 +107,7 @@ def load_suite(path: str | Path) -> SuiteFile:
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not a text file (byte {exc.start} is not UTF-8); expected a suite.yaml") from exc
     try:
-        data = _bounded_yaml(text, str(path))
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data, node = _bounded_yaml(text, str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -174,7 +174,7 @@ def parse_set(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UsageError(f"--set {pair!r}: expected KEY=VALUE")
         try:
-            value = _bounded_yaml(raw, f"--set {key}") if raw else ""
+            value = _bounded_yaml(raw, f"--set {key}")[0] if raw else ""
         except yaml.YAMLError:
             value = raw
         parts = key.split(".")
